@@ -1,0 +1,79 @@
+//! The HTTP API: health, metrics, the verdict WebSocket, version.
+//!
+//! [`router`] is built apart from the daemon so tests can serve it on port 0. Handlers only read
+//! shared state; nothing here touches the pipeline except by subscribing to the verdict ring.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::outputs::websocket;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub metrics: Arc<Metrics>,
+    /// Set once shutdown begins: `/health` answers 503 from then on.
+    pub draining: Arc<AtomicBool>,
+    pub verdicts: broadcast::Sender<Arc<str>>,
+    /// Fires when the server stops; open WebSocket clients are closed with a reason.
+    pub shutdown: CancellationToken,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(ws))
+        .route("/api/version", get(version))
+        .with_state(state)
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    if state.draining.load(Ordering::SeqCst) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "draining"})),
+        )
+            .into_response()
+    } else {
+        (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    let rx = state.verdicts.subscribe();
+    upgrade.on_upgrade(move |socket| {
+        websocket::serve_client(socket, rx, state.shutdown.clone(), state.metrics.clone())
+    })
+}
+
+async fn version() -> Response {
+    axum::Json(json!({
+        "name": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "verdict_schema": crate::verdict::SCHEMA,
+    }))
+    .into_response()
+}

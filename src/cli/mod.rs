@@ -1,0 +1,324 @@
+//! Command line: argument definitions and dispatch.
+//!
+//! The contracts here (flags, output shapes, exit codes) are relied on by tests and external
+//! tooling: 0 ok, 2 bad config, rules or arguments, 1 runtime failure. Commands return
+//! `anyhow::Result`; an error wrapping [`BadInput`] maps to exit code 2.
+
+mod oneshot;
+mod rules;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config;
+use crate::daemon::{self, RunOptions};
+use crate::demo;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nightwatch",
+    version,
+    about = "Streaming SOC triage: Sigma detection, cases and auditable verdicts"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: inputs from config, verdicts to outputs and /ws.
+    Run {
+        /// Configuration file (default: the embedded config/nightwatch.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// API listen address, overriding `api.listen`.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Feed the built-in intrusion scenario into the daemon.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// One-shot triage of files and directories: parse, detect, build cases, print verdicts.
+    Scan {
+        #[command(flatten)]
+        rules: RuleArgs,
+        /// Output format of the verdicts.
+        #[arg(long, value_enum, default_value_t = ScanFormat::Jsonl)]
+        format: ScanFormat,
+        /// Files or directories (read recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Detection only: one JSON object per line per rule match.
+    Detect {
+        #[command(flatten)]
+        rules: RuleArgs,
+        /// Evaluate every rule against every event, whatever their logsources.
+        #[arg(long)]
+        ignore_logsource: bool,
+        /// Files or directories (read recursively).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Rule tooling.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Load config and rules, print every problem; exit 2 on any.
+    Validate {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The built-in demo scenario.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RuleArgs {
+    /// Rule files or directories (repeatable).
+    #[arg(long = "rules", default_value = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// YAML file of placeholder values (name -> list) for `|expand`.
+    #[arg(long)]
+    pub placeholders: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    Jsonl,
+    Pretty,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load and compile rules; report totals and every rejected rule.
+    Check {
+        /// Print `{"total", "loaded", "rejected": [{"path", "id", "error"}]}`.
+        #[arg(long)]
+        json: bool,
+        /// YAML file of placeholder values (name -> list) for `|expand`.
+        #[arg(long)]
+        placeholders: Option<PathBuf>,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Write the scenario's events as NDJSON.
+    Generate {
+        #[arg(long, default_value = "intrusion")]
+        scenario: String,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        /// Fraction of benign background events.
+        #[arg(long, default_value_t = 0.9)]
+        benign_ratio: f64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// An error caused by what the user gave us (config, rules, arguments): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Run {
+            config,
+            listen,
+            demo,
+        } => run(config, listen, demo),
+        Command::Scan {
+            rules,
+            format,
+            paths,
+        } => oneshot::scan(&rules, format, &paths),
+        Command::Detect {
+            rules,
+            ignore_logsource,
+            inputs,
+        } => oneshot::detect(&rules, ignore_logsource, &inputs),
+        Command::Rules {
+            command:
+                RulesCommand::Check {
+                    json,
+                    placeholders,
+                    paths,
+                },
+        } => rules::check(&paths, placeholders.as_deref(), json),
+        Command::Validate { config } => validate(config),
+        Command::Demo {
+            command:
+                DemoCommand::Generate {
+                    scenario,
+                    seed,
+                    events,
+                    benign_ratio,
+                    out,
+                },
+        } => demo_generate(&scenario, seed, events, benign_ratio, &out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain()
+                .any(|c| c.is::<BadInput>() || c.is::<config::ConfigError>())
+            {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// Sets up logging on stderr: `RUST_LOG` wins, else the given level.
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("nightwatch={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(
+    config_path: Option<PathBuf>,
+    listen: Option<String>,
+    demo: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path.as_deref())?;
+    let problems = config.validate();
+    init_logging(&config.log.level);
+    if !problems.is_empty() {
+        let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
+        return Err(BadInput(format!("invalid configuration:\n{}", list.join("\n"))).into());
+    }
+    runtime()?.block_on(daemon::run(
+        config,
+        RunOptions { listen, demo },
+        CancellationToken::new(),
+        None,
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = match config::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let mut problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
+    let paths: Vec<PathBuf> = config
+        .rules
+        .paths
+        .iter()
+        .filter(|p| p.exists())
+        .cloned()
+        .collect();
+    for p in config
+        .rules
+        .paths
+        .iter()
+        .filter(|p| !p.exists() && p.as_os_str() != "rules")
+    {
+        problems.push(format!("rules.paths: {} does not exist", p.display()));
+    }
+    let placeholders = match config.placeholders_path().filter(|p| p.is_file()) {
+        Some(p) => match crate::detect::load_placeholders(p) {
+            Ok(ph) => ph,
+            Err(e) => {
+                problems.push(format!("rules.placeholders: {e}"));
+                Default::default()
+            }
+        },
+        None => Default::default(),
+    };
+    let report = crate::detect::load(
+        &paths,
+        &crate::detect::LoadOptions {
+            placeholders,
+            ignore_logsource: false,
+        },
+    );
+    problems.extend(
+        report
+            .rejected
+            .iter()
+            .map(|e| format!("rule rejected: {e}")),
+    );
+    let origin = config_path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<embedded default>".to_owned());
+    if problems.is_empty() {
+        println!("{origin}: ok ({} rules)", report.rules.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{origin}: {} problem(s)", problems.len());
+        for p in &problems {
+            println!("  - {p}");
+        }
+        Ok(ExitCode::from(2))
+    }
+}
+
+fn demo_generate(
+    scenario: &str,
+    seed: u64,
+    events: usize,
+    benign_ratio: f64,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let scenario: demo::Scenario = scenario
+        .parse()
+        .map_err(|_| BadInput(format!("unknown scenario `{scenario}` (known: intrusion)")))?;
+    if !(0.0..=1.0).contains(&benign_ratio) {
+        return Err(BadInput("--benign-ratio must be between 0 and 1".into()).into());
+    }
+    let cfg = demo::ScenarioConfig {
+        seed,
+        events,
+        benign_ratio,
+        ..Default::default()
+    };
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let mut n = 0usize;
+    for event in demo::stream(scenario, &cfg) {
+        serde_json::to_writer(&mut w, &event)?;
+        w.write_all(b"\n")?;
+        n += 1;
+    }
+    w.flush()
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {n} events to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}

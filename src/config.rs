@@ -1,0 +1,498 @@
+//! Configuration: the embedded default file, environment overrides, and validation.
+//!
+//! Loading is two steps. [`load`] reads TOML (the given file, or `config/nightwatch.toml` as
+//! compiled into the binary), applies `NIGHTWATCH__SECTION__KEY` environment overrides, and
+//! deserializes into [`Config`], collecting every unknown key with its path. [`Config::validate`]
+//! then checks values and collects every problem, each naming its key path, so a user fixes a
+//! file in one pass.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The documented default configuration, compiled into the binary.
+pub const DEFAULT_TOML: &str = include_str!("../config/nightwatch.toml");
+
+/// Prefix of environment overrides: `NIGHTWATCH__API__LISTEN=…` sets `api.listen`.
+pub const ENV_PREFIX: &str = "NIGHTWATCH__";
+
+/// One problem found in a configuration, with the key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct Problem {
+    /// Dotted key path, e.g. `pipeline.channel_capacity`.
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("parsing config {origin}: {message}")]
+    Syntax { origin: String, message: String },
+    /// The file parsed but has invalid or unknown keys.
+    #[error("invalid config {origin}:\n{}", list(.problems))]
+    Invalid {
+        origin: String,
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub version: u32,
+    pub api: ApiConfig,
+    pub pipeline: PipelineConfig,
+    pub rules: RulesConfig,
+    pub cases: CasesConfig,
+    pub log: LogConfig,
+    pub demo: DemoConfig,
+    #[serde(default)]
+    pub inputs: BTreeMap<String, InputConfig>,
+    #[serde(default)]
+    pub outputs: BTreeMap<String, OutputConfig>,
+    pub dead_letter: DeadLetterConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiConfig {
+    pub listen: String,
+    pub ws_max_lag: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PipelineConfig {
+    pub channel_capacity: usize,
+    pub parse_workers: usize,
+    pub detect_workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RulesConfig {
+    pub paths: Vec<PathBuf>,
+    pub placeholders: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CasesConfig {
+    pub window_secs: u64,
+    pub update_interval_secs: u64,
+    pub max_evidence_per_finding: usize,
+    pub max_open_cases: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DemoConfig {
+    pub events_per_second: u32,
+    pub events_per_round: usize,
+    pub benign_ratio: f64,
+    pub seed: u64,
+}
+
+/// An input, selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputConfig {
+    /// Files or directories read once, recursively.
+    File { paths: Vec<PathBuf> },
+    /// NDJSON on standard input.
+    Stdin {},
+}
+
+/// A verdict output, selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum OutputConfig {
+    /// One verdict JSON per line on standard output.
+    Stdout {},
+    /// One verdict JSON per line appended to a file.
+    Jsonl { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeadLetterConfig {
+    pub path: String,
+}
+
+impl Config {
+    /// The embedded default, without environment overrides.
+    pub fn embedded_default() -> Result<Self, ConfigError> {
+        parse(DEFAULT_TOML, "<embedded default>", std::iter::empty())
+    }
+
+    /// The API listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, Problem> {
+        self.api
+            .listen
+            .parse()
+            .map_err(|e| Problem::new("api.listen", format!("not a socket address: {e}")))
+    }
+
+    /// The placeholder file, when one is configured.
+    pub fn placeholders_path(&self) -> Option<&Path> {
+        (!self.rules.placeholders.is_empty()).then(|| Path::new(&self.rules.placeholders))
+    }
+
+    /// Checks every value and returns every problem found (empty when valid).
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if self.version != 1 {
+            p.push(Problem::new(
+                "version",
+                format!("unsupported version {}, expected 1", self.version),
+            ));
+        }
+        if let Err(e) = self.listen_addr() {
+            p.push(e);
+        }
+        if self.api.ws_max_lag == 0 {
+            p.push(Problem::new("api.ws_max_lag", "must be at least 1"));
+        }
+        if self.pipeline.channel_capacity == 0 {
+            p.push(Problem::new(
+                "pipeline.channel_capacity",
+                "must be at least 1",
+            ));
+        }
+        if self.pipeline.shutdown_timeout_secs == 0 {
+            p.push(Problem::new(
+                "pipeline.shutdown_timeout_secs",
+                "must be at least 1",
+            ));
+        }
+        if self.cases.window_secs == 0 {
+            p.push(Problem::new("cases.window_secs", "must be at least 1"));
+        }
+        if self.cases.max_evidence_per_finding == 0 {
+            p.push(Problem::new(
+                "cases.max_evidence_per_finding",
+                "must be at least 1",
+            ));
+        }
+        if self.cases.max_open_cases == 0 {
+            p.push(Problem::new("cases.max_open_cases", "must be at least 1"));
+        }
+        if !matches!(
+            self.log.level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            p.push(Problem::new(
+                "log.level",
+                format!(
+                    "`{}` is not one of error, warn, info, debug, trace",
+                    self.log.level
+                ),
+            ));
+        }
+        if self.demo.events_per_second == 0 {
+            p.push(Problem::new("demo.events_per_second", "must be at least 1"));
+        }
+        if self.demo.events_per_round == 0 {
+            p.push(Problem::new("demo.events_per_round", "must be at least 1"));
+        }
+        if !(0.0..=1.0).contains(&self.demo.benign_ratio) {
+            p.push(Problem::new("demo.benign_ratio", "must be between 0 and 1"));
+        }
+        if let Some(path) = self.placeholders_path()
+            && !path.is_file()
+        {
+            p.push(Problem::new(
+                "rules.placeholders",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        for (name, input) in &self.inputs {
+            match input {
+                InputConfig::File { paths } => {
+                    if paths.is_empty() {
+                        p.push(Problem::new(
+                            format!("inputs.{name}.paths"),
+                            "must name at least one file or directory",
+                        ));
+                    }
+                    for path in paths {
+                        if !path.exists() {
+                            p.push(Problem::new(
+                                format!("inputs.{name}.paths"),
+                                format!("{} does not exist", path.display()),
+                            ));
+                        }
+                    }
+                }
+                InputConfig::Stdin {} => {}
+            }
+        }
+        let stdin_inputs = self
+            .inputs
+            .values()
+            .filter(|i| matches!(i, InputConfig::Stdin {}))
+            .count();
+        if stdin_inputs > 1 {
+            p.push(Problem::new("inputs", "at most one stdin input"));
+        }
+        for (name, output) in &self.outputs {
+            if let OutputConfig::Jsonl { path } = output
+                && path.as_os_str().is_empty()
+            {
+                p.push(Problem::new(
+                    format!("outputs.{name}.path"),
+                    "must not be empty",
+                ));
+            }
+        }
+        p
+    }
+}
+
+/// Loads the configuration from `path` (or the embedded default) with environment overrides
+/// from the process environment.
+pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX));
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            parse(&text, &path.display().to_string(), env)
+        }
+        None => parse(DEFAULT_TOML, "<embedded default>", env),
+    }
+}
+
+/// Parses TOML text, applies overrides, and deserializes, reporting every unknown key.
+/// Keys missing from a user file are taken from the embedded default.
+pub fn parse(
+    text: &str,
+    origin: &str,
+    env: impl Iterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let syntax = |message: String| ConfigError::Syntax {
+        origin: origin.to_owned(),
+        message,
+    };
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| syntax(e.to_string()))?;
+    let mut problems = Vec::new();
+    for (key, value) in env {
+        apply_override(&mut table, &key, &value, &mut problems);
+    }
+    let mut merged: toml::Table = DEFAULT_TOML
+        .parse()
+        .map_err(|e: toml::de::Error| syntax(format!("embedded default: {e}")))?;
+    merge(&mut merged, table);
+
+    let mut unknown = Vec::new();
+    let config: Result<Config, _> =
+        serde_ignored::deserialize(toml::Value::Table(merged), |path| {
+            unknown.push(path.to_string())
+        });
+    problems.extend(
+        unknown
+            .into_iter()
+            .map(|key| Problem::new(key, "unknown key")),
+    );
+    match config {
+        Ok(config) if problems.is_empty() => Ok(config),
+        Ok(_) => Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems,
+        }),
+        Err(e) => {
+            problems.push(Problem::new("<file>", e.to_string().trim().to_owned()));
+            Err(ConfigError::Invalid {
+                origin: origin.to_owned(),
+                problems,
+            })
+        }
+    }
+}
+
+/// Overlays `over` onto `base`: tables merge key by key, other values replace. The `inputs`
+/// and `outputs` tables are replaced whole per entry, so a user's input does not inherit keys
+/// of a same-named default.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if k != "inputs" && k != "outputs" =>
+            {
+                merge(b, o)
+            }
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
+                for (name, entry) in o {
+                    b.insert(name, entry);
+                }
+            }
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+fn apply_override(table: &mut toml::Table, var: &str, raw: &str, problems: &mut Vec<Problem>) {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let key = path.join(".");
+    if path.iter().any(|s| s.is_empty()) {
+        problems.push(Problem::new(
+            format!("{var} (environment)"),
+            "malformed override name",
+        ));
+        return;
+    }
+    // A value is read as a TOML literal (numbers, booleans, arrays), else as a plain string.
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()));
+    let mut cur = table;
+    let (last, parents) = match path.split_last() {
+        Some(x) => x,
+        None => return,
+    };
+    for seg in parents {
+        let entry = cur
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match entry {
+            toml::Value::Table(t) => cur = t,
+            _ => {
+                problems.push(Problem::new(
+                    format!("{key} (environment {var})"),
+                    format!("`{seg}` is not a table"),
+                ));
+                return;
+            }
+        }
+    }
+    cur.insert(last.clone(), value);
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn no_env() -> std::iter::Empty<(String, String)> {
+        std::iter::empty()
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        let c = Config::embedded_default().unwrap();
+        assert_eq!(c.validate(), vec![]);
+        assert_eq!(c.api.listen, "127.0.0.1:8080");
+        assert!(c.inputs.is_empty());
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_with_its_path() {
+        let err = parse(
+            "[api]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n[pipeline]\ncapacity = 2\n",
+            "t.toml",
+            no_env(),
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { problems, .. } = err else {
+            panic!("expected invalid, got {err}")
+        };
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"api.lisen"), "{keys:?}");
+        assert!(keys.contains(&"pipeline.capacity"), "{keys:?}");
+    }
+
+    #[test]
+    fn environment_overrides_apply_with_types() {
+        let env = vec![
+            ("NIGHTWATCH__API__LISTEN".to_owned(), "0.0.0.0:9".to_owned()),
+            (
+                "NIGHTWATCH__PIPELINE__CHANNEL_CAPACITY".to_owned(),
+                "7".to_owned(),
+            ),
+        ];
+        let c = parse(DEFAULT_TOML, "t", env.into_iter()).unwrap();
+        assert_eq!(c.api.listen, "0.0.0.0:9");
+        assert_eq!(c.pipeline.channel_capacity, 7);
+    }
+
+    #[test]
+    fn unknown_environment_key_is_an_error() {
+        let env = vec![("NIGHTWATCH__API__NOPE".to_owned(), "1".to_owned())];
+        assert!(parse(DEFAULT_TOML, "t", env.into_iter()).is_err());
+    }
+
+    #[test]
+    fn validation_collects_every_problem() {
+        let c = parse(
+            "[pipeline]\nchannel_capacity = 0\n[api]\nlisten = \"nope\"\n[log]\nlevel = \"loud\"\n",
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        let keys: Vec<_> = c.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            vec!["api.listen", "pipeline.channel_capacity", "log.level"]
+        );
+    }
+
+    #[test]
+    fn inputs_and_outputs_parse_by_type() {
+        let dir = std::env::temp_dir();
+        let c = parse(
+            &format!(
+                "[inputs.drop]\ntype = \"file\"\npaths = [{:?}]\n[outputs.out]\ntype = \"jsonl\"\npath = \"v.jsonl\"\n",
+                dir.display().to_string()
+            ),
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        assert!(matches!(c.inputs["drop"], InputConfig::File { .. }));
+        assert!(matches!(c.outputs["out"], OutputConfig::Jsonl { .. }));
+        assert_eq!(c.validate(), vec![]);
+    }
+
+    #[test]
+    fn input_with_unknown_type_is_rejected() {
+        assert!(parse("[inputs.x]\ntype = \"carrier-pigeon\"\n", "t", no_env()).is_err());
+    }
+}

@@ -1,0 +1,382 @@
+//! `nightwatch run`: builds the stage graph from config, serves the API, and owns shutdown.
+//!
+//! Start-up order is downstream first (outputs, cases, detection), then the API, then inputs, so
+//! nothing is produced before there is somewhere for it to go. Shutdown is the reverse: on
+//! SIGINT/SIGTERM `/health` turns 503, inputs stop, the daemon drops its own record sender, and
+//! the graph drains in order until every output has flushed; then WebSocket clients are closed
+//! and the server stops. Draining longer than `pipeline.shutdown_timeout_secs` is an error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::cases::CaseSettings;
+use crate::config::{Config, InputConfig};
+use crate::demo;
+use crate::detect::{self, CorrelationLimits, LoadOptions, RuleSet};
+use crate::event::Origin;
+use crate::inputs::{self, Payload, RawRecord};
+use crate::metrics::Metrics;
+use crate::normalize::ParseError;
+use crate::outputs::{self, OutputError};
+use crate::pipeline::channel::{Receiver, Sender};
+use crate::pipeline::{self, Publishing, Settings};
+use crate::{api, config};
+
+/// Why the daemon could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Metrics could not be registered (a programming error).
+    #[error("registering metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The API address could not be bound.
+    #[error("binding the API to {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// A configuration value was invalid.
+    #[error("config: {0}")]
+    Config(#[from] config::Problem),
+    /// The rule placeholder file could not be read.
+    #[error("rules: {0}")]
+    Rules(#[from] detect::RuleError),
+    /// An output could not be opened or failed while writing.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The API server failed.
+    #[error("serving the API: {0}")]
+    Serve(std::io::Error),
+    /// The pipeline did not drain within the configured timeout.
+    #[error("shutdown: the pipeline did not drain within {0:?}")]
+    DrainTimeout(Duration),
+}
+
+/// Options given on the command line rather than in the file.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// Overrides `api.listen`.
+    pub listen: Option<String>,
+    /// Feed the built-in intrusion scenario.
+    pub demo: bool,
+}
+
+/// Loads and compiles the configured rules, logging each rejected rule once.
+pub fn load_rules(config: &Config, metrics: &Metrics) -> Result<Arc<RuleSet>, detect::RuleError> {
+    let placeholders = match config.placeholders_path() {
+        Some(p) => detect::load_placeholders(p)?,
+        None => Default::default(),
+    };
+    let paths: Vec<PathBuf> = config
+        .rules
+        .paths
+        .iter()
+        .filter(|p| {
+            let exists = p.exists();
+            if !exists {
+                tracing::warn!(path = %p.display(), "rule path does not exist; skipped");
+            }
+            exists
+        })
+        .cloned()
+        .collect();
+    let report = detect::load(
+        &paths,
+        &LoadOptions {
+            placeholders,
+            ignore_logsource: false,
+        },
+    );
+    for e in &report.rejected {
+        tracing::warn!(error = %e, "rule rejected");
+    }
+    metrics.rules_rejected.inc_by(report.rejected.len() as u64);
+    metrics.rules_loaded.set(report.rules.len() as i64);
+    tracing::info!(
+        loaded = report.rules.len(),
+        rejected = report.rejected.len(),
+        "rules compiled"
+    );
+    Ok(Arc::new(report.rules))
+}
+
+/// Runs until SIGINT/SIGTERM (or `stop` fires), then drains. `ready` receives the bound API
+/// address once serving.
+pub async fn run(
+    config: Config,
+    opts: RunOptions,
+    stop: CancellationToken,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), DaemonError> {
+    let metrics = Arc::new(Metrics::new()?);
+    let listen = opts
+        .listen
+        .clone()
+        .unwrap_or_else(|| config.api.listen.clone());
+    let addr: SocketAddr = listen.parse().map_err(|e| config::Problem {
+        key: "api.listen".into(),
+        message: format!("`{listen}` is not a socket address: {e}"),
+    })?;
+    let rules = load_rules(&config, &metrics)?;
+    let cap = config.pipeline.channel_capacity;
+
+    // Downstream first: outputs, cases, detection.
+    let (ws_tx, _) = broadcast::channel::<Arc<str>>(config.api.ws_max_lag);
+    let graph = pipeline::spawn_detection(
+        &Settings {
+            capacity: cap,
+            parse_workers: config.pipeline.parse_workers,
+            detect_workers: config.pipeline.detect_workers,
+            correlation: CorrelationLimits::default(),
+        },
+        rules,
+        metrics.clone(),
+    );
+    let verdicts = pipeline::spawn_cases(
+        graph.detections,
+        CaseSettings {
+            window: chrono::Duration::seconds(config.cases.window_secs as i64),
+            max_evidence: config.cases.max_evidence_per_finding,
+            max_open: config.cases.max_open_cases,
+        },
+        Publishing::Live {
+            interval: Duration::from_secs(config.cases.update_interval_secs.max(1)),
+        },
+        cap,
+        metrics.clone(),
+    );
+    let output_configs: Vec<_> = config.outputs.clone().into_iter().collect();
+    let outputs = outputs::spawn(
+        &output_configs,
+        verdicts,
+        ws_tx.clone(),
+        cap,
+        metrics.clone(),
+    )
+    .await?;
+    let dead_path =
+        (!config.dead_letter.path.is_empty()).then(|| PathBuf::from(&config.dead_letter.path));
+    let dead_task = tokio::spawn(dead_letters(graph.dead, dead_path, metrics.clone()));
+
+    // The API.
+    let draining = Arc::new(AtomicBool::new(false));
+    let server_stop = CancellationToken::new();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(DaemonError::Serve)?;
+    let app = api::router(api::AppState {
+        metrics: metrics.clone(),
+        draining: draining.clone(),
+        verdicts: ws_tx.clone(),
+        shutdown: server_stop.clone(),
+    });
+    let stop_serving = server_stop.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop_serving.cancelled().await })
+            .await
+    });
+    tracing::info!(addr = %bound, "api listening; verdicts stream on /ws");
+    if let Some(ready) = ready {
+        let _ = ready.send(bound);
+    }
+
+    // Inputs last.
+    let inputs_stop = CancellationToken::new();
+    let raw = graph.raw;
+    let dead_tx = graph.dead_tx;
+    for (name, input) in &config.inputs {
+        spawn_input(name, input, &raw, &dead_tx, &inputs_stop);
+    }
+    if opts.demo {
+        tracing::info!(
+            events_per_second = config.demo.events_per_second,
+            "feeding the demo intrusion scenario"
+        );
+        let (cfg, raw, stop) = (config.demo.clone(), raw.clone(), inputs_stop.clone());
+        tokio::task::spawn_blocking(move || feed_demo(cfg, raw, stop));
+    }
+
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = shutdown_signal() => {}
+    }
+    tracing::info!("shutting down: draining the pipeline");
+    draining.store(true, Ordering::SeqCst);
+    inputs_stop.cancel();
+    drop(raw);
+    drop(dead_tx);
+    let timeout = Duration::from_secs(config.pipeline.shutdown_timeout_secs);
+    let drained = tokio::time::timeout(timeout, async {
+        let out = outputs.await;
+        let _ = dead_task.await;
+        out
+    })
+    .await;
+    server_stop.cancel();
+    let served = server.await;
+    match drained {
+        Err(_) => return Err(DaemonError::DrainTimeout(timeout)),
+        Ok(Ok(Err(e))) => return Err(e.into()),
+        Ok(Err(e)) => tracing::error!(error = %e, "output task failed"),
+        Ok(Ok(Ok(()))) => {}
+    }
+    if let Ok(Err(e)) = served {
+        return Err(DaemonError::Serve(e));
+    }
+    tracing::info!("drained; bye");
+    Ok(())
+}
+
+fn spawn_input(
+    name: &str,
+    input: &InputConfig,
+    raw: &Sender<RawRecord>,
+    dead: &Sender<ParseError>,
+    stop: &CancellationToken,
+) {
+    let name: Arc<str> = Arc::from(name);
+    let (raw, dead, stop) = (raw.clone(), dead.clone(), stop.clone());
+    match input.clone() {
+        InputConfig::File { paths } => {
+            tokio::task::spawn_blocking(move || {
+                let report = inputs::file::read_paths(name.clone(), &paths, &raw, &dead, &stop);
+                tracing::info!(input = %name, files = report.files, records = report.records, skipped = report.skipped.len(), "file input finished");
+            });
+        }
+        InputConfig::Stdin {} => {
+            tokio::spawn(async move {
+                match inputs::stdin::run(name.clone(), raw, stop).await {
+                    Ok(n) => tracing::info!(input = %name, records = n, "stdin input finished"),
+                    Err(e) => tracing::error!(input = %name, error = %e, "stdin input failed"),
+                }
+            });
+        }
+    }
+}
+
+/// Feeds the demo scenario round after round at the configured pace, event times rebased to
+/// now. Blocking: generation is CPU work and the pace is kept with short sleeps.
+fn feed_demo(cfg: config::DemoConfig, raw: Sender<RawRecord>, stop: CancellationToken) {
+    let input: Arc<str> = Arc::from("demo");
+    // Send in small batches every 50 ms to keep the pace smooth without a timer per event.
+    const TICK: Duration = Duration::from_millis(50);
+    let per_tick = (cfg.events_per_second as f64 * TICK.as_secs_f64()).max(1.0);
+    let mut budget = 0.0f64;
+    let mut next_tick = std::time::Instant::now();
+    for round in 0u64.. {
+        let scenario = demo::ScenarioConfig {
+            seed: cfg.seed.wrapping_add(round),
+            events: cfg.events_per_round,
+            benign_ratio: cfg.benign_ratio,
+            start: Utc::now(),
+        };
+        let source: Arc<str> = Arc::from(format!("demo/round-{round}"));
+        for (index, value) in demo::stream(demo::Scenario::Intrusion, &scenario).enumerate() {
+            while budget < 1.0 {
+                if stop.is_cancelled() {
+                    return;
+                }
+                let now = std::time::Instant::now();
+                if next_tick > now {
+                    std::thread::sleep(next_tick - now);
+                }
+                next_tick += TICK;
+                budget += per_tick;
+            }
+            budget -= 1.0;
+            let record = RawRecord {
+                origin: Origin {
+                    input: input.clone(),
+                    source: source.clone(),
+                    index: index as u64,
+                },
+                received: Utc::now(),
+                payload: Payload::Json(value),
+            };
+            if stop.is_cancelled() || raw.send_blocking(record).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Logs, counts and optionally stores records that could not be parsed.
+async fn dead_letters(rx: Receiver<ParseError>, path: Option<PathBuf>, metrics: Arc<Metrics>) {
+    const LOGGED: u64 = 100;
+    let mut file = match &path {
+        Some(p) => match tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .await
+        {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::error!(path = %p.display(), error = %e, "cannot open dead-letter file; dead letters are only logged");
+                None
+            }
+        },
+        None => None,
+    };
+    let mut seen = 0u64;
+    while let Ok(e) = rx.recv().await {
+        seen += 1;
+        metrics.dead_letters.with_label_values(&["parse"]).inc();
+        if seen <= LOGGED {
+            tracing::warn!(file = %e.file, position = %e.position, format = %e.format, reason = %e.reason, "record could not be parsed");
+            if seen == LOGGED {
+                tracing::warn!(
+                    "further unparsable records are counted in nightwatch_dead_letters_total but not logged"
+                );
+            }
+        }
+        if let Some(f) = file.as_mut()
+            && let Ok(mut line) = serde_json::to_vec(&e)
+        {
+            line.push(b'\n');
+            if let Err(err) = f.write_all(&line).await {
+                tracing::error!(error = %err, "writing the dead-letter file failed; dead letters are only logged from now on");
+                file = None;
+            }
+        }
+    }
+    if let Some(mut f) = file {
+        let _ = f.flush().await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,261 @@
+//! Pure evaluation of compiled detections against one event.
+//!
+//! [`Scratch`] is a per-thread, reused per-event cache: each interned field is looked up at most
+//! once per event, and its string values (original and lower-cased) are appended to one shared
+//! buffer. Generation stamps make resetting O(1), so the hot path allocates nothing once the
+//! buffers have grown to the working size.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
+use serde_json::Value;
+
+use super::compile::{Detection, FieldItem, Selection};
+use super::condition;
+use super::logsource::{FieldTable, KEYWORDS};
+use super::value::{Matcher, StrKind, TimePart, lower_into};
+use crate::event::Event;
+
+/// Lookup result for one field of the current event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FState {
+    Missing,
+    Null,
+    /// Present; `len` string values starting at `start` in [`Scratch::vals`] (0 for objects).
+    Vals {
+        start: u32,
+        len: u32,
+    },
+}
+
+/// Per-thread evaluation scratch space, reused across events.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    epoch: u32,
+    stamp: Vec<u32>,
+    state: Vec<FState>,
+    /// `[orig_start, orig_end, lower_start, lower_end]` into `buf`.
+    vals: Vec<[u32; 4]>,
+    buf: String,
+    pub rule_stamp: Vec<u32>,
+    pub cands: Vec<u32>,
+    pub hits: Vec<u32>,
+}
+
+impl Scratch {
+    /// Starts a new event.
+    pub(crate) fn begin(&mut self, nfields: usize, nrules: usize) {
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.rule_stamp.iter_mut().for_each(|s| *s = 0);
+            self.epoch = 1;
+        }
+        if self.stamp.len() < nfields {
+            self.stamp.resize(nfields, 0);
+            self.state.resize(nfields, FState::Missing);
+        }
+        if self.rule_stamp.len() < nrules {
+            self.rule_stamp.resize(nrules, 0);
+        }
+        self.vals.clear();
+        self.buf.clear();
+        self.cands.clear();
+    }
+
+    /// Marks a rule as a candidate (once per event).
+    #[inline]
+    pub(crate) fn mark(&mut self, rule: u32) {
+        let s = &mut self.rule_stamp[rule as usize];
+        if *s != self.epoch {
+            *s = self.epoch;
+            self.cands.push(rule);
+        }
+    }
+
+    fn push_str(&mut self, s: &str) {
+        let o0 = self.buf.len() as u32;
+        self.buf.push_str(s);
+        let o1 = self.buf.len() as u32;
+        if s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+            let l0 = self.buf.len();
+            lower_into(s, &mut self.buf);
+            self.vals.push([o0, o1, l0 as u32, self.buf.len() as u32]);
+        } else {
+            self.vals.push([o0, o1, o0, o1]);
+        }
+    }
+
+    fn push_value(&mut self, v: &Value, deep: bool) {
+        match v {
+            Value::String(s) => self.push_str(s),
+            Value::Number(n) => {
+                let o0 = self.buf.len() as u32;
+                let _ = write!(self.buf, "{n}");
+                let o1 = self.buf.len() as u32;
+                self.vals.push([o0, o1, o0, o1]);
+            }
+            Value::Bool(b) => self.push_str(if *b { "true" } else { "false" }),
+            Value::Array(a) => a.iter().for_each(|x| self.push_value(x, deep)),
+            Value::Object(o) if deep => o.values().for_each(|x| self.push_value(x, deep)),
+            Value::Object(_) | Value::Null => {}
+        }
+    }
+
+    /// Loads (once per event) the values of field `id`.
+    pub(crate) fn load(&mut self, ft: &FieldTable, ev: &Event, id: u32) -> FState {
+        let i = id as usize;
+        if self.stamp[i] == self.epoch {
+            return self.state[i];
+        }
+        let start = self.vals.len() as u32;
+        let st = if id == KEYWORDS {
+            for v in ev.fields.as_map().values() {
+                self.push_value(v, true);
+            }
+            if let Some(raw) = &ev.raw {
+                self.push_str(raw);
+            }
+            FState::Vals {
+                start,
+                len: self.vals.len() as u32 - start,
+            }
+        } else {
+            let found = ft.specs[i]
+                .iter()
+                .find_map(|p| ev.fields.get_segments(&p.full, &p.segs));
+            match found {
+                None => FState::Missing,
+                Some(Value::Null) => FState::Null,
+                Some(v) => {
+                    self.push_value(v, false);
+                    FState::Vals {
+                        start,
+                        len: self.vals.len() as u32 - start,
+                    }
+                }
+            }
+        };
+        self.stamp[i] = self.epoch;
+        self.state[i] = st;
+        st
+    }
+
+    /// The `(original, lower-cased)` string values of a loaded field.
+    #[inline]
+    pub(crate) fn values(&self, st: FState) -> impl Iterator<Item = (&str, &str)> {
+        let (start, len) = match st {
+            FState::Vals { start, len } => (start as usize, len as usize),
+            _ => (0, 0),
+        };
+        self.vals[start..start + len].iter().map(|r| {
+            (
+                self.buf.get(r[0] as usize..r[1] as usize).unwrap_or(""),
+                self.buf.get(r[2] as usize..r[3] as usize).unwrap_or(""),
+            )
+        })
+    }
+}
+
+fn parse_time(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.naive_utc());
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f UTC",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(d);
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+fn time_part(s: &str, p: TimePart) -> Option<f64> {
+    let t = parse_time(s)?;
+    Some(match p {
+        TimePart::Minute => t.minute() as f64,
+        TimePart::Hour => t.hour() as f64,
+        TimePart::Day => t.day() as f64,
+        TimePart::Week => t.iso_week().week() as f64,
+        TimePart::Month => t.month() as f64,
+        TimePart::Year => t.year() as f64,
+    })
+}
+
+/// Tests a value-level matcher against one `(original, lower)` value.
+#[inline]
+fn test_value(m: &Matcher, o: &str, l: &str) -> bool {
+    match m {
+        Matcher::Str(p) => p.test(if p.cased { o } else { l }),
+        Matcher::Glob { re, cased, .. } => re.is_match(if *cased { o } else { l }),
+        Matcher::Regex(r) => r.is_match(o),
+        Matcher::Cidr(c) => c.contains(o),
+        Matcher::Num(c, n) => o.trim().parse::<f64>().is_ok_and(|x| c.test(x, *n)),
+        Matcher::Time(p, c, n) => time_part(o, *p).is_some_and(|x| c.test(x, *n)),
+        Matcher::Null | Matcher::Exists(_) | Matcher::FieldRef { .. } => false,
+    }
+}
+
+fn fieldref_pair(kind: StrKind, a: &str, b: &str) -> bool {
+    match kind {
+        StrKind::Exact => a == b,
+        StrKind::Contains => a.contains(b),
+        StrKind::StartsWith => a.starts_with(b),
+        StrKind::EndsWith => a.ends_with(b),
+    }
+}
+
+/// The per-event evaluation context.
+pub(crate) struct Ctx<'a> {
+    pub sc: &'a mut Scratch,
+    pub ft: &'a FieldTable,
+    pub ev: &'a Event,
+}
+
+impl Ctx<'_> {
+    fn matcher(&mut self, st: FState, m: &Matcher) -> bool {
+        match m {
+            Matcher::Null => matches!(st, FState::Missing | FState::Null),
+            Matcher::Exists(b) => (st != FState::Missing) == *b,
+            Matcher::FieldRef { field, kind, cased } => {
+                let other = self.sc.load(self.ft, self.ev, *field);
+                let sc = &*self.sc;
+                sc.values(st).any(|(o, l)| {
+                    sc.values(other).any(|(o2, l2)| {
+                        if *cased {
+                            fieldref_pair(*kind, o, o2)
+                        } else {
+                            fieldref_pair(*kind, l, l2)
+                        }
+                    })
+                })
+            }
+            _ => self.sc.values(st).any(|(o, l)| test_value(m, o, l)),
+        }
+    }
+
+    fn item(&mut self, it: &FieldItem) -> bool {
+        let st = self.sc.load(self.ft, self.ev, it.field);
+        let r = if it.all {
+            it.matchers.iter().all(|m| self.matcher(st, m))
+        } else {
+            it.matchers.iter().any(|m| self.matcher(st, m))
+        };
+        r != it.neq
+    }
+
+    fn selection(&mut self, s: &Selection) -> bool {
+        s.alts.iter().any(|alt| alt.iter().all(|it| self.item(it)))
+    }
+
+    /// Evaluates a whole detection.
+    pub(crate) fn detection(&mut self, d: &Detection) -> bool {
+        condition::eval(&d.cond, &mut |i| self.selection(&d.selections[i as usize]))
+    }
+}

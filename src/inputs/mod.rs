@@ -1,0 +1,37 @@
+//! Inputs: where records enter the pipeline.
+//!
+//! An input reads bytes from its transport and frames them into [`RawRecord`]s — a JSON line,
+//! an EVTX chunk, an XML document — without parsing them (parsing is CPU work and belongs to the
+//! parse pool). It sends with backpressure: when the pipeline is full, `send` waits and the
+//! input stops reading. Inputs stop when the shutdown token fires, and dropping their sender is
+//! what tells the rest of the graph to drain.
+
+pub mod file;
+pub mod stdin;
+
+use chrono::{DateTime, Utc};
+
+use crate::event::Origin;
+use crate::normalize::evtx::EvtxChunk;
+
+/// A framed record on its way to a parser. Nothing after the parse stage sees one.
+#[derive(Debug)]
+pub struct RawRecord {
+    /// Input, source and position (for multi-event payloads: of the first event).
+    pub origin: Origin,
+    pub received: DateTime<Utc>,
+    pub payload: Payload,
+}
+
+/// The framed bytes, by how they must be parsed.
+#[derive(Debug)]
+pub enum Payload {
+    /// One NDJSON line.
+    JsonLine(String),
+    /// A JSON value already decoded while framing (array element, concatenated document).
+    Json(serde_json::Value),
+    /// One EVTX chunk of up to 64 KiB holding many records.
+    EvtxChunk(EvtxChunk),
+    /// An XML document with one or more Windows `<Event>` elements.
+    WinXml(String),
+}

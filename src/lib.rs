@@ -1,0 +1,35 @@
+//! nightwatch: a streaming SOC triage daemon.
+//!
+//! Code map, in the order data flows (see README "Architecture"):
+//!
+//! - [`inputs`]: transports that frame bytes into `RawRecord`s (files, stdin).
+//! - [`normalize`]: parsers, one per format, from `RawRecord` to [`event::Event`].
+//! - [`event`]: the one normalized event shape every later stage speaks.
+//! - [`detect`]: the Sigma engine: rules compiled once, pure evaluation, correlations.
+//! - [`cases`]: rule matches grouped per host into cases.
+//! - [`verdict`]: the `nightwatch.verdict.v1` document and its scoring.
+//! - [`attack`]: the MITRE ATT&CK technique and tactic table.
+//! - [`outputs`]: verdict sinks (stdout, JSONL file, the `/ws` stream).
+//! - [`pipeline`]: the bounded stage graph that connects all of the above.
+//! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
+//! - [`metrics`]: every Prometheus series.
+//! - [`config`]: the configuration file, environment overrides, validation.
+//! - [`daemon`]: `nightwatch run`: wiring, start-up and graceful shutdown.
+//! - [`demo`]: the deterministic intrusion scenario (demo feed and load generator).
+//! - [`cli`]: the command line.
+
+pub mod api;
+pub mod attack;
+pub mod cases;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod detect;
+pub mod event;
+pub mod inputs;
+pub mod metrics;
+pub mod normalize;
+pub mod outputs;
+pub mod pipeline;
+pub mod verdict;

@@ -1,0 +1,172 @@
+//! JSON records: NDJSON lines, array elements and concatenated documents.
+//!
+//! Three shapes arrive here. Windows event renderings (`{"Event": {"System": …}}`, as evtx tools
+//! write them) go to [`super::windows`]. Flat Windows events (a `Channel` and an `EventID` at the
+//! top level, as Sysmon JSON exports and our demo produce) keep their fields and are classified
+//! like any Windows event. Everything else is a generic event whose host and time are taken from
+//! the usual field names (ECS `@timestamp`/`host.name`, `timestamp`, `hostname`, …).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::{Format, ParseError, Position, excerpt, parse_time, windows};
+use crate::event::{Event, Fields, Origin, scalar_str};
+
+const TIME_FIELDS: &[&str] = &[
+    "@timestamp",
+    "timestamp",
+    "TimeCreated",
+    "UtcTime",
+    "eventTime",
+    "time",
+    "ts",
+    "date",
+];
+const HOST_FIELDS: &[&str] = &[
+    "host.name",
+    "host.hostname",
+    "Computer",
+    "hostname",
+    "host",
+    "computer_name",
+    "device.hostname",
+    "agent.hostname",
+];
+
+/// Parses one NDJSON line.
+pub fn parse_line(
+    line: &str,
+    origin: Origin,
+    received: DateTime<Utc>,
+) -> Result<Event, ParseError> {
+    match serde_json::from_str::<Value>(line) {
+        Ok(value) => parse_value(value, origin, received).map_err(|mut e| {
+            e.raw = Some(excerpt(line));
+            e
+        }),
+        Err(e) => Err(ParseError {
+            format: Format::Json,
+            input: origin.input.clone(),
+            file: origin.source.clone(),
+            position: Position::Record(origin.index),
+            reason: format!("invalid JSON at column {}: {e}", e.column()),
+            raw: Some(excerpt(line)),
+        }),
+    }
+}
+
+/// Turns one decoded JSON value into an event.
+pub fn parse_value(
+    value: Value,
+    origin: Origin,
+    received: DateTime<Utc>,
+) -> Result<Event, ParseError> {
+    let error = |origin: &Origin, reason: String| ParseError {
+        format: Format::Json,
+        input: origin.input.clone(),
+        file: origin.source.clone(),
+        position: Position::Record(origin.index),
+        reason,
+        raw: None,
+    };
+    if windows::is_windows_json(&value) {
+        return windows::event_from_windows_json(value, origin.clone(), received)
+            .map_err(|e| error(&origin, e.to_string()));
+    }
+    let Value::Object(map) = value else {
+        return Err(error(
+            &origin,
+            format!("expected a JSON object, found {}", kind(&value)),
+        ));
+    };
+    let fields = Fields::from(map);
+    let mut event = Event::new(origin, received, fields);
+    if let Some(channel) = event.fields.get_str("Channel")
+        && let Some(event_id) = event.fields.get("EventID").and_then(event_id)
+    {
+        let provider = event.fields.get_str("Provider_Name");
+        event.logsource = windows::classify(Some(&channel), provider.as_deref(), Some(event_id));
+    }
+    event.time = TIME_FIELDS
+        .iter()
+        .find_map(|k| event.fields.get(k).and_then(parse_time))
+        .unwrap_or(received);
+    event.host = HOST_FIELDS
+        .iter()
+        .find_map(|k| event.fields.get(k).and_then(scalar_str))
+        .map(|h| h.into_owned())
+        .filter(|h| !h.is_empty());
+    Ok(event)
+}
+
+fn event_id(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn origin(i: u64) -> Origin {
+        Origin {
+            input: Arc::from("test"),
+            source: Arc::from("t.jsonl"),
+            index: i,
+        }
+    }
+
+    #[test]
+    fn flat_sysmon_event_is_classified() {
+        let line = r#"{"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-1.corp.example", "UtcTime": "2024-05-01 10:00:00.000", "Image": "C:\\Windows\\System32\\cmd.exe"}"#;
+        let e = parse_line(line, origin(0), Utc::now()).unwrap();
+        assert_eq!(e.host.as_deref(), Some("WS-1.corp.example"));
+        assert_eq!(e.logsource.product.as_deref(), Some("windows"));
+        assert_eq!(e.logsource.category.as_deref(), Some("process_creation"));
+        assert_eq!(e.time.to_rfc3339(), "2024-05-01T10:00:00+00:00");
+        assert_eq!(
+            e.fields.get_str("Image").as_deref(),
+            Some("C:\\Windows\\System32\\cmd.exe")
+        );
+    }
+
+    #[test]
+    fn generic_ecs_event_keeps_nested_fields() {
+        let v = json!({"@timestamp": "2024-05-01T10:00:00Z", "host": {"name": "web-1"}, "url": {"path": "/x"}});
+        let e = parse_value(v, origin(3), Utc::now()).unwrap();
+        assert_eq!(e.host.as_deref(), Some("web-1"));
+        assert_eq!(e.fields.get_str("url.path").as_deref(), Some("/x"));
+        assert_eq!(e.logsource.product, None);
+        assert_eq!(e.origin.index, 3);
+    }
+
+    #[test]
+    fn bad_lines_are_positioned_errors() {
+        let err = parse_line("{\"a\": ", origin(7), Utc::now()).unwrap_err();
+        assert_eq!(err.position, Position::Record(7));
+        assert_eq!(err.raw.as_deref(), Some("{\"a\": "));
+        let err = parse_line("[1,2]", origin(8), Utc::now()).unwrap_err();
+        assert!(
+            err.reason.contains("expected a JSON object"),
+            "{}",
+            err.reason
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Normalization: framed raw records in, [`Event`]s out.
+//!
+//! Inputs frame bytes into [`RawRecord`]s (a JSON line, an EVTX chunk, an XML document) without
+//! parsing them; the parse stage calls [`parse`] from a pool of blocking workers, so CPU work
+//! never runs on the async reactor and uses every core. Parsing is pure and never panics: a bad
+//! record yields a [`ParseError`] carrying file and position, and the records around it still
+//! parse.
+//!
+//! Formats are a closed enum, detected from content ([`sniff`]), not from file extensions.
+
+pub mod evtx;
+pub mod json;
+pub mod windows;
+pub mod winxml;
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::event::Event;
+use crate::inputs::{Payload, RawRecord};
+
+/// A telemetry format nightwatch can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// NDJSON, a JSON array, or concatenated JSON documents.
+    Json,
+    /// Windows binary event log.
+    Evtx,
+    /// Windows event XML (Event Viewer export, evtx tool rendering).
+    WinXml,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Evtx => "evtx",
+            Format::WinXml => "winxml",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Detects a format from the first bytes of a file or stream (magic bytes, then the first
+/// significant character). `None` when the content is not a format this build reads.
+pub fn sniff(head: &[u8]) -> Option<Format> {
+    if head.starts_with(b"ElfFile\0") {
+        return Some(Format::Evtx);
+    }
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let first = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    match text[first] {
+        b'{' | b'[' => Some(Format::Json),
+        b'<' if memchr::memmem::find(text, b"<Event").is_some() => Some(Format::WinXml),
+        _ => None,
+    }
+}
+
+/// Where in its source a bad record sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Position {
+    /// 0-based record index (EVTX record, XML event, JSON value).
+    Record(u64),
+    /// 1-based line number.
+    Line(u64),
+    /// Byte offset in the file.
+    Byte(u64),
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Position::Record(n) => write!(f, "record {n}"),
+            Position::Line(n) => write!(f, "line {n}"),
+            Position::Byte(n) => write!(f, "byte {n}"),
+        }
+    }
+}
+
+/// A record that could not be turned into an event.
+#[derive(Debug, Clone, thiserror::Error, Serialize)]
+#[error("{file}: {position}: {format}: {reason}")]
+pub struct ParseError {
+    pub format: Format,
+    pub input: Arc<str>,
+    /// File path, peer or topic the record came from.
+    pub file: Arc<str>,
+    pub position: Position,
+    pub reason: String,
+    /// The offending bytes (lossy UTF-8, truncated), when they are small enough to keep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+}
+
+/// Longest raw excerpt a [`ParseError`] keeps.
+pub const MAX_RAW_EXCERPT: usize = 4096;
+
+pub(crate) fn excerpt(raw: &str) -> String {
+    if raw.len() <= MAX_RAW_EXCERPT {
+        return raw.to_owned();
+    }
+    let mut end = MAX_RAW_EXCERPT;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    raw[..end].to_owned()
+}
+
+/// Parses one framed record into zero or more events (an EVTX chunk or an XML document holds
+/// many), each `Ok` or a positioned error.
+pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
+    let RawRecord {
+        origin,
+        received,
+        payload,
+    } = record;
+    match payload {
+        Payload::JsonLine(line) => vec![json::parse_line(&line, origin, received)],
+        Payload::Json(value) => vec![json::parse_value(value, origin, received)],
+        Payload::EvtxChunk(chunk) => {
+            evtx::parse_chunk(&chunk, &origin.source, &origin.input, received)
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|e| ParseError {
+                        format: Format::Evtx,
+                        input: origin.input.clone(),
+                        file: origin.source.clone(),
+                        position: e.position(),
+                        reason: e.to_string(),
+                        raw: None,
+                    })
+                })
+                .collect()
+        }
+        Payload::WinXml(doc) => {
+            winxml::parse_document(&doc, &origin.source, &origin.input, received)
+                .into_iter()
+                .map(|r| {
+                    r.map_err(|e| ParseError {
+                        format: Format::WinXml,
+                        input: origin.input.clone(),
+                        file: origin.source.clone(),
+                        position: e.position(),
+                        reason: e.to_string(),
+                        raw: None,
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Reads a timestamp from a JSON value: RFC 3339, `YYYY-MM-DD HH:MM:SS[.fff]` (Sysmon's
+/// `UtcTime`, taken as UTC), or a Unix epoch in seconds or milliseconds.
+pub fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+    match v {
+        Value::String(s) => parse_time_str(s),
+        Value::Number(n) => {
+            let x = n.as_f64()?;
+            // Heuristic: values past year 33658 in seconds are milliseconds.
+            let secs = if x > 1.0e12 { x / 1000.0 } else { x };
+            let whole = secs.trunc() as i64;
+            let nanos = ((secs - secs.trunc()) * 1e9) as u32;
+            Utc.timestamp_opt(whole, nanos).single()
+        }
+        _ => None,
+    }
+}
+
+pub fn parse_time_str(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sniffs_by_content() {
+        assert_eq!(sniff(b"ElfFile\0rest"), Some(Format::Evtx));
+        assert_eq!(sniff(b"\xEF\xBB\xBF  {\"a\":1}"), Some(Format::Json));
+        assert_eq!(sniff(b"\n[{}]"), Some(Format::Json));
+        assert_eq!(
+            sniff(b"<?xml version=\"1.0\"?><Events><Event xmlns=\"x\">"),
+            Some(Format::WinXml)
+        );
+        assert_eq!(sniff(b"<html>"), None);
+        assert_eq!(sniff(b"hello"), None);
+        assert_eq!(sniff(b"   "), None);
+    }
+
+    #[test]
+    fn times_in_common_shapes() {
+        let t = parse_time(&json!("2024-05-01T10:00:00.5Z")).unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-05-01T10:00:00.500+00:00");
+        assert!(parse_time(&json!("2024-05-01 10:00:00.123")).is_some());
+        assert_eq!(
+            parse_time(&json!(1714557600)).unwrap(),
+            parse_time(&json!(1714557600000u64)).unwrap()
+        );
+        assert!(parse_time(&json!("yesterday")).is_none());
+    }
+
+    #[test]
+    fn excerpt_respects_char_boundaries() {
+        let s = "é".repeat(MAX_RAW_EXCERPT);
+        let e = excerpt(&s);
+        assert!(e.len() <= MAX_RAW_EXCERPT);
+        assert!(s.starts_with(&e));
+    }
+}

@@ -1,0 +1,148 @@
+//! Outputs: where published verdicts leave the daemon.
+//!
+//! The fan-out serializes each verdict once and hands the same `Arc<str>` to every sink. Each
+//! file-like sink has its own bounded queue and task, so a slow disk backs pressure up through
+//! the pipeline instead of growing memory. The WebSocket stream is a broadcast ring
+//! ([`websocket`]): it never waits for clients, and a client that falls too far behind is
+//! disconnected with a reason.
+
+pub mod websocket;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast;
+
+use crate::cases::Published;
+use crate::config::OutputConfig;
+use crate::metrics::{Metrics, stage};
+use crate::pipeline::channel::{self, Receiver, Sender};
+
+/// A sink could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// The output file could not be opened.
+    #[error("output {name}: opening {path}: {source}")]
+    Open {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Writing failed; the sink stopped.
+    #[error("output {name}: writing: {source}")]
+    Write {
+        name: String,
+        source: std::io::Error,
+    },
+}
+
+/// A configured sink, opened.
+struct Sink {
+    name: String,
+    queue: Sender<Arc<str>>,
+    task: tokio::task::JoinHandle<Result<(), OutputError>>,
+}
+
+/// Opens every configured sink and spawns the fan-out. The returned handle completes once the
+/// verdict channel is closed and every sink has flushed.
+pub async fn spawn(
+    configs: &[(String, OutputConfig)],
+    verdicts: Receiver<Published>,
+    ws: broadcast::Sender<Arc<str>>,
+    capacity: usize,
+    metrics: Arc<Metrics>,
+) -> Result<tokio::task::JoinHandle<Result<(), OutputError>>, OutputError> {
+    let mut sinks = Vec::new();
+    for (name, config) in configs {
+        let (tx, rx) = channel::bounded::<Arc<str>>(&format!("output_{name}"), capacity, &metrics);
+        let task = match config {
+            OutputConfig::Stdout {} => {
+                tokio::spawn(write_lines(name.clone(), rx, tokio::io::stdout()))
+            }
+            OutputConfig::Jsonl { path } => {
+                let file = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .await
+                    .map_err(|source| OutputError::Open {
+                        name: name.clone(),
+                        path: path.clone(),
+                        source,
+                    })?;
+                tokio::spawn(write_lines(name.clone(), rx, file))
+            }
+        };
+        sinks.push(Sink {
+            name: name.clone(),
+            queue: tx,
+            task,
+        });
+    }
+    Ok(tokio::spawn(fan_out(verdicts, sinks, ws, metrics)))
+}
+
+async fn fan_out(
+    verdicts: Receiver<Published>,
+    sinks: Vec<Sink>,
+    ws: broadcast::Sender<Arc<str>>,
+    m: Arc<Metrics>,
+) -> Result<(), OutputError> {
+    let received = m.stage_received.with_label_values(&[stage::OUTPUT]);
+    let sent = m.stage_sent.with_label_values(&[stage::OUTPUT]);
+    while let Ok(published) = verdicts.recv().await {
+        received.inc();
+        let json: Arc<str> = match serde_json::to_string(&*published.verdict) {
+            Ok(s) => s.into(),
+            Err(e) => {
+                m.stage_errors
+                    .with_label_values(&[stage::OUTPUT, "serialize"])
+                    .inc();
+                tracing::error!(error = %e, case_id = %published.verdict.case_id, "verdict serialization failed");
+                continue;
+            }
+        };
+        // No receivers is fine: nobody is watching the stream right now.
+        let _ = ws.send(json.clone());
+        for sink in &sinks {
+            if sink.queue.send(json.clone()).await.is_err() {
+                m.stage_errors
+                    .with_label_values(&[stage::OUTPUT, "sink_closed"])
+                    .inc();
+                tracing::error!(output = %sink.name, "output stopped; verdicts for it are lost from now on");
+            }
+        }
+        sent.inc();
+    }
+    let mut result = Ok(());
+    for sink in sinks {
+        drop(sink.queue);
+        match sink.task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(e) => tracing::error!(output = %sink.name, error = %e, "output task failed"),
+        }
+    }
+    result
+}
+
+/// Writes one line per item, flushing whenever the queue runs empty.
+async fn write_lines<W: AsyncWrite + Unpin>(
+    name: String,
+    rx: Receiver<Arc<str>>,
+    mut out: W,
+) -> Result<(), OutputError> {
+    let err = |source| OutputError::Write {
+        name: name.clone(),
+        source,
+    };
+    while let Ok(line) = rx.recv().await {
+        out.write_all(line.as_bytes()).await.map_err(err)?;
+        out.write_all(b"\n").await.map_err(err)?;
+        if rx.is_empty() {
+            out.flush().await.map_err(err)?;
+        }
+    }
+    out.flush().await.map_err(err)
+}

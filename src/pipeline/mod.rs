@@ -1,0 +1,341 @@
+//! The stage graph: how records flow from inputs to verdicts.
+//!
+//! ```text
+//! inputs ──RawRecord──▶ parse pool ──Arc<Event>──▶ detect pool ──Matched──▶ correlate
+//!              │ (blocking workers)        (blocking workers)                 │ Detection
+//!              └──ParseError──▶ dead letters                                  ▼
+//!                                            outputs ◀──Published verdict── cases
+//! ```
+//!
+//! Every edge is a bounded [`channel`] sized from config, so a slow stage backs pressure up to
+//! the inputs. CPU stages (parsing, rule evaluation, correlation) run on blocking threads and
+//! never on the async reactor. Shutdown is by draining: when the inputs drop their senders, each
+//! stage finishes what is queued, drops its own sender, and the closure cascades downstream
+//! until the last consumer sees the end of its channel. Nothing here knows wire formats or
+//! rule syntax; the stages call pure functions of `normalize`, `detect` and `cases`.
+
+pub mod channel;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::cases::{CaseBook, CaseSettings, Published};
+use crate::detect::{
+    CorrelationLimits, CorrelationMatch, Correlator, RuleMatch, RuleMeta, RuleSet,
+};
+use crate::event::Event;
+use crate::inputs::RawRecord;
+use crate::metrics::{Metrics, stage};
+use crate::normalize::{self, ParseError};
+use channel::{Receiver, Sender, bounded};
+
+/// An event and what it matched, as the case builder and `detect` see it.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    pub event: Arc<Event>,
+    pub hits: Vec<Hit>,
+}
+
+/// One reason an event is interesting.
+#[derive(Debug, Clone)]
+pub enum Hit {
+    /// A single-event rule matched this event.
+    Rule(Arc<RuleMeta>),
+    /// A correlation rule fired with this event as its last contributor.
+    Correlation(CorrelationMatch),
+}
+
+/// An event and every single-event rule it matched (including rules only correlations use).
+struct Matched {
+    event: Arc<Event>,
+    matches: Vec<RuleMatch>,
+}
+
+/// Sizes of the graph.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub capacity: usize,
+    pub parse_workers: usize,
+    pub detect_workers: usize,
+    pub correlation: CorrelationLimits,
+}
+
+impl Settings {
+    /// Worker count for a pool: the configured number, or one per core when 0.
+    fn workers(configured: usize) -> usize {
+        if configured > 0 {
+            return configured;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    }
+}
+
+/// The detection half of the graph, as spawned: feed `raw`, read `detections` and `dead`.
+pub struct DetectionGraph {
+    /// Where inputs send framed records. Drop every clone to start draining.
+    pub raw: Sender<RawRecord>,
+    /// Where inputs send records they could not frame.
+    pub dead_tx: Sender<ParseError>,
+    /// Every record that could not be framed or parsed.
+    pub dead: Receiver<ParseError>,
+    /// Events with at least one hit to publish.
+    pub detections: Receiver<Detection>,
+}
+
+/// Spawns the parse pool, the detect pool and the correlation stage.
+pub fn spawn_detection(
+    settings: &Settings,
+    rules: Arc<RuleSet>,
+    metrics: Arc<Metrics>,
+) -> DetectionGraph {
+    let cap = settings.capacity;
+    let (raw_tx, raw_rx) = bounded::<RawRecord>("raw", cap, &metrics);
+    let (dead_tx, dead_rx) = bounded::<ParseError>("dead_letter", cap, &metrics);
+    let (event_tx, event_rx) = bounded::<Arc<Event>>("events", cap, &metrics);
+    let (matched_tx, matched_rx) = bounded::<Matched>("matched", cap, &metrics);
+    let (det_tx, det_rx) = bounded::<Detection>("detections", cap, &metrics);
+
+    for _ in 0..Settings::workers(settings.parse_workers) {
+        let (rx, tx, dead, m) = (
+            raw_rx.clone(),
+            event_tx.clone(),
+            dead_tx.clone(),
+            metrics.clone(),
+        );
+        tokio::task::spawn_blocking(move || parse_worker(rx, tx, dead, m));
+    }
+    for _ in 0..Settings::workers(settings.detect_workers) {
+        let (rx, tx, r, m) = (
+            event_rx.clone(),
+            matched_tx.clone(),
+            rules.clone(),
+            metrics.clone(),
+        );
+        tokio::task::spawn_blocking(move || detect_worker(rx, tx, r, m));
+    }
+    let correlator = Correlator::new(rules, settings.correlation.clone());
+    let m = metrics.clone();
+    tokio::task::spawn_blocking(move || correlate_worker(matched_rx, det_tx, correlator, m));
+
+    DetectionGraph {
+        raw: raw_tx,
+        dead_tx,
+        dead: dead_rx,
+        detections: det_rx,
+    }
+}
+
+fn parse_worker(
+    rx: Receiver<RawRecord>,
+    tx: Sender<Arc<Event>>,
+    dead: Sender<ParseError>,
+    m: Arc<Metrics>,
+) {
+    let received = m.stage_received.with_label_values(&[stage::PARSE]);
+    let sent = m.stage_sent.with_label_values(&[stage::PARSE]);
+    let timing = m.stage_processing.with_label_values(&[stage::PARSE]);
+    while let Ok(record) = rx.recv_blocking() {
+        received.inc();
+        let start = Instant::now();
+        let results = normalize::parse(record);
+        timing.observe(start.elapsed().as_secs_f64());
+        for result in results {
+            match result {
+                Ok(event) => {
+                    m.events_parsed
+                        .with_label_values(&[format_label(&event)])
+                        .inc();
+                    if tx.send_blocking(Arc::new(event)).is_err() {
+                        return;
+                    }
+                    sent.inc();
+                }
+                Err(e) => {
+                    m.parse_errors.with_label_values(&[e.format.name()]).inc();
+                    m.stage_errors
+                        .with_label_values(&[stage::PARSE, e.format.name()])
+                        .inc();
+                    if dead.send_blocking(e).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A bounded label for the parsed-events counter: the event's logsource product, if any.
+fn format_label(event: &Event) -> &'static str {
+    match event.logsource.product.as_deref() {
+        Some("windows") => "windows",
+        Some(_) => "other",
+        None => "generic",
+    }
+}
+
+fn detect_worker(
+    rx: Receiver<Arc<Event>>,
+    tx: Sender<Matched>,
+    rules: Arc<RuleSet>,
+    m: Arc<Metrics>,
+) {
+    let received = m.stage_received.with_label_values(&[stage::DETECT]);
+    let sent = m.stage_sent.with_label_values(&[stage::DETECT]);
+    let timing = m.stage_processing.with_label_values(&[stage::DETECT]);
+    let mut buf = Vec::new();
+    while let Ok(event) = rx.recv_blocking() {
+        received.inc();
+        let start = Instant::now();
+        rules.matches(&event, &mut buf);
+        timing.observe(start.elapsed().as_secs_f64());
+        if buf.is_empty() {
+            continue;
+        }
+        for hit in &buf {
+            m.rule_matches
+                .with_label_values(&[hit.rule.level.as_str()])
+                .inc();
+        }
+        let matches = std::mem::take(&mut buf);
+        if tx.send_blocking(Matched { event, matches }).is_err() {
+            return;
+        }
+        sent.inc();
+    }
+}
+
+fn correlate_worker(
+    rx: Receiver<Matched>,
+    tx: Sender<Detection>,
+    mut correlator: Correlator,
+    m: Arc<Metrics>,
+) {
+    let received = m.stage_received.with_label_values(&[stage::CORRELATE]);
+    let sent = m.stage_sent.with_label_values(&[stage::CORRELATE]);
+    let timing = m.stage_processing.with_label_values(&[stage::CORRELATE]);
+    let mut fired = Vec::new();
+    while let Ok(Matched { event, matches }) = rx.recv_blocking() {
+        received.inc();
+        let start = Instant::now();
+        correlator.observe(&event, &matches, &mut fired);
+        timing.observe(start.elapsed().as_secs_f64());
+        let mut hits: Vec<Hit> = matches
+            .into_iter()
+            .filter(|m| m.emit)
+            .map(|m| Hit::Rule(m.rule))
+            .collect();
+        for c in fired.drain(..) {
+            m.correlation_matches
+                .with_label_values(&[c.rule.level.as_str()])
+                .inc();
+            hits.push(Hit::Correlation(c));
+        }
+        if hits.is_empty() {
+            continue;
+        }
+        if tx.send_blocking(Detection { event, hits }).is_err() {
+            return;
+        }
+        sent.inc();
+    }
+}
+
+/// When the case stage publishes verdicts.
+#[derive(Debug, Clone, Copy)]
+pub enum Publishing {
+    /// Daemon: a new case at once, later changes coalesced every `interval`.
+    Live { interval: Duration },
+    /// One-shot scan: every case once, when the input is exhausted.
+    AtEnd,
+}
+
+/// Spawns the case stage: detections in, published verdicts out.
+pub fn spawn_cases(
+    detections: Receiver<Detection>,
+    settings: CaseSettings,
+    publishing: Publishing,
+    capacity: usize,
+    metrics: Arc<Metrics>,
+) -> Receiver<Published> {
+    let (tx, rx) = bounded::<Published>("verdicts", capacity, &metrics);
+    tokio::spawn(cases_stage(
+        detections,
+        tx,
+        CaseBook::new(settings),
+        publishing,
+        metrics,
+    ));
+    rx
+}
+
+async fn cases_stage(
+    rx: Receiver<Detection>,
+    tx: Sender<Published>,
+    mut book: CaseBook,
+    publishing: Publishing,
+    m: Arc<Metrics>,
+) {
+    let received = m.stage_received.with_label_values(&["cases"]);
+    let interval = match publishing {
+        Publishing::Live { interval } => interval,
+        Publishing::AtEnd => Duration::from_secs(3600),
+    };
+    let live = matches!(publishing, Publishing::Live { .. });
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut newest_event: Option<DateTime<Utc>> = None;
+    loop {
+        let mut out = Vec::new();
+        tokio::select! {
+            det = rx.recv() => {
+                let Ok(det) = det else { break };
+                received.inc();
+                newest_event = Some(newest_event.map_or(det.event.time, |t| t.max(det.event.time)));
+                let now = Utc::now();
+                let (closed, opened) = book.observe(&det, now);
+                out.extend(closed);
+                if live && opened {
+                    let host = det.event.host.as_deref().unwrap_or(crate::cases::UNKNOWN_HOST);
+                    out.extend(book.publish_host(host, now));
+                }
+            }
+            _ = tick.tick(), if live => {
+                let now = Utc::now();
+                out.extend(book.publish_dirty(now));
+                if let Some(t) = newest_event {
+                    out.extend(book.close_inactive(t, now));
+                }
+            }
+        }
+        m.cases_open.set(book.open_cases() as i64);
+        if send_all(&tx, out, &m).await.is_err() {
+            return;
+        }
+    }
+    let final_versions = book.publish_dirty(Utc::now());
+    m.cases_open.set(book.open_cases() as i64);
+    let _ = send_all(&tx, final_versions, &m).await;
+}
+
+async fn send_all(
+    tx: &Sender<Published>,
+    items: Vec<Published>,
+    m: &Metrics,
+) -> Result<(), channel::Closed> {
+    for p in items {
+        let v = &p.verdict;
+        m.verdicts
+            .with_label_values(&[v.conclusion.as_str(), v.severity.as_str()])
+            .inc();
+        if let Some(t) = p.oldest_received {
+            let secs = (Utc::now() - t).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            m.ingest_to_verdict.observe(secs.max(0.0));
+        }
+        tx.send(p).await?;
+    }
+    Ok(())
+}

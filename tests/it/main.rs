@@ -1,0 +1,6 @@
+//! Integration tests: one binary, driving the real `nightwatch` executable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod daemon;
+mod helpers;
