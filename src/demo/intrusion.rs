@@ -40,6 +40,7 @@ const IPS: &[&str] = &[
 /// Primary interactive user of each workstation (servers have none).
 const USERS: &[&str] = &["j.doe", "a.smith", "m.chen", "r.patel", "it.admin"];
 const WORKSTATIONS: usize = 5;
+const IT_WS: usize = 4;
 const VICTIM: usize = 0;
 const SERVER: usize = 5;
 const DC: usize = 6;

@@ -12,17 +12,43 @@ use yaml_rust2::Yaml;
 
 use super::condition::{self, Cond};
 use super::logsource::{Aliases, FieldTable, KEYWORDS, RuleSource};
-use super::value::{Matcher, Modifier, Scalar, compile_values};
+use super::matcher::{Matcher, StrSet};
+use super::value::{Modifier, Scalar, compile_values};
 
 /// One `field|modifiers: values` test.
 #[derive(Debug)]
 pub(crate) struct FieldItem {
     pub field: u32,
     pub matchers: Vec<Matcher>,
-    /// AND over matchers instead of OR.
+    /// AND over value groups instead of OR over matchers.
     pub all: bool,
+    /// Per rule value: its range in `matchers` (one value may expand to several matchers).
+    pub groups: Vec<(u32, u32)>,
     /// Negate the item's result (`neq`).
     pub neq: bool,
+    /// For large OR-lists: the case-insensitive string matchers as one set, plus the rest.
+    pub fast: Option<(StrSet, Vec<Matcher>)>,
+}
+
+/// Lists at least this long get a [`StrSet`].
+const SET_THRESHOLD: usize = 8;
+
+fn fast_list(matchers: &[Matcher], all: bool) -> Option<(StrSet, Vec<Matcher>)> {
+    if all || matchers.len() < SET_THRESHOLD {
+        return None;
+    }
+    let mut strs = Vec::new();
+    let mut rest = Vec::new();
+    for m in matchers {
+        match m {
+            Matcher::Str(p) if !p.cased && !p.text.is_empty() => strs.push(p),
+            other => rest.push(other.clone()),
+        }
+    }
+    if strs.len() < SET_THRESHOLD {
+        return None;
+    }
+    Some((StrSet::build(&strs)?, rest))
 }
 
 /// A search identifier: OR over alternatives, each alternative an AND of items.
@@ -119,11 +145,14 @@ fn compile_item(key: &str, value: &Yaml, ctx: &mut CompileCtx<'_>) -> Result<Fie
     let mut resolve = |name: &str| ctx.field_id(name);
     let cv = compile_values(&mods, &values, placeholders, &mut resolve)
         .map_err(|e| format!("'{key}': {e}"))?;
+    let fast = fast_list(&cv.matchers, cv.all);
     Ok(FieldItem {
         field: field_id,
         matchers: cv.matchers,
+        groups: cv.groups,
         all: cv.all,
         neq: cv.neq,
+        fast,
     })
 }
 

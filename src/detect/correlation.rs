@@ -10,16 +10,20 @@
 //!   `temporal_ordered` = all rules seen in the listed order, `value_sum`/`value_avg` over numeric
 //!   `field`, `value_percentile` = share (0–100) of window entries whose `field` equals the newest
 //!   entry's value. On a hit the group's window is cleared, so one burst produces one match.
+//! * Exception: `event_count`/`value_count` whose condition only has `lt`/`lte` (e.g. "fewer than
+//!   5 in 1h") are judged when the window that started with the group's first entry closes, i.e.
+//!   once event time passes `first + timespan` (or on [`Correlator::flush`] at end of stream).
 //! * Memory is bounded: per group at most `max_events_per_group` entries, per correlation at most
 //!   `max_groups` groups (the least recently updated is evicted), idle groups expire.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
 use yaml_rust2::Yaml;
 
-use super::{CorrelationType, RuleMeta, RuleSet, correlation_type_from_str};
+use super::{CorrelationType, RuleMatch, RuleMeta, RuleSet, correlation_type_from_str};
 use crate::event::{Event, scalar_str};
 
 /// Condition operators of a correlation.
@@ -267,6 +271,33 @@ impl Input<'_> {
     }
 }
 
+/// Whether a correlation's condition only bounds from above (`lt`/`lte`) for a count type:
+/// such windows are judged when they close (a count can only grow while the window is open).
+fn judged_at_close(raw: &RawCorrelation) -> bool {
+    matches!(
+        raw.ctype,
+        CorrelationType::EventCount | CorrelationType::ValueCount
+    ) && !raw.conds.is_empty()
+        && raw
+            .conds
+            .iter()
+            .all(|(op, _)| matches!(op, CondOp::Lt | CondOp::Lte))
+}
+
+fn condition_holds(raw: &RawCorrelation, nrefs: usize, agg: f64) -> bool {
+    if raw.conds.is_empty() {
+        return agg >= nrefs as f64;
+    }
+    raw.conds.iter().all(|(op, n)| match op {
+        CondOp::Gt => agg > *n,
+        CondOp::Gte => agg >= *n,
+        CondOp::Lt => agg < *n,
+        CondOp::Lte => agg <= *n,
+        CondOp::Eq => agg == *n,
+        CondOp::Neq => agg != *n,
+    })
+}
+
 /// Stateful, single-threaded correlation engine over one [`RuleSet`].
 pub struct Correlator {
     rules: Arc<RuleSet>,
@@ -274,6 +305,8 @@ pub struct Correlator {
     by_rule_id: HashMap<String, Vec<(u32, u32)>>,
     by_corr: Vec<Vec<(u32, u32)>>,
     states: Vec<HashMap<Vec<String>, Group>>,
+    /// Window-close deadlines for correlations judged at close: (deadline, correlation, group).
+    deadlines: BinaryHeap<Reverse<(i64, u32, Vec<String>)>>,
     watermark: i64,
     observed: u64,
 }
@@ -305,12 +338,19 @@ impl Correlator {
             by_rule_id,
             by_corr,
             states,
+            deadlines: BinaryHeap::new(),
             watermark: i64::MIN,
             observed: 0,
         }
     }
 
-    /// Feeds one event with its single-event matches; pushes correlation matches to `out`.
+    /// Live correlation groups across all correlation rules (for metrics and tests).
+    pub fn group_count(&self) -> usize {
+        self.states.iter().map(HashMap::len).sum()
+    }
+
+    /// Feeds one event (in roughly event-time order) with its single-event matches; pushes
+    /// correlation matches to `out`.
     pub fn observe(
         &mut self,
         event: &Arc<Event>,
@@ -326,7 +366,7 @@ impl Correlator {
         if self.observed.is_multiple_of(1024) {
             self.expire();
         }
-        let mut produced: Vec<(u32, CorrelationMatch)> = Vec::new();
+        let mut produced = self.close_windows(self.watermark);
         for m in matches {
             let Some(targets) = self.by_rule_id.get(&m.rule.id) else {
                 continue;
@@ -337,19 +377,40 @@ impl Correlator {
                 }
             }
         }
-        // Chains: feed inner correlation matches to their consumers (bounded depth).
+        self.propagate(produced, event, t, out);
+    }
+
+    /// End of stream: judges every open window whose condition is checked at close
+    /// (`lt`/`lte`-only counts) and reports the matches. State is kept otherwise.
+    pub fn flush(&mut self, out: &mut Vec<CorrelationMatch>) {
+        let produced = self.close_windows(i64::MAX);
+        if let Some(ev) = produced.iter().find_map(|(_, m)| m.events.last().cloned()) {
+            let t = ev.time.timestamp_millis();
+            self.propagate(produced, &ev, t, out);
+        }
+    }
+
+    /// Feeds correlation matches to chained correlations (bounded), then reports emitting ones.
+    fn propagate(
+        &mut self,
+        mut produced: Vec<(u32, CorrelationMatch)>,
+        event: &Arc<Event>,
+        t: i64,
+        out: &mut Vec<CorrelationMatch>,
+    ) {
         let mut i = 0;
         while i < produced.len() && i < 4096 {
             let c = produced[i].0;
             for &(outer, p) in &self.by_corr[c as usize].clone() {
                 let hit = {
                     let inner = &produced[i].1;
+                    let ev = inner.events.last().unwrap_or(event);
                     self.update(
                         outer,
                         p,
                         t,
                         &Input {
-                            event,
+                            event: ev,
                             inner: Some(inner),
                         },
                     )
@@ -367,11 +428,88 @@ impl Correlator {
         }
     }
 
+    /// Judges windows (of close-judged correlations) that ended before `now`.
+    fn close_windows(&mut self, now: i64) -> Vec<(u32, CorrelationMatch)> {
+        let mut produced = Vec::new();
+        while let Some(Reverse((deadline, _, _))) = self.deadlines.peek() {
+            if *deadline >= now {
+                break;
+            }
+            let Some(Reverse((deadline, c, key))) = self.deadlines.pop() else {
+                break;
+            };
+            let rules = Arc::clone(&self.rules);
+            let def = &rules.correlations[c as usize];
+            let span = def.raw.timespan_ms;
+            let Some(g) = self.states[c as usize].get_mut(&key) else {
+                continue;
+            };
+            let Some(start) = g.entries.front().map(|e| e.t) else {
+                continue;
+            };
+            if start.saturating_add(span) != deadline {
+                continue; // stale deadline: the window was restarted
+            }
+            let n = g.entries.iter().take_while(|e| e.t <= deadline).count();
+            let window: VecDeque<Entry> = g.entries.drain(..n).collect();
+            let next = g.entries.front().map(|e| e.t.saturating_add(span));
+            let last = g.last;
+            match next {
+                Some(d) => self.deadlines.push(Reverse((d, c, key.clone()))),
+                None => {
+                    self.states[c as usize].remove(&key);
+                }
+            }
+            let win = Group {
+                entries: window,
+                last,
+            };
+            if let Some(agg) = aggregate(&def.raw, def.refs.len(), &win)
+                && condition_holds(&def.raw, def.refs.len(), agg)
+            {
+                produced.push((c, self.make_match(def, key, &win, agg)));
+            }
+        }
+        produced
+    }
+
     fn expire(&mut self) {
         let wm = self.watermark;
         for (ci, st) in self.states.iter_mut().enumerate() {
-            let span = self.rules.correlations[ci].raw.timespan_ms;
+            let def = &self.rules.correlations[ci];
+            if judged_at_close(&def.raw) {
+                continue; // removed when their window is judged
+            }
+            let span = def.raw.timespan_ms;
             st.retain(|_, g| g.last >= wm.saturating_sub(span));
+        }
+    }
+
+    fn make_match(
+        &self,
+        def: &CorrelationDef,
+        key: Vec<String>,
+        g: &Group,
+        agg: f64,
+    ) -> CorrelationMatch {
+        let mut evs: Vec<Arc<Event>> = Vec::new();
+        'outer: for e in g.entries.iter().rev() {
+            for ev in e.events.iter().rev() {
+                if evs.len() >= self.limits.max_events_in_match {
+                    break 'outer;
+                }
+                if !evs.iter().any(|x| x.id == ev.id) {
+                    evs.push(Arc::clone(ev));
+                }
+            }
+        }
+        evs.reverse();
+        CorrelationMatch {
+            rule: Arc::clone(&def.meta),
+            correlation_type: def.raw.ctype,
+            group: def.raw.group_by.iter().cloned().zip(key).collect(),
+            events: evs,
+            value: Some(agg),
         }
     }
 
@@ -398,10 +536,13 @@ impl Correlator {
             Some(m) => m.events.clone(),
             None => vec![Arc::clone(input.event)],
         };
+        let at_close = judged_at_close(raw);
         let st = &mut self.states[c as usize];
         if !st.contains_key(&key) && st.len() >= self.limits.max_groups {
             let wm = self.watermark;
-            st.retain(|_, g| g.last >= wm.saturating_sub(raw.timespan_ms));
+            if !at_close {
+                st.retain(|_, g| g.last >= wm.saturating_sub(raw.timespan_ms));
+            }
             if st.len() >= self.limits.max_groups
                 && let Some(oldest) = st
                     .iter()
@@ -413,12 +554,28 @@ impl Correlator {
         }
         let g = st.entry(key.clone()).or_default();
         g.last = g.last.max(t);
+        if at_close && g.entries.is_empty() {
+            self.deadlines
+                .push(Reverse((t.saturating_add(raw.timespan_ms), c, key.clone())));
+        }
         g.entries.push_back(Entry {
             t,
             refpos: p,
             value,
             events,
         });
+        let mut dropped = false;
+        while g.entries.len() > self.limits.max_events_per_group.max(1) {
+            g.entries.pop_front();
+            dropped = true;
+        }
+        if at_close {
+            if dropped && let Some(front) = g.entries.front() {
+                self.deadlines
+                    .push(Reverse((front.t.saturating_add(raw.timespan_ms), c, key)));
+            }
+            return None;
+        }
         let newest = g.last;
         while g
             .entries
@@ -427,48 +584,17 @@ impl Correlator {
         {
             g.entries.pop_front();
         }
-        while g.entries.len() > self.limits.max_events_per_group.max(1) {
-            g.entries.pop_front();
-        }
         let agg = aggregate(raw, def.refs.len(), g)?;
-        let ok = if raw.conds.is_empty() {
-            agg >= def.refs.len() as f64
-        } else {
-            raw.conds.iter().all(|(op, n)| match op {
-                CondOp::Gt => agg > *n,
-                CondOp::Gte => agg >= *n,
-                CondOp::Lt => agg < *n,
-                CondOp::Lte => agg <= *n,
-                CondOp::Eq => agg == *n,
-                CondOp::Neq => agg != *n,
-            })
-        };
-        if !ok {
+        if !condition_holds(raw, def.refs.len(), agg) {
             return None;
         }
-        let mut evs: Vec<Arc<Event>> = Vec::new();
-        for e in g.entries.iter().rev() {
-            for ev in e.events.iter().rev() {
-                if evs.len() < self.limits.max_events_in_match && !evs.iter().any(|x| x.id == ev.id)
-                {
-                    evs.push(Arc::clone(ev));
-                }
-            }
+        let m = self.make_match(def, key.clone(), &self.states[c as usize][&key], agg);
+        if let Some(g) = self.states[c as usize].get_mut(&key) {
+            g.entries.clear();
         }
-        evs.reverse();
-        g.entries.clear();
-        let group = raw.group_by.iter().cloned().zip(key).collect();
-        Some(CorrelationMatch {
-            rule: Arc::clone(&def.meta),
-            correlation_type: raw.ctype,
-            group,
-            events: evs,
-            value: Some(agg),
-        })
+        Some(m)
     }
 }
-
-use super::RuleMatch;
 
 /// The window's aggregate for the correlation type; `None` when not yet meaningful.
 fn aggregate(raw: &RawCorrelation, nrefs: usize, g: &Group) -> Option<f64> {

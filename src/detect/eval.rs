@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::compile::{Detection, FieldItem, Selection};
 use super::condition;
 use super::logsource::{FieldTable, KEYWORDS};
-use super::value::{Matcher, StrKind, TimePart, lower_into};
+use super::matcher::{Matcher, StrKind, TimePart, lower_into};
 use crate::event::Event;
 
 /// Lookup result for one field of the current event.
@@ -159,6 +159,16 @@ impl Scratch {
 
 fn parse_time(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
+    if !s.is_empty() && s.len() <= 13 && s.bytes().all(|b| b.is_ascii_digit()) {
+        // Unix epoch: 10 digits = seconds, 13 digits = milliseconds.
+        let n: i64 = s.parse().ok()?;
+        let ms = if s.len() > 10 {
+            n
+        } else {
+            n.checked_mul(1000)?
+        };
+        return DateTime::from_timestamp_millis(ms).map(|d| d.naive_utc());
+    }
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.naive_utc());
     }
@@ -243,7 +253,15 @@ impl Ctx<'_> {
     fn item(&mut self, it: &FieldItem) -> bool {
         let st = self.sc.load(self.ft, self.ev, it.field);
         let r = if it.all {
-            it.matchers.iter().all(|m| self.matcher(st, m))
+            it.groups.iter().all(|&(a, b)| {
+                it.matchers
+                    .get(a as usize..b as usize)
+                    .unwrap_or(&[])
+                    .iter()
+                    .any(|m| self.matcher(st, m))
+            })
+        } else if let Some((set, rest)) = &it.fast {
+            self.sc.values(st).any(|(_, l)| set.test(l)) || rest.iter().any(|m| self.matcher(st, m))
         } else {
             it.matchers.iter().any(|m| self.matcher(st, m))
         };

@@ -11,8 +11,10 @@
 //!   → unknown.
 //!
 //! Rules whose set is unknown are always candidates. Rules are grouped into buckets by
-//! (product, category); per bucket and field there is one Aho-Corasick automaton for substring
-//! literals and a hash map for exact values. Matching is always re-checked by the full
+//! (product, category, service) for classified events, plus one bucket holding every rule for
+//! unclassified events (one automaton pass per field instead of one per bucket). Per bucket and
+//! field there is one Aho-Corasick automaton for substring literals and a hash map for exact
+//! values. Matching is always re-checked by the full
 //! evaluator, so a prefilter can only add work, never drop a match — `tests::indexed_equals_brute`
 //! checks this over the corpus.
 
@@ -24,7 +26,7 @@ use super::compile::{Detection, FieldItem, Selection};
 use super::condition::Cond;
 use super::eval::Scratch;
 use super::logsource::{FieldTable, RuleSource};
-use super::value::{Matcher, StrKind, lower};
+use super::matcher::{Matcher, StrKind, lower};
 use crate::event::{Event, LogSource};
 
 /// One necessary literal.
@@ -89,7 +91,14 @@ fn item_lits(it: &FieldItem) -> Lits {
         return None;
     }
     if it.all {
-        best(it.matchers.iter().map(|m| matcher_lit(it.field, m)))
+        // Every value group must match: any one group's literals (all of its members) suffice.
+        best(it.groups.iter().map(|&(a, b)| {
+            let ms = it.matchers.get(a as usize..b as usize).unwrap_or(&[]);
+            if ms.is_empty() {
+                return None;
+            }
+            union(ms.iter().map(|m| matcher_lit(it.field, m)))
+        }))
     } else {
         union(it.matchers.iter().map(|m| matcher_lit(it.field, m)))
     }
@@ -136,33 +145,50 @@ struct Bucket {
 /// The candidate index over all detection rules.
 #[derive(Default)]
 pub(crate) struct Index {
+    /// Per logsource triple, for classified events: only applicable buckets are scanned.
     buckets: Vec<Bucket>,
+    /// All rules in one bucket, for unclassified events (one automaton pass per field).
+    global: Vec<Bucket>,
 }
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Index({} buckets)", self.buckets.len())
+        write!(f, "Index({} buckets + global)", self.buckets.len())
     }
 }
 
 impl Index {
     /// Builds the index; `rules[i]` is (logsource, detection) of detection rule `i`.
-    pub(crate) fn build<'a>(rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)>) -> Self {
+    pub(crate) fn build<'a>(
+        rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)> + Clone,
+    ) -> Self {
+        let routed = Self::build_buckets(rules.clone(), true);
+        let global = Self::build_buckets(rules, false);
+        Self {
+            buckets: routed,
+            global,
+        }
+    }
+
+    /// One bucket per logsource triple when `by_source`, else a single bucket for all rules.
+    fn build_buckets<'a>(
+        rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)>,
+        by_source: bool,
+    ) -> Vec<Bucket> {
         type Acc = (
             Vec<u32>,
             HashMap<u32, (HashMap<String, Vec<u32>>, HashMap<String, Vec<u32>>)>,
         );
         let mut buckets: Vec<(RuleSource, Acc)> = Vec::new();
         for (i, (src, det)) in rules.enumerate() {
-            let key = RuleSource {
-                product: src.product.clone(),
-                category: src.category.clone(),
-                service: None,
+            let key = if by_source {
+                src.clone()
+            } else {
+                RuleSource::default()
             };
-            let pos = match buckets
-                .iter()
-                .position(|(k, _)| k.product == key.product && k.category == key.category)
-            {
+            let pos = match buckets.iter().position(|(k, _)| {
+                k.product == key.product && k.category == key.category && k.service == key.service
+            }) {
                 Some(p) => p,
                 None => {
                     buckets.push((key, Default::default()));
@@ -184,7 +210,7 @@ impl Index {
                 }
             }
         }
-        let buckets = buckets
+        buckets
             .into_iter()
             .map(|(source, (always, per_field))| {
                 let mut fields: Vec<FieldIndex> = per_field
@@ -219,8 +245,7 @@ impl Index {
                 }
                 Bucket { source, always, fields }
             })
-            .collect();
-        Self { buckets }
+            .collect()
     }
 
     /// Marks every candidate rule for `ev` in `sc` (all buckets when `all_buckets`).
@@ -231,7 +256,12 @@ impl Index {
         ev: &Event,
         all_buckets: bool,
     ) {
-        for b in &self.buckets {
+        let buckets = if all_buckets {
+            &self.global
+        } else {
+            &self.buckets
+        };
+        for b in buckets {
             if !all_buckets && !b.source.applies(&ev.logsource) {
                 continue;
             }
@@ -258,12 +288,6 @@ impl Index {
             }
             sc.hits = hits;
         }
-    }
-
-    /// Bucket sources, for tests and stats.
-    #[cfg(test)]
-    pub(crate) fn bucket_count(&self) -> usize {
-        self.buckets.len()
     }
 }
 

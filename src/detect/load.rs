@@ -120,9 +120,18 @@ fn parse_file(
             return 1;
         }
     };
+    // YAML that is not Sigma at all (rule tests, mappings, placeholder lists living next to the
+    // rules) is skipped, not rejected; a document with any Sigma key is a rule and must compile.
     let parsed: Vec<Yaml> = parsed
         .into_iter()
         .filter(|d| !matches!(d, Yaml::Null | Yaml::BadValue))
+        .filter(|d| {
+            let sigma = is_sigma_document(d);
+            if !sigma {
+                tracing::debug!(path = %path.display(), "skipping a yaml document that is not a sigma rule");
+            }
+            sigma
+        })
         .collect();
     if parsed.iter().any(|d| d["action"].as_str().is_some()) {
         let id = parsed
@@ -138,6 +147,20 @@ fn parse_file(
     let n = parsed.len();
     docs.extend(parsed.into_iter().map(|d| (path.to_path_buf(), d)));
     n
+}
+
+/// A document is Sigma when it is a map with at least one of the keys every Sigma document type
+/// (detection, correlation, filter) is built from.
+fn is_sigma_document(doc: &Yaml) -> bool {
+    const KEYS: &[&str] = &[
+        "title",
+        "id",
+        "detection",
+        "correlation",
+        "filter",
+        "logsource",
+    ];
+    matches!(doc, Yaml::Hash(_)) && KEYS.iter().any(|k| !matches!(doc[*k], Yaml::BadValue))
 }
 
 fn opt_str(y: &Yaml) -> Option<String> {
@@ -335,7 +358,7 @@ fn resolve_correlations(
             alive[i] && (p.meta.id == key || p.meta.name.as_deref() == Some(key))
         })
     };
-    // Drop correlations with unresolvable references until stable.
+    // Drop correlations with unresolvable references, then cyclic chains, until stable.
     loop {
         let mut changed = false;
         for i in 0..pending.len() {
@@ -352,14 +375,53 @@ fn resolve_correlations(
                 rejected.push(RuleError::new(
                     &p.meta.path,
                     Some(p.meta.id.clone()),
-                    format!("correlation refers to unknown rule '{m}'"),
+                    format!("correlation refers to an unknown or rejected rule '{m}'"),
                 ));
                 alive[i] = false;
                 changed = true;
             }
         }
-        if !changed {
-            break;
+        if changed {
+            continue;
+        }
+        // Cycle check: a correlation reachable from itself through correlation references.
+        let inner = |alive: &[bool], i: usize| -> Vec<usize> {
+            pending[i]
+                .raw
+                .rules
+                .iter()
+                .filter(|r| !det_by_key.contains_key(*r))
+                .filter_map(|r| corr_key(alive, r))
+                .collect()
+        };
+        let cyclic = (0..pending.len()).find(|&start| {
+            if !alive[start] {
+                return false;
+            }
+            let mut seen = vec![false; pending.len()];
+            let mut stack = inner(&alive, start);
+            while let Some(c) = stack.pop() {
+                if c == start {
+                    return true;
+                }
+                if !seen[c] {
+                    seen[c] = true;
+                    stack.extend(inner(&alive, c));
+                }
+            }
+            false
+        });
+        match cyclic {
+            Some(i) => {
+                let p = &pending[i];
+                rejected.push(RuleError::new(
+                    &p.meta.path,
+                    Some(p.meta.id.clone()),
+                    "correlation chain is cyclic",
+                ));
+                alive[i] = false;
+            }
+            None => break,
         }
     }
     // Dense indices for surviving correlations.
@@ -371,7 +433,7 @@ fn resolve_correlations(
             n += 1;
         }
     }
-    let mut defs: Vec<CorrelationDef> = Vec::new();
+    let mut defs: Vec<CorrelationDef> = Vec::with_capacity(n as usize);
     let mut det_refs: Vec<(u32, bool)> = Vec::new();
     let mut corr_refs: Vec<(u32, bool)> = Vec::new();
     for (i, p) in pending.iter().enumerate() {
@@ -433,34 +495,6 @@ fn resolve_correlations(
             group_fields,
             emit: true,
         });
-    }
-    // Cycle check: a correlation reachable from itself is rejected (marked non-emitting and cut).
-    for start in 0..defs.len() {
-        let mut stack = vec![start as u32];
-        let mut seen = vec![false; defs.len()];
-        let mut cyclic = false;
-        while let Some(c) = stack.pop() {
-            for r in &defs[c as usize].refs {
-                if let RuleRef::Corr(x) = r {
-                    if *x as usize == start {
-                        cyclic = true;
-                    } else if !seen[*x as usize] {
-                        seen[*x as usize] = true;
-                        stack.push(*x);
-                    }
-                }
-            }
-        }
-        if cyclic {
-            let m = &defs[start].meta;
-            rejected.push(RuleError::new(
-                &m.path,
-                Some(m.id.clone()),
-                "correlation chain is cyclic",
-            ));
-            defs[start].refs.clear();
-            defs[start].emit = false;
-        }
     }
     for d in 0..dets.len() as u32 {
         let refs: Vec<bool> = det_refs

@@ -21,6 +21,7 @@ mod filter;
 mod index;
 mod load;
 mod logsource;
+mod matcher;
 mod value;
 
 #[cfg(test)]

@@ -12,10 +12,11 @@
 //! always a substring of the lowered text (the literal prefilter relies on this).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 use base64::Engine as _;
 use regex::Regex;
+
+use super::matcher::{Cidr, Cmp, Matcher, StrKind, StrPat, TimePart, lower};
 
 /// A scalar taken from the rule YAML.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,169 +105,12 @@ impl Modifier {
     }
 }
 
-/// Numeric comparison operators (`lt`, `lte`, `gt`, `gte`; `Eq` for time parts without one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Cmp {
-    Lt,
-    Lte,
-    Gt,
-    Gte,
-    Eq,
-}
-
-impl Cmp {
-    pub(crate) fn test(self, left: f64, right: f64) -> bool {
-        match self {
-            Cmp::Lt => left < right,
-            Cmp::Lte => left <= right,
-            Cmp::Gt => left > right,
-            Cmp::Gte => left >= right,
-            Cmp::Eq => left == right,
-        }
-    }
-}
-
-/// Time parts extracted from a timestamp-valued field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TimePart {
-    Minute,
-    Hour,
-    Day,
-    Week,
-    Month,
-    Year,
-}
-
 /// Wildcard pattern token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Tok {
     Lit(String),
     Star,
     One,
-}
-
-/// How a string matcher compares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum StrKind {
-    Exact,
-    Contains,
-    StartsWith,
-    EndsWith,
-}
-
-/// A compiled string comparison; `text` is lower-cased unless `cased`.
-#[derive(Clone, Debug)]
-pub(crate) struct StrPat {
-    pub kind: StrKind,
-    pub cased: bool,
-    pub text: Box<str>,
-}
-
-impl StrPat {
-    #[inline]
-    pub(crate) fn test(&self, hay: &str) -> bool {
-        let t = &*self.text;
-        match self.kind {
-            StrKind::Exact => hay == t,
-            StrKind::Contains => {
-                t.is_empty() || memchr::memmem::find(hay.as_bytes(), t.as_bytes()).is_some()
-            }
-            StrKind::StartsWith => hay.starts_with(t),
-            StrKind::EndsWith => hay.ends_with(t),
-        }
-    }
-}
-
-/// An IPv4 or IPv6 network.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Cidr {
-    V4(u32, u32),
-    V6(u128, u128),
-}
-
-impl Cidr {
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        let (addr, len) = match s.trim().split_once('/') {
-            Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
-            None => (s.trim(), None),
-        };
-        match addr.parse::<IpAddr>().ok()? {
-            IpAddr::V4(a) => {
-                let len = len.unwrap_or(32);
-                if len > 32 {
-                    return None;
-                }
-                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                Some(Cidr::V4(u32::from(a) & mask, mask))
-            }
-            IpAddr::V6(a) => {
-                let len = len.unwrap_or(128);
-                if len > 128 {
-                    return None;
-                }
-                let mask = if len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - len)
-                };
-                Some(Cidr::V6(u128::from(a) & mask, mask))
-            }
-        }
-    }
-
-    pub(crate) fn contains(&self, s: &str) -> bool {
-        match (self, s.trim().parse::<IpAddr>()) {
-            (Cidr::V4(net, mask), Ok(IpAddr::V4(a))) => u32::from(a) & mask == *net,
-            (Cidr::V6(net, mask), Ok(IpAddr::V6(a))) => u128::from(a) & mask == *net,
-            (Cidr::V6(net, mask), Ok(IpAddr::V4(a))) => {
-                u128::from(a.to_ipv6_mapped()) & mask == *net
-            }
-            _ => false,
-        }
-    }
-}
-
-/// One compiled value test against a field.
-#[derive(Clone, Debug)]
-pub(crate) enum Matcher {
-    Str(StrPat),
-    /// Wildcard pattern with inner `*`/`?`; runs on the lowered value unless `cased`.
-    Glob {
-        re: Regex,
-        cased: bool,
-        longest: Box<str>,
-    },
-    Regex(Regex),
-    Cidr(Cidr),
-    Num(Cmp, f64),
-    Time(TimePart, Cmp, f64),
-    /// Field absent or JSON null.
-    Null,
-    Exists(bool),
-    FieldRef {
-        field: u32,
-        kind: StrKind,
-        cased: bool,
-    },
-}
-
-/// Lower-cases char-wise (no context rules) so that lowering commutes with concatenation.
-pub(crate) fn lower_into(s: &str, out: &mut String) {
-    if s.is_ascii() {
-        let start = out.len();
-        out.push_str(s);
-        out[start..].make_ascii_lowercase();
-    } else {
-        for c in s.chars() {
-            out.extend(c.to_lowercase());
-        }
-    }
-}
-
-pub(crate) fn lower(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    lower_into(s, &mut out);
-    out
 }
 
 /// Parses wildcards and the spec's escapes: `\*` `\?` `\\` are escapes, any other `\` is literal.
@@ -477,7 +321,7 @@ pub(crate) fn pattern_matcher(toks: &[Tok], cased: bool) -> Result<Matcher, Stri
             (false, true) => StrKind::StartsWith,
             (true, true) => StrKind::Contains,
         };
-        return Ok(Matcher::Str(StrPat { kind, cased, text }));
+        return Ok(Matcher::Str(StrPat::new(kind, cased, text)));
     }
     let mut re = String::from("(?s)^");
     let mut longest = String::new();
@@ -506,6 +350,9 @@ pub(crate) fn pattern_matcher(toks: &[Tok], cased: bool) -> Result<Matcher, Stri
 /// The item-level outcome of compiling one field key and its values.
 pub(crate) struct CompiledValues {
     pub matchers: Vec<Matcher>,
+    /// Per rule value: the range of `matchers` it expanded to (`windash`, `base64offset`,
+    /// `expand` yield several); `all` requires every group to have a matching member.
+    pub groups: Vec<(u32, u32)>,
     pub all: bool,
     pub neq: bool,
 }
@@ -547,162 +394,176 @@ pub(crate) fn compile_values(
             StrKind::Exact
         }
     };
+    let mut groups = Vec::with_capacity(values.len());
     for v in values {
-        if has(Modifier::Exists) {
-            match v {
-                Scalar::Bool(b) => matchers.push(Matcher::Exists(*b)),
-                Scalar::Str(s) if s.eq_ignore_ascii_case("true") => {
-                    matchers.push(Matcher::Exists(true))
-                }
-                Scalar::Str(s) if s.eq_ignore_ascii_case("false") => {
-                    matchers.push(Matcher::Exists(false))
-                }
-                _ => return Err("exists modifier needs a boolean value".into()),
-            }
-            continue;
-        }
-        if *v == Scalar::Null {
-            if mods
-                .iter()
-                .any(|m| !matches!(m, Modifier::All | Modifier::Neq | Modifier::Cased))
-            {
-                return Err("null value cannot take modifiers".into());
-            }
-            matchers.push(Matcher::Null);
-            continue;
-        }
-        let Some(raw) = v.text() else { continue };
-        if let Some(part) = time {
-            let n: f64 = raw
-                .trim()
-                .parse()
-                .map_err(|_| format!("time modifier needs a number, got {raw:?}"))?;
-            matchers.push(Matcher::Time(part, cmp.unwrap_or(Cmp::Eq), n));
-            continue;
-        }
-        if let Some(c) = cmp {
-            let n: f64 = raw
-                .trim()
-                .parse()
-                .map_err(|_| format!("numeric modifier needs a number, got {raw:?}"))?;
-            matchers.push(Matcher::Num(c, n));
-            continue;
-        }
-        if has(Modifier::Re) {
-            let mut flags = String::new();
-            if has(Modifier::ReI) {
-                flags.push('i');
-            }
-            if has(Modifier::ReM) {
-                flags.push('m');
-            }
-            if has(Modifier::ReS) {
-                flags.push('s');
-            }
-            let pat = if flags.is_empty() {
-                raw.clone()
-            } else {
-                format!("(?{flags}){raw}")
-            };
-            let re = regex::RegexBuilder::new(&pat)
-                .size_limit(1 << 24)
-                .build()
-                .map_err(|e| format!("bad regex {raw:?}: {e}"))?;
-            matchers.push(Matcher::Regex(re));
-            continue;
-        }
-        if has(Modifier::Cidr) {
-            let c = Cidr::parse(&raw).ok_or_else(|| format!("bad cidr {raw:?}"))?;
-            matchers.push(Matcher::Cidr(c));
-            continue;
-        }
-        if has(Modifier::FieldRef) {
-            let field = resolve_field(raw.trim());
-            matchers.push(Matcher::FieldRef {
-                field,
-                kind: str_kind(),
-                cased,
-            });
-            continue;
-        }
-        // String pipeline.
-        let raws = if has(Modifier::Expand) {
-            expand_placeholders(&raw, placeholders)?
-        } else {
-            vec![raw]
-        };
-        let mut vals: Vec<PVal> = raws.iter().map(|r| PVal::Pat(parse_wildcards(r))).collect();
-        for m in mods {
-            vals = match m {
-                Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith => vals
-                    .into_iter()
-                    .map(|v| {
-                        let mut toks = match v {
-                            PVal::Pat(t) => t,
-                            PVal::Bytes(b) => {
-                                vec![Tok::Lit(String::from_utf8_lossy(&b).into_owned())]
-                            }
-                        };
-                        if matches!(m, Modifier::Contains | Modifier::EndsWith)
-                            && toks.first() != Some(&Tok::Star)
-                        {
-                            toks.insert(0, Tok::Star);
-                        }
-                        if matches!(m, Modifier::Contains | Modifier::StartsWith)
-                            && toks.last() != Some(&Tok::Star)
-                        {
-                            toks.push(Tok::Star);
-                        }
-                        PVal::Pat(toks)
-                    })
-                    .collect(),
-                Modifier::Windash => vals
-                    .into_iter()
-                    .flat_map(|v| match v {
-                        PVal::Pat(t) => windash(&t).into_iter().map(PVal::Pat).collect::<Vec<_>>(),
-                        b => vec![b],
-                    })
-                    .collect(),
-                Modifier::Base64 => {
-                    let eng = base64::engine::general_purpose::STANDARD;
-                    vals.iter()
-                        .map(|v| {
-                            Ok(PVal::Pat(vec![Tok::Lit(
-                                eng.encode(plain_bytes(v, "base64")?),
-                            )]))
-                        })
-                        .collect::<Result<_, String>>()?
-                }
-                Modifier::Base64Offset => {
-                    let mut out = Vec::new();
-                    for v in &vals {
-                        for s in base64_offsets(&plain_bytes(v, "base64offset")?) {
-                            out.push(PVal::Pat(vec![Tok::Lit(s)]));
-                        }
+        let start = matchers.len() as u32;
+        'one: {
+            if has(Modifier::Exists) {
+                match v {
+                    Scalar::Bool(b) => matchers.push(Matcher::Exists(*b)),
+                    Scalar::Str(s) if s.eq_ignore_ascii_case("true") => {
+                        matchers.push(Matcher::Exists(true))
                     }
-                    out
+                    Scalar::Str(s) if s.eq_ignore_ascii_case("false") => {
+                        matchers.push(Matcher::Exists(false))
+                    }
+                    _ => return Err("exists modifier needs a boolean value".into()),
                 }
-                Modifier::Utf16Le | Modifier::Utf16Be | Modifier::Utf16 => vals
+                break 'one;
+            }
+            if *v == Scalar::Null {
+                if mods
                     .iter()
-                    .map(|v| {
-                        let b = plain_bytes(v, "utf16")?;
-                        Ok(PVal::Bytes(utf16(
-                            &b,
-                            *m == Modifier::Utf16Be,
-                            *m == Modifier::Utf16,
-                        )))
-                    })
-                    .collect::<Result<_, String>>()?,
-                _ => vals,
+                    .any(|m| !matches!(m, Modifier::All | Modifier::Neq | Modifier::Cased))
+                {
+                    return Err("null value cannot take modifiers".into());
+                }
+                matchers.push(Matcher::Null);
+                break 'one;
+            }
+            let Some(raw) = v.text() else { break 'one };
+            if let Some(part) = time {
+                let n: f64 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("time modifier needs a number, got {raw:?}"))?;
+                matchers.push(Matcher::Time(part, cmp.unwrap_or(Cmp::Eq), n));
+                break 'one;
+            }
+            if let Some(c) = cmp {
+                let n: f64 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("numeric modifier needs a number, got {raw:?}"))?;
+                matchers.push(Matcher::Num(c, n));
+                break 'one;
+            }
+            if has(Modifier::Re) {
+                let mut flags = String::new();
+                if has(Modifier::ReI) {
+                    flags.push('i');
+                }
+                if has(Modifier::ReM) {
+                    flags.push('m');
+                }
+                if has(Modifier::ReS) {
+                    flags.push('s');
+                }
+                let pat = if flags.is_empty() {
+                    raw.clone()
+                } else {
+                    format!("(?{flags}){raw}")
+                };
+                let re = regex::RegexBuilder::new(&pat)
+                    .size_limit(1 << 24)
+                    .build()
+                    .map_err(|e| format!("bad regex {raw:?}: {e}"))?;
+                matchers.push(Matcher::Regex(re));
+                break 'one;
+            }
+            if has(Modifier::Cidr) {
+                let c = Cidr::parse(&raw).ok_or_else(|| format!("bad cidr {raw:?}"))?;
+                matchers.push(Matcher::Cidr(c));
+                break 'one;
+            }
+            if has(Modifier::FieldRef) {
+                let field = resolve_field(raw.trim());
+                matchers.push(Matcher::FieldRef {
+                    field,
+                    kind: str_kind(),
+                    cased,
+                });
+                break 'one;
+            }
+            // String pipeline.
+            let raws = if has(Modifier::Expand) {
+                expand_placeholders(&raw, placeholders)?
+            } else {
+                vec![raw]
             };
+            let mut vals: Vec<PVal> = raws.iter().map(|r| PVal::Pat(parse_wildcards(r))).collect();
+            for m in mods {
+                vals = match m {
+                    Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith => vals
+                        .into_iter()
+                        .map(|v| {
+                            let mut toks = match v {
+                                PVal::Pat(t) => t,
+                                PVal::Bytes(b) => {
+                                    vec![Tok::Lit(String::from_utf8_lossy(&b).into_owned())]
+                                }
+                            };
+                            if matches!(m, Modifier::Contains | Modifier::EndsWith)
+                                && toks.first() != Some(&Tok::Star)
+                            {
+                                toks.insert(0, Tok::Star);
+                            }
+                            if matches!(m, Modifier::Contains | Modifier::StartsWith)
+                                && toks.last() != Some(&Tok::Star)
+                            {
+                                toks.push(Tok::Star);
+                            }
+                            PVal::Pat(toks)
+                        })
+                        .collect(),
+                    Modifier::Windash => vals
+                        .into_iter()
+                        .flat_map(|v| match v {
+                            PVal::Pat(t) => {
+                                windash(&t).into_iter().map(PVal::Pat).collect::<Vec<_>>()
+                            }
+                            b => vec![b],
+                        })
+                        .collect(),
+                    Modifier::Base64 => {
+                        let eng = base64::engine::general_purpose::STANDARD;
+                        vals.iter()
+                            .map(|v| {
+                                Ok(PVal::Pat(vec![Tok::Lit(
+                                    eng.encode(plain_bytes(v, "base64")?),
+                                )]))
+                            })
+                            .collect::<Result<_, String>>()?
+                    }
+                    Modifier::Base64Offset => {
+                        let mut out = Vec::new();
+                        for v in &vals {
+                            for s in base64_offsets(&plain_bytes(v, "base64offset")?) {
+                                out.push(PVal::Pat(vec![Tok::Lit(s)]));
+                            }
+                        }
+                        out
+                    }
+                    Modifier::Utf16Le | Modifier::Utf16Be | Modifier::Utf16 => vals
+                        .iter()
+                        .map(|v| {
+                            let b = plain_bytes(v, "utf16")?;
+                            Ok(PVal::Bytes(utf16(
+                                &b,
+                                *m == Modifier::Utf16Be,
+                                *m == Modifier::Utf16,
+                            )))
+                        })
+                        .collect::<Result<_, String>>()?,
+                    _ => vals,
+                };
+            }
+            for v in vals {
+                let toks = match v {
+                    PVal::Pat(t) => t,
+                    PVal::Bytes(b) => vec![Tok::Lit(String::from_utf8_lossy(&b).into_owned())],
+                };
+                matchers.push(pattern_matcher(&toks, cased)?);
+            }
         }
-        for v in vals {
-            let toks = match v {
-                PVal::Pat(t) => t,
-                PVal::Bytes(b) => vec![Tok::Lit(String::from_utf8_lossy(&b).into_owned())],
-            };
-            matchers.push(pattern_matcher(&toks, cased)?);
+        if matchers.len() as u32 > start {
+            groups.push((start, matchers.len() as u32));
         }
     }
-    Ok(CompiledValues { matchers, all, neq })
+    Ok(CompiledValues {
+        matchers,
+        groups,
+        all,
+        neq,
+    })
 }

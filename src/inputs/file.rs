@@ -145,17 +145,25 @@ fn read_file(
                 for chunk in chunks {
                     match chunk {
                         Ok(chunk) => send(origin(chunk.first_index), Payload::EvtxChunk(chunk))?,
-                        Err(e) => dead.send_blocking(fail(e.position(), format, e.to_string()))?,
+                        Err(e) => dead.send_blocking(fail(
+                            e.position(),
+                            format,
+                            normalize::reason_without_file(e.to_string(), &source),
+                        ))?,
                     }
                 }
                 Ok(())
             }
-            Err(e) => dead.send_blocking(fail(e.position(), format, e.to_string())),
+            Err(e) => dead.send_blocking(fail(
+                e.position(),
+                format,
+                normalize::reason_without_file(e.to_string(), &source),
+            )),
         },
         Format::WinXml => match std::fs::read(path) {
             Ok(bytes) => send(
                 origin(0),
-                Payload::WinXml(String::from_utf8_lossy(&bytes).into_owned()),
+                Payload::WinXml(normalize::decode_text(&bytes).into_owned()),
             ),
             Err(e) => {
                 dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))

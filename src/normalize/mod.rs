@@ -57,12 +57,58 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"ElfFile\0") {
         return Some(Format::Evtx);
     }
+    if is_utf16(head) {
+        let text = decode_text(head);
+        return (text.trim_start().starts_with('<') && text.contains("<Event"))
+            .then_some(Format::WinXml);
+    }
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let first = text.iter().position(|b| !b.is_ascii_whitespace())?;
     match text[first] {
         b'{' | b'[' => Some(Format::Json),
         b'<' if memchr::memmem::find(text, b"<Event").is_some() => Some(Format::WinXml),
         _ => None,
+    }
+}
+
+fn is_utf16(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")
+}
+
+/// Decodes text by its byte-order mark: UTF-16 LE/BE (as Windows tools write XML exports) or
+/// UTF-8 (BOM optional). Invalid sequences become U+FFFD rather than errors.
+pub fn decode_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let utf16 = |rest: &[u8], le: bool| {
+        let units = rest.chunks_exact(2).map(|c| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        });
+        std::borrow::Cow::Owned(
+            char::decode_utf16(units)
+                .map(|r| r.unwrap_or('\u{FFFD}'))
+                .collect(),
+        )
+    };
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        return utf16(rest, true);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        return utf16(rest, false);
+    }
+    String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
+}
+
+/// Parser error messages name their file first; [`ParseError`] already does, so strip it.
+pub(crate) fn reason_without_file(message: String, file: &str) -> String {
+    match message
+        .strip_prefix(file)
+        .and_then(|m| m.strip_prefix(": "))
+    {
+        Some(rest) => rest.to_owned(),
+        None => message,
     }
 }
 
@@ -137,7 +183,7 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
                         input: origin.input.clone(),
                         file: origin.source.clone(),
                         position: e.position(),
-                        reason: e.to_string(),
+                        reason: reason_without_file(e.to_string(), &origin.source),
                         raw: None,
                     })
                 })
@@ -152,7 +198,7 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
                         input: origin.input.clone(),
                         file: origin.source.clone(),
                         position: e.position(),
-                        reason: e.to_string(),
+                        reason: reason_without_file(e.to_string(), &origin.source),
                         raw: None,
                     })
                 })
@@ -213,6 +259,28 @@ mod tests {
         assert_eq!(sniff(b"<html>"), None);
         assert_eq!(sniff(b"hello"), None);
         assert_eq!(sniff(b"   "), None);
+    }
+
+    #[test]
+    fn utf16_xml_exports_are_recognized_and_decoded() {
+        let text = "<?xml version=\"1.0\"?><Events><Event>";
+        let le: Vec<u8> = b"\xFF\xFE"
+            .iter()
+            .copied()
+            .chain(text.encode_utf16().flat_map(|u| u.to_le_bytes()))
+            .collect();
+        let be: Vec<u8> = b"\xFE\xFF"
+            .iter()
+            .copied()
+            .chain(text.encode_utf16().flat_map(|u| u.to_be_bytes()))
+            .collect();
+        assert_eq!(sniff(&le), Some(Format::WinXml));
+        assert_eq!(decode_text(&le), text);
+        assert_eq!(decode_text(&be), text);
+        assert_eq!(
+            reason_without_file("a.xml: event 3: bad".into(), "a.xml"),
+            "event 3: bad"
+        );
     }
 
     #[test]

@@ -242,6 +242,24 @@ fn correlate_worker(
         }
         sent.inc();
     }
+    // End of stream: judge the windows still open (e.g. "fewer than N events" conditions).
+    correlator.flush(&mut fired);
+    for c in fired {
+        m.correlation_matches
+            .with_label_values(&[c.rule.level.as_str()])
+            .inc();
+        let event = c.events.last().cloned();
+        if let Some(event) = event
+            && tx
+                .send_blocking(Detection {
+                    event,
+                    hits: vec![Hit::Correlation(c)],
+                })
+                .is_ok()
+        {
+            sent.inc();
+        }
+    }
 }
 
 /// When the case stage publishes verdicts.

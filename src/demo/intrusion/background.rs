@@ -2,8 +2,8 @@
 //! mail and service activity on every host, including the ones that get compromised.
 
 use super::{
-    CHROME, DC, Draft, EXPLORER, HOSTS, IPS, LSASS, Log, MSMPENG, OFFICE, POWERSHELL, Proc, Rng,
-    SERVER, SERVICES, SHORT, SVCHOST, Source, USERS, WORKSTATIONS, dns, logon, net_conn, pipe,
+    CHROME, DC, Draft, EXPLORER, HOSTS, IPS, IT_WS, LSASS, Log, MSMPENG, OFFICE, POWERSHELL, Proc,
+    Rng, SERVER, SERVICES, SHORT, SVCHOST, Source, USERS, WORKSTATIONS, dns, logon, net_conn, pipe,
     proc_access, proc_create, service_install, sha_hex, task_xml,
 };
 
@@ -99,10 +99,16 @@ impl Background {
                         (IPS[SERVER], HOSTS[SERVER]),
                         445,
                     ),
+                    // Kerberos is spoken by lsass itself; LDAP/SMB by the kernel.
+                    _ if r.chance(300) => (
+                        Proc::new(r, "C:\\Windows\\System32\\lsass.exe", "lsass.exe"),
+                        (IPS[DC], HOSTS[DC]),
+                        88,
+                    ),
                     _ => (
                         Proc::new(r, "System", "").cmd(""),
                         (IPS[DC], HOSTS[DC]),
-                        *r.pick(&[88, 389, 445]),
+                        *r.pick(&[389, 445]),
                     ),
                 };
                 net_conn(t, host, &p, dst, port, r)
@@ -248,15 +254,36 @@ fn system_process(t: i64, host: usize, r: &mut Rng) -> Draft {
     let (p, parent) = match r.below(4) {
         0 => {
             let svc = *r.pick(SERVICES_LIST);
-            (Proc::new(r, SVCHOST, "svchost.exe").cmd(format!("C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s {svc}")), services)
+            (
+                Proc::new(r, SVCHOST, "svchost.exe").cmd(format!(
+                    "C:\\Windows\\system32\\svchost.exe -k netsvcs -p -s {svc}"
+                )),
+                services,
+            )
         }
-        1 => (Proc::new(r, "C:\\Windows\\System32\\taskhostw.exe", "taskhostw.exe").cmd("taskhostw.exe Install $(Arg0)"), sched),
-        2 if host >= WORKSTATIONS => (
-            Proc::new(r, POWERSHELL, "PowerShell.EXE")
-                .cmd("powershell.exe -NoProfile -ExecutionPolicy Bypass -File C:\\ProgramData\\CorpIT\\inventory.ps1"),
+        1 => (
+            Proc::new(r, "C:\\Windows\\System32\\taskhostw.exe", "taskhostw.exe")
+                .cmd("taskhostw.exe Install $(Arg0)"),
             sched,
         ),
-        _ => (Proc::new(r, "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe", "Wmiprvse.exe").cmd("C:\\Windows\\system32\\wbem\\wmiprvse.exe -Embedding"), sched),
+        // The admin's interactive AD shell: PowerShell, but neither encoded nor spawned by Office.
+        2 if host == IT_WS => (
+            Proc::new(r, POWERSHELL, "PowerShell.EXE")
+                .for_user(USERS[IT_WS])
+                .cmd(format!(
+                    "\"{POWERSHELL}\" -NoExit -Command Import-Module ActiveDirectory"
+                )),
+            Proc::new(r, EXPLORER, "EXPLORER.EXE").for_user(USERS[IT_WS]),
+        ),
+        _ => (
+            Proc::new(
+                r,
+                "C:\\Windows\\System32\\wbem\\WmiPrvSE.exe",
+                "Wmiprvse.exe",
+            )
+            .cmd("C:\\Windows\\system32\\wbem\\wmiprvse.exe -Embedding"),
+            sched,
+        ),
     };
     proc_create(t, host, &p, &parent)
 }

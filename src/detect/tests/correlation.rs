@@ -322,7 +322,7 @@ fn correlation_errors_are_reported() {
     let bad = [
         (
             "correlation:\n    type: event_count\n    rules: [nope]\n    group-by: [U]\n    timespan: 1m\n    condition:\n        gte: 1\n",
-            "unknown rule",
+            "unknown or rejected rule",
         ),
         (
             "correlation:\n    type: sometimes\n    rules: [fail-id]\n    timespan: 1m\n",
@@ -381,4 +381,104 @@ fn state_is_bounded() {
     let (out, _) = run_limits(&rs, &[(0, fail("a")), (1, fail("a"))], limits);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].events.len(), 1);
+}
+
+#[test]
+fn cyclic_chains_are_rejected() {
+    let yaml = format!(
+        "{BASE}\n---\ntitle: A\nid: ca\nname: corr_a\ncorrelation:\n    type: event_count\n    rules: [corr_b]\n    timespan: 1m\n    condition:\n        gte: 1\n---\ntitle: B\nid: cb\nname: corr_b\ncorrelation:\n    type: event_count\n    rules: [corr_a, failed_login]\n    timespan: 1m\n    condition:\n        gte: 1\n---\ntitle: C\nid: cc\ncorrelation:\n    type: event_count\n    rules: [successful_login]\n    timespan: 1m\n    condition:\n        gte: 1\n"
+    );
+    let rep = crate::detect::compile_str(&yaml, &Default::default());
+    let reasons: Vec<String> = rep.rejected.iter().map(|e| e.to_string()).collect();
+    assert_eq!(rep.rejected.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("cyclic")), "{reasons:?}");
+    assert_eq!(
+        rep.rules.len(),
+        3,
+        "two detections and correlation C remain"
+    );
+    let rs = Arc::new(rep.rules);
+    let (out, singles) = run(&rs, &[(0, fail("u")), (1, ok("u"))]);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].rule.id, "cc");
+    assert!(
+        singles[0][0].emit,
+        "failed_login is no longer referenced by a live correlation"
+    );
+}
+
+#[test]
+fn idle_groups_expire() {
+    let rs = corr(
+        "title: C\nid: c\ncorrelation:\n    type: event_count\n    rules: [failed_login]\n    group-by: [User]\n    timespan: 10s\n    condition:\n        gte: 2\n",
+    );
+    let mut c = Correlator::new(rs.clone(), CorrelationLimits::default());
+    let mut out = Vec::new();
+    for i in 0..3000i64 {
+        let e = Arc::new(event_at(
+            (Some("windows"), None, Some("security")),
+            fail(&format!("user{i}")),
+            i * 20,
+        ));
+        let mut ms = Vec::new();
+        rs.matches(&e, &mut ms);
+        c.observe(&e, &ms, &mut out);
+    }
+    assert!(out.is_empty());
+    assert!(
+        c.group_count() <= 1100,
+        "expired groups are dropped, {} live",
+        c.group_count()
+    );
+}
+
+#[test]
+fn time_part_on_epoch_values() {
+    let rs = super::det("    sel:\n        T|hour: 22\n    condition: sel");
+    // 1700000000 = 2023-11-14T22:13:20Z
+    assert!(super::m(&rs, json!({"T": 1_700_000_000})));
+    assert!(super::m(&rs, json!({"T": "1700000000000"})));
+    assert!(!super::m(&rs, json!({"T": 1_700_010_000})));
+}
+
+#[test]
+fn upper_bound_counts_are_judged_when_the_window_closes() {
+    let rs = corr(
+        "title: Few\nid: few\ncorrelation:\n    type: event_count\n    rules: [failed_login]\n    group-by: [User]\n    timespan: 1m\n    condition:\n        lt: 3\n",
+    );
+    // "a": 2 events in the first minute (fires when time passes 60 s); "b": 3 events (never fires).
+    let evs = [
+        (0, fail("a")),
+        (1, fail("b")),
+        (2, fail("b")),
+        (3, fail("b")),
+        (10, fail("a")),
+        (30, ok("x")),
+    ];
+    let (out, _) = run(&rs, &evs);
+    assert!(out.is_empty(), "windows still open: {out:?}");
+    let mut all = evs.to_vec();
+    all.push((61, ok("x")));
+    let (out, _) = run(&rs, &all);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].group.get("User").map(String::as_str), Some("a"));
+    assert_eq!(out[0].value, Some(2.0));
+    assert_eq!(out[0].events.len(), 2);
+    // flush judges windows still open at end of stream
+    let mut c = Correlator::new(rs.clone(), CorrelationLimits::default());
+    let mut out = Vec::new();
+    for (t, f) in &evs {
+        let e = Arc::new(event_at(
+            (Some("windows"), None, Some("security")),
+            f.clone(),
+            *t,
+        ));
+        let mut ms = Vec::new();
+        rs.matches(&e, &mut ms);
+        c.observe(&e, &ms, &mut out);
+    }
+    assert!(out.is_empty());
+    c.flush(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(c.group_count(), 0, "judged windows are dropped");
 }

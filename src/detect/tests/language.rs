@@ -444,3 +444,54 @@ fn bad_rules_are_rejected_with_reasons() {
         assert!(msg.starts_with("<inline>: bad: "), "{msg}");
     }
 }
+
+#[test]
+fn large_value_lists_use_sets_correctly() {
+    let rs = det(
+        "    sel:\n        F:\n            - '*end1'\n            - '*end2'\n            - 'start1*'\n            - 'start2*'\n            - '*mid1*'\n            - '*mid2*'\n            - 'exact1'\n            - 'Exact2'\n            - 'a?c'\n            - 'x*y*z'\n            - ''\n    condition: sel",
+    );
+    assert!(
+        rs.dets[0].det.selections[0].alts[0][0].fast.is_some(),
+        "list should be accelerated"
+    );
+    let cases = [
+        ("fooEND1", true),
+        ("end1foo", false),
+        ("START2bar", true),
+        ("barstart2", false),
+        ("xxMID1yy", true),
+        ("exact1", true),
+        ("EXACT2", true),
+        ("exact2x", false),
+        ("abc", true),
+        ("abbc", false),
+        ("x1y2z", true),
+        ("", true),
+        ("nothing", false),
+        ("end1", true),
+        ("start1", true),
+    ];
+    for (v, want) in cases {
+        assert_eq!(m(&rs, json!({"F": v})), want, "{v:?}");
+    }
+    assert!(!m(&rs, json!({"G": "exact1"})));
+}
+
+#[test]
+fn all_with_expanding_modifiers_needs_each_value_not_each_variant() {
+    // contains|all|windash: every value must appear in some dash form.
+    let rs = det(
+        "    sel:\n        CommandLine|contains|all|windash:\n            - ' -a '\n            - ' -b '\n    condition: sel",
+    );
+    assert!(m(&rs, json!({"CommandLine": "x /a  \u{2013}b y"})));
+    assert!(!m(&rs, json!({"CommandLine": "x /a  -c y"})));
+    // base64offset|contains|all: each value in any of its three offsets.
+    use base64::Engine as _;
+    let b = det(
+        "    sel:\n        F|base64offset|contains|all:\n            - 'alpha'\n            - 'omega'\n    condition: sel",
+    );
+    let enc = base64::engine::general_purpose::STANDARD.encode("x alpha and omega");
+    assert!(m(&b, json!({"F": enc})));
+    let enc = base64::engine::general_purpose::STANDARD.encode("x alpha only");
+    assert!(!m(&b, json!({"F": enc})));
+}

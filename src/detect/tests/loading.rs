@@ -162,9 +162,12 @@ fn legacy_global_action_is_rejected() {
 fn broken_documents_do_not_stop_loading() {
     let yaml = "title: ok\nid: ok\nlogsource:\n    product: x\ndetection:\n    s:\n        A: 1\n    condition: s\n---\ntitle: nolog\nid: nolog\ndetection:\n    s:\n        A: 1\n    condition: s\n---\nfoo: bar\n---\ntitle: badlevel\nid: bl\nlevel: severe\nlogsource:\n    product: x\ndetection:\n    s:\n        A: 1\n    condition: s\n";
     let rep = compile_str(yaml, &LoadOptions::default());
-    assert_eq!(rep.total, 4);
+    // `foo: bar` carries no Sigma key: it is skipped (not counted), not rejected.
+    assert_eq!(rep.total, 3);
     assert_eq!(rep.rules.len(), 1);
-    assert_eq!(rep.rejected.len(), 3, "{:?}", rep.rejected);
+    assert_eq!(rep.rejected.len(), 2, "{:?}", rep.rejected);
+    let ids: Vec<_> = rep.rejected.iter().map(|e| e.id.as_deref()).collect();
+    assert_eq!(ids, vec![Some("nolog"), Some("bl")]);
     let bad_yaml = compile_str("title: [unclosed", &LoadOptions::default());
     assert_eq!(bad_yaml.rejected.len(), 1);
     assert!(bad_yaml.rejected[0].reason.contains("invalid yaml"));
@@ -183,7 +186,7 @@ fn load_dirs_and_placeholder_files() {
     assert_eq!(placeholders.get("Servers"), Some(&vec!["srv*".to_string()]));
     assert_eq!(placeholders.get("Empty"), Some(&Vec::new()));
     let rep = load(
-        &[dir.clone()],
+        std::slice::from_ref(&dir),
         &LoadOptions {
             placeholders,
             ignore_logsource: false,

@@ -1,0 +1,229 @@
+//! Compiled value matchers: string comparisons (exact/contains/prefix/suffix, with a
+//! pre-built substring searcher), large OR-lists as one hash-set + Aho-Corasick pass, CIDR
+//! networks, numeric and time-part comparisons, and the char-wise lower-casing shared by rule
+//! needles and event values (so a substring of an original is a substring of its lowering).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use regex::Regex;
+
+/// Numeric comparison operators (`lt`, `lte`, `gt`, `gte`; `Eq` for time parts without one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cmp {
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Eq,
+}
+
+impl Cmp {
+    pub(crate) fn test(self, left: f64, right: f64) -> bool {
+        match self {
+            Cmp::Lt => left < right,
+            Cmp::Lte => left <= right,
+            Cmp::Gt => left > right,
+            Cmp::Gte => left >= right,
+            Cmp::Eq => left == right,
+        }
+    }
+}
+
+/// Time parts extracted from a timestamp-valued field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TimePart {
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+/// How a string matcher compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StrKind {
+    Exact,
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+/// A compiled string comparison; `text` is lower-cased unless `cased`.
+#[derive(Clone, Debug)]
+pub(crate) struct StrPat {
+    pub kind: StrKind,
+    pub cased: bool,
+    pub text: Box<str>,
+    /// Pre-built substring searcher for `Contains`.
+    finder: Option<Box<memchr::memmem::Finder<'static>>>,
+}
+
+impl StrPat {
+    pub(crate) fn new(kind: StrKind, cased: bool, text: Box<str>) -> Self {
+        let finder = (kind == StrKind::Contains && !text.is_empty())
+            .then(|| Box::new(memchr::memmem::Finder::new(text.as_bytes()).into_owned()));
+        Self {
+            kind,
+            cased,
+            text,
+            finder,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn test(&self, hay: &str) -> bool {
+        let t = &*self.text;
+        match self.kind {
+            StrKind::Exact => hay == t,
+            StrKind::Contains => match &self.finder {
+                Some(f) => f.find(hay.as_bytes()).is_some(),
+                None => true,
+            },
+            StrKind::StartsWith => hay.starts_with(t),
+            StrKind::EndsWith => hay.ends_with(t),
+        }
+    }
+}
+
+/// Case-insensitive string values of one large OR-list, matched together: exact values by hash,
+/// substring/prefix/suffix needles by one Aho-Corasick pass (positions checked per kind).
+#[derive(Clone, Debug)]
+pub(crate) struct StrSet {
+    exact: std::collections::HashSet<Box<str>>,
+    ac: Option<aho_corasick::AhoCorasick>,
+    /// Per AC pattern: bit 0 contains, bit 1 startswith, bit 2 endswith.
+    kinds: Vec<u8>,
+}
+
+impl StrSet {
+    /// Builds a set from case-insensitive `Str` matchers; `None` if the automaton fails.
+    pub(crate) fn build(pats: &[&StrPat]) -> Option<Self> {
+        let mut exact = std::collections::HashSet::new();
+        let mut needles: HashMap<&str, u8> = HashMap::new();
+        for p in pats {
+            let bit = match p.kind {
+                StrKind::Exact => {
+                    exact.insert(p.text.clone());
+                    continue;
+                }
+                StrKind::Contains => 1,
+                StrKind::StartsWith => 2,
+                StrKind::EndsWith => 4,
+            };
+            *needles.entry(&p.text).or_default() |= bit;
+        }
+        let (pats, kinds): (Vec<&str>, Vec<u8>) = needles.into_iter().unzip();
+        let ac = if pats.is_empty() {
+            None
+        } else {
+            Some(aho_corasick::AhoCorasick::new(&pats).ok()?)
+        };
+        Some(Self { exact, ac, kinds })
+    }
+
+    #[inline]
+    pub(crate) fn test(&self, hay: &str) -> bool {
+        if self.exact.contains(hay) {
+            return true;
+        }
+        let Some(ac) = &self.ac else { return false };
+        ac.find_overlapping_iter(hay).any(|m| {
+            let k = self.kinds[m.pattern().as_usize()];
+            k & 1 != 0 || (k & 2 != 0 && m.start() == 0) || (k & 4 != 0 && m.end() == hay.len())
+        })
+    }
+}
+
+/// An IPv4 or IPv6 network.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cidr {
+    V4(u32, u32),
+    V6(u128, u128),
+}
+
+impl Cidr {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        let (addr, len) = match s.trim().split_once('/') {
+            Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
+            None => (s.trim(), None),
+        };
+        match addr.parse::<IpAddr>().ok()? {
+            IpAddr::V4(a) => {
+                let len = len.unwrap_or(32);
+                if len > 32 {
+                    return None;
+                }
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                Some(Cidr::V4(u32::from(a) & mask, mask))
+            }
+            IpAddr::V6(a) => {
+                let len = len.unwrap_or(128);
+                if len > 128 {
+                    return None;
+                }
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len)
+                };
+                Some(Cidr::V6(u128::from(a) & mask, mask))
+            }
+        }
+    }
+
+    pub(crate) fn contains(&self, s: &str) -> bool {
+        match (self, s.trim().parse::<IpAddr>()) {
+            (Cidr::V4(net, mask), Ok(IpAddr::V4(a))) => u32::from(a) & mask == *net,
+            (Cidr::V6(net, mask), Ok(IpAddr::V6(a))) => u128::from(a) & mask == *net,
+            (Cidr::V6(net, mask), Ok(IpAddr::V4(a))) => {
+                u128::from(a.to_ipv6_mapped()) & mask == *net
+            }
+            _ => false,
+        }
+    }
+}
+
+/// One compiled value test against a field.
+#[derive(Clone, Debug)]
+pub(crate) enum Matcher {
+    Str(StrPat),
+    /// Wildcard pattern with inner `*`/`?`; runs on the lowered value unless `cased`.
+    Glob {
+        re: Regex,
+        cased: bool,
+        longest: Box<str>,
+    },
+    Regex(Regex),
+    Cidr(Cidr),
+    Num(Cmp, f64),
+    Time(TimePart, Cmp, f64),
+    /// Field absent or JSON null.
+    Null,
+    Exists(bool),
+    FieldRef {
+        field: u32,
+        kind: StrKind,
+        cased: bool,
+    },
+}
+
+/// Lower-cases char-wise (no context rules) so that lowering commutes with concatenation.
+pub(crate) fn lower_into(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        let start = out.len();
+        out.push_str(s);
+        out[start..].make_ascii_lowercase();
+    } else {
+        for c in s.chars() {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+pub(crate) fn lower(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    lower_into(s, &mut out);
+    out
+}
