@@ -302,7 +302,7 @@ mod tests {
         let p = dir.path().join("a.log");
         let mut f = File::create(&p).unwrap();
         writeln!(f, "{{\"a\":1}}\n\n{{\"a\":2}}\n{{broken}}\n").unwrap();
-        let (recs, dead, report) = run(&[p.clone()]);
+        let (recs, dead, report) = run(std::slice::from_ref(&p));
         assert!(dead.is_empty());
         assert_eq!(report.files, 1);
         let idx: Vec<u64> = recs.iter().map(|r| r.origin.index).collect();

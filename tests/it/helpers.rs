@@ -45,6 +45,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    // The child is owned by the returned `Daemon`, whose `Drop` kills and waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = bin();
         cmd.arg("run")
