@@ -266,13 +266,9 @@ fn system_process(t: i64, host: usize, r: &mut Rng) -> Draft {
                 .cmd("taskhostw.exe Install $(Arg0)"),
             sched,
         ),
-        // The admin's interactive AD shell: PowerShell, but neither encoded nor spawned by Office.
+        // The admin's interactive shell: PowerShell, but neither encoded nor spawned by Office.
         2 if host == IT_WS => (
-            Proc::new(r, POWERSHELL, "PowerShell.EXE")
-                .for_user(USERS[IT_WS])
-                .cmd(format!(
-                    "\"{POWERSHELL}\" -NoExit -Command Import-Module ActiveDirectory"
-                )),
+            Proc::new(r, POWERSHELL, "PowerShell.EXE").for_user(USERS[IT_WS]),
             Proc::new(r, EXPLORER, "EXPLORER.EXE").for_user(USERS[IT_WS]),
         ),
         _ => (
