@@ -54,11 +54,25 @@ pub struct Metrics {
 
 /// Stage names used as the `stage` label.
 pub mod stage {
-    pub const INPUT: &str = "input";
     pub const PARSE: &str = "parse";
     pub const DETECT: &str = "detect";
     pub const CORRELATE: &str = "correlate";
+    pub const CASES: &str = "cases";
     pub const OUTPUT: &str = "output";
+    pub const ALL: &[&str] = &[PARSE, DETECT, CORRELATE, CASES, OUTPUT];
+}
+
+/// Every value of the bounded labels, registered up front so each series exists (at 0) from
+/// start-up: dashboards show zero instead of "no data", and rate() works from the first scrape.
+mod labels {
+    pub const LEVELS: &[&str] = &["informational", "low", "medium", "high", "critical"];
+    pub const CONCLUSIONS: &[&str] = &["incident", "suspicious", "benign", "needs_review"];
+    pub const DROPS: &[(&str, &str)] = &[
+        (super::stage::DETECT, "no_match"),
+        (super::stage::CORRELATE, "correlation_only"),
+    ];
+    pub const WS_DISCONNECTS: &[&str] = &["lagging", "stalled", "shutdown"];
+    pub const OUTPUT_ERRORS: &[&str] = &["serialize", "sink_closed"];
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -130,7 +144,7 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
 
-        Ok(Self {
+        let metrics = Self {
             stage_received: counter_vec(
                 "nightwatch_stage_received_total",
                 "Items a stage took from its input.",
@@ -203,7 +217,46 @@ impl Metrics {
                 &["stage"],
             )?,
             registry,
-        })
+        };
+        let formats: Vec<&str> = crate::normalize::Format::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect();
+        metrics.register_known_series(&formats);
+        Ok(metrics)
+    }
+
+    /// Creates the series of every known label value (see [`labels`]) and of every format.
+    fn register_known_series(&self, formats: &[&str]) {
+        for s in stage::ALL {
+            self.stage_received.with_label_values(&[s]);
+            self.stage_sent.with_label_values(&[s]);
+            self.stage_processing.with_label_values(&[s]);
+        }
+        for (s, reason) in labels::DROPS {
+            self.stage_dropped.with_label_values(&[s, reason]);
+        }
+        for l in labels::LEVELS {
+            self.rule_matches.with_label_values(&[l]);
+            self.correlation_matches.with_label_values(&[l]);
+        }
+        for c in labels::CONCLUSIONS {
+            for sev in labels::LEVELS {
+                self.verdicts.with_label_values(&[c, sev]);
+            }
+        }
+        for r in labels::WS_DISCONNECTS {
+            self.ws_disconnects.with_label_values(&[r]);
+        }
+        self.dead_letters.with_label_values(&[stage::PARSE]);
+        for f in formats {
+            self.events_parsed.with_label_values(&[f]);
+            self.parse_errors.with_label_values(&[f]);
+            self.stage_errors.with_label_values(&[stage::PARSE, f]);
+        }
+        for kind in labels::OUTPUT_ERRORS {
+            self.stage_errors.with_label_values(&[stage::OUTPUT, kind]);
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -233,6 +286,11 @@ mod tests {
             assert!(line.starts_with("nightwatch_"), "{line}");
         }
         assert!(text.contains("nightwatch_stage_received_total{stage=\"parse\"} 1"));
+        // Known label values exist before anything happens.
+        assert!(text.contains(
+            "nightwatch_verdicts_total{conclusion=\"incident\",severity=\"critical\"} 0"
+        ));
+        assert!(text.contains("nightwatch_parse_errors_total{format=\"evtx\"} 0"));
     }
 
     #[test]

@@ -40,6 +40,12 @@ pub(crate) struct Scratch {
     pub rule_stamp: Vec<u32>,
     pub cands: Vec<u32>,
     pub hits: Vec<u32>,
+    /// Epoch in which `spaced` was filled (lazily, on the first field miss of an event).
+    spaced_epoch: u32,
+    /// `(name with spaces stripped, original key)` for the event's top-level keys that contain
+    /// spaces (Sigma spec "Field Usage": rule field names drop the spaces of log field names,
+    /// e.g. Defender's `Source Name` → `SourceName`). Usually empty.
+    spaced: Vec<(String, String)>,
 }
 
 impl Scratch {
@@ -49,6 +55,7 @@ impl Scratch {
         if self.epoch == 0 {
             self.stamp.iter_mut().for_each(|s| *s = 0);
             self.rule_stamp.iter_mut().for_each(|s| *s = 0);
+            self.spaced_epoch = 0;
             self.epoch = 1;
         }
         if self.stamp.len() < nfields {
@@ -123,7 +130,8 @@ impl Scratch {
         } else {
             let found = ft.specs[i]
                 .iter()
-                .find_map(|p| ev.fields.get_segments(&p.full, &p.segs));
+                .find_map(|p| ev.fields.get_segments(&p.full, &p.segs))
+                .or_else(|| self.spaced_lookup(ft, ev, i));
             match found {
                 None => FState::Missing,
                 Some(Value::Null) => FState::Null,
@@ -139,6 +147,31 @@ impl Scratch {
         self.stamp[i] = self.epoch;
         self.state[i] = st;
         st
+    }
+
+    /// Fallback for a missing field: an event key that equals one of the field's names once its
+    /// spaces are removed. The event's spaced keys are collected once per event, and only when
+    /// a lookup misses; events without spaced keys pay one scan of their key names.
+    fn spaced_lookup<'e>(&mut self, ft: &FieldTable, ev: &'e Event, i: usize) -> Option<&'e Value> {
+        if self.spaced_epoch != self.epoch {
+            self.spaced_epoch = self.epoch;
+            self.spaced.clear();
+            for k in ev.fields.as_map().keys() {
+                if k.contains(' ') {
+                    self.spaced.push((k.replace(' ', ""), k.clone()));
+                }
+            }
+        }
+        if self.spaced.is_empty() {
+            return None;
+        }
+        let key = ft.specs[i].iter().find_map(|p| {
+            self.spaced
+                .iter()
+                .find(|(stripped, _)| **stripped == *p.full)
+                .map(|(_, orig)| orig)
+        })?;
+        ev.fields.as_map().get(key)
     }
 
     /// The `(original, lower-cased)` string values of a loaded field.

@@ -12,6 +12,7 @@ pub mod stdin;
 use chrono::{DateTime, Utc};
 
 use crate::event::Origin;
+use crate::normalize::Format;
 use crate::normalize::evtx::EvtxChunk;
 
 /// A framed record on its way to a parser. Nothing after the parse stage sees one.
@@ -34,4 +35,15 @@ pub enum Payload {
     EvtxChunk(EvtxChunk),
     /// An XML document with one or more Windows `<Event>` elements.
     WinXml(String),
+}
+
+impl Payload {
+    /// The format the payload is parsed as.
+    pub fn format(&self) -> Format {
+        match self {
+            Payload::JsonLine(_) | Payload::Json(_) => Format::Json,
+            Payload::EvtxChunk(_) => Format::Evtx,
+            Payload::WinXml(_) => Format::WinXml,
+        }
+    }
 }

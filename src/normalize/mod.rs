@@ -36,6 +36,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, for metric labels and `--format` help.
+    pub const ALL: &[Format] = &[Format::Json, Format::Evtx, Format::WinXml];
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",

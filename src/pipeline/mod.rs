@@ -140,15 +140,14 @@ fn parse_worker(
     let timing = m.stage_processing.with_label_values(&[stage::PARSE]);
     while let Ok(record) = rx.recv_blocking() {
         received.inc();
+        let format = record.payload.format().name();
         let start = Instant::now();
         let results = normalize::parse(record);
         timing.observe(start.elapsed().as_secs_f64());
         for result in results {
             match result {
                 Ok(event) => {
-                    m.events_parsed
-                        .with_label_values(&[format_label(&event)])
-                        .inc();
+                    m.events_parsed.with_label_values(&[format]).inc();
                     if tx.send_blocking(Arc::new(event)).is_err() {
                         return;
                     }
@@ -168,15 +167,6 @@ fn parse_worker(
     }
 }
 
-/// A bounded label for the parsed-events counter: the event's logsource product, if any.
-fn format_label(event: &Event) -> &'static str {
-    match event.logsource.product.as_deref() {
-        Some("windows") => "windows",
-        Some(_) => "other",
-        None => "generic",
-    }
-}
-
 fn detect_worker(
     rx: Receiver<Arc<Event>>,
     tx: Sender<Matched>,
@@ -186,6 +176,10 @@ fn detect_worker(
     let received = m.stage_received.with_label_values(&[stage::DETECT]);
     let sent = m.stage_sent.with_label_values(&[stage::DETECT]);
     let timing = m.stage_processing.with_label_values(&[stage::DETECT]);
+    // Events that match nothing have been fully processed: counted, not forwarded.
+    let no_match = m
+        .stage_dropped
+        .with_label_values(&[stage::DETECT, "no_match"]);
     let mut buf = Vec::new();
     while let Ok(event) = rx.recv_blocking() {
         received.inc();
@@ -193,6 +187,7 @@ fn detect_worker(
         rules.matches(&event, &mut buf);
         timing.observe(start.elapsed().as_secs_f64());
         if buf.is_empty() {
+            no_match.inc();
             continue;
         }
         for hit in &buf {
@@ -217,6 +212,10 @@ fn correlate_worker(
     let received = m.stage_received.with_label_values(&[stage::CORRELATE]);
     let sent = m.stage_sent.with_label_values(&[stage::CORRELATE]);
     let timing = m.stage_processing.with_label_values(&[stage::CORRELATE]);
+    // Matches of rules that only feed correlations (no `generate`) end here.
+    let correlation_only = m
+        .stage_dropped
+        .with_label_values(&[stage::CORRELATE, "correlation_only"]);
     let mut fired = Vec::new();
     while let Ok(Matched { event, matches }) = rx.recv_blocking() {
         received.inc();
@@ -235,6 +234,7 @@ fn correlate_worker(
             hits.push(Hit::Correlation(c));
         }
         if hits.is_empty() {
+            correlation_only.inc();
             continue;
         }
         if tx.send_blocking(Detection { event, hits }).is_err() {
@@ -297,7 +297,7 @@ async fn cases_stage(
     publishing: Publishing,
     m: Arc<Metrics>,
 ) {
-    let received = m.stage_received.with_label_values(&["cases"]);
+    let received = m.stage_received.with_label_values(&[stage::CASES]);
     let interval = match publishing {
         Publishing::Live { interval } => interval,
         Publishing::AtEnd => Duration::from_secs(3600),
@@ -354,6 +354,7 @@ async fn send_all(
             m.ingest_to_verdict.observe(secs.max(0.0));
         }
         tx.send(p).await?;
+        m.stage_sent.with_label_values(&[stage::CASES]).inc();
     }
     Ok(())
 }

@@ -3,4 +3,6 @@
 
 mod cli;
 mod daemon;
+mod dashboards;
 mod helpers;
+mod sigma_regression;

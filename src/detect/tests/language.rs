@@ -495,3 +495,25 @@ fn all_with_expanding_modifiers_needs_each_value_not_each_variant() {
     let enc = base64::engine::general_purpose::STANDARD.encode("x alpha only");
     assert!(!m(&b, json!({"F": enc})));
 }
+
+#[test]
+fn field_names_match_log_names_with_spaces_stripped() {
+    // Spec "Field Usage": rule field names are the log's names with all spaces stripped
+    // (Windows Defender's `Source Name`, `Threat Name`).
+    let rs = det(
+        "    sel:\n        SourceName: 'Real-Time Protection'\n        ThreatName|endswith: 'EICAR_Test_File'\n    condition: sel",
+    );
+    assert!(m(
+        &rs,
+        json!({"Source Name": "Real-Time Protection", "Threat Name": "Virus:DOS/EICAR_Test_File"})
+    ));
+    assert!(m(
+        &rs,
+        json!({"SourceName": "Real-Time Protection", "Threat Name": "x EICAR_Test_File"})
+    ));
+    assert!(!m(
+        &rs,
+        json!({"Source Name": "Real-Time Protection", "Threat Name": "other"})
+    ));
+    assert!(!m(&rs, json!({"Source Name": "Real-Time Protection"})));
+}
