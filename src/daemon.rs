@@ -248,7 +248,8 @@ fn spawn_input(
     match input.clone() {
         InputConfig::File { paths } => {
             tokio::task::spawn_blocking(move || {
-                let report = inputs::file::read_paths(name.clone(), &paths, &raw, &dead, &stop);
+                let report =
+                    inputs::file::read_paths(name.clone(), &paths, None, &raw, &dead, &stop);
                 tracing::info!(input = %name, files = report.files, records = report.records, skipped = report.skipped.len(), "file input finished");
             });
         }

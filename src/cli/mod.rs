@@ -50,6 +50,9 @@ pub enum Command {
         /// Output format of the verdicts.
         #[arg(long, value_enum, default_value_t = ScanFormat::Jsonl)]
         format: ScanFormat,
+        /// Parse every file as this format instead of detecting it from content.
+        #[arg(long)]
+        input_format: Option<crate::normalize::Format>,
         /// Files or directories (read recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -61,6 +64,9 @@ pub enum Command {
         /// Evaluate every rule against every event, whatever their logsources.
         #[arg(long)]
         ignore_logsource: bool,
+        /// Parse every file as this format instead of detecting it from content.
+        #[arg(long)]
+        input_format: Option<crate::normalize::Format>,
         /// Files or directories (read recursively).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -147,13 +153,15 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Scan {
             rules,
             format,
+            input_format,
             paths,
-        } => oneshot::scan(&rules, format, &paths),
+        } => oneshot::scan(&rules, format, input_format, &paths),
         Command::Detect {
             rules,
             ignore_logsource,
+            input_format,
             inputs,
-        } => oneshot::detect(&rules, ignore_logsource, &inputs),
+        } => oneshot::detect(&rules, ignore_logsource, input_format, &inputs),
         Command::Rules {
             command:
                 RulesCommand::Check {

@@ -20,7 +20,7 @@ use crate::cases::CaseSettings;
 use crate::detect::{self, CorrelationLimits, Level, LoadOptions, RuleSet};
 use crate::inputs::file::{self, FileReport};
 use crate::metrics::{Metrics, stage};
-use crate::normalize::ParseError;
+use crate::normalize::{Format, ParseError};
 use crate::pipeline::{self, Detection, Hit, Publishing, Settings};
 use crate::verdict::Verdict;
 
@@ -130,6 +130,7 @@ impl Totals {
 async fn run_graph<T: Send + 'static>(
     rules: Arc<RuleSet>,
     paths: Vec<PathBuf>,
+    forced: Option<Format>,
     metrics: Arc<Metrics>,
     consume: impl FnOnce(
         pipeline::channel::Receiver<Detection>,
@@ -151,6 +152,7 @@ async fn run_graph<T: Send + 'static>(
         file::read_paths(
             Arc::from("file"),
             &paths,
+            forced,
             &raw,
             &dead_tx,
             &CancellationToken::new(),
@@ -170,6 +172,7 @@ async fn run_graph<T: Send + 'static>(
 pub(super) fn scan(
     args: &RuleArgs,
     format: ScanFormat,
+    input_format: Option<Format>,
     paths: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
     check_paths(paths)?;
@@ -179,6 +182,7 @@ pub(super) fn scan(
     let (verdicts, files, errors) = runtime()?.block_on(run_graph(
         rules,
         paths.to_vec(),
+        input_format,
         metrics.clone(),
         |detections, m| {
             let published = pipeline::spawn_cases(
@@ -252,6 +256,7 @@ fn write_pretty(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
 pub(super) fn detect(
     args: &RuleArgs,
     ignore_logsource: bool,
+    input_format: Option<Format>,
     inputs: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
     check_paths(inputs)?;
@@ -261,6 +266,7 @@ pub(super) fn detect(
     let (lines, files, errors) = runtime()?.block_on(run_graph(
         rules,
         inputs.to_vec(),
+        input_format,
         metrics.clone(),
         |detections, _| {
             tokio::spawn(async move {

@@ -31,11 +31,13 @@ pub struct FileReport {
     pub skipped: Vec<PathBuf>,
 }
 
-/// Reads every path (files, or directories recursively in file-name order). Blocking: call it
-/// from `spawn_blocking`. Stops early on shutdown or when the pipeline is gone.
+/// Reads every path (files, or directories recursively in file-name order). `forced` overrides
+/// format detection for every file. Blocking: call it from `spawn_blocking`. Stops early on
+/// shutdown or when the pipeline is gone.
 pub fn read_paths(
     input: Arc<str>,
     paths: &[PathBuf],
+    forced: Option<Format>,
     out: &Sender<RawRecord>,
     dead: &Sender<ParseError>,
     shutdown: &CancellationToken,
@@ -49,7 +51,9 @@ pub fn read_paths(
                 }
                 match entry {
                     Ok(e) if e.file_type().is_file() => {
-                        if read_file(&input, e.path(), false, out, dead, &mut report).is_err() {
+                        if read_file(&input, e.path(), false, forced, out, dead, &mut report)
+                            .is_err()
+                        {
                             return report;
                         }
                     }
@@ -63,7 +67,7 @@ pub fn read_paths(
                     }
                 }
             }
-        } else if read_file(&input, root, true, out, dead, &mut report).is_err() {
+        } else if read_file(&input, root, true, forced, out, dead, &mut report).is_err() {
             return report;
         }
         if shutdown.is_cancelled() {
@@ -89,6 +93,7 @@ fn read_file(
     input: &Arc<str>,
     path: &Path,
     explicit: bool,
+    forced: Option<Format>,
     out: &Sender<RawRecord>,
     dead: &Sender<ParseError>,
     report: &mut FileReport,
@@ -113,7 +118,7 @@ fn read_file(
             ));
         }
     };
-    let Some(format) = normalize::sniff(&head[..head_len]) else {
+    let Some(format) = forced.or_else(|| normalize::sniff(&head[..head_len])) else {
         if explicit {
             return dead.send_blocking(fail(
                 Position::Byte(0),
