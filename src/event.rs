@@ -82,6 +82,12 @@ pub struct LogSource {
 }
 
 impl LogSource {
+    /// False when nothing is known of the event's source (no product, category or service):
+    /// such an event is unclassified and logsource routing cannot narrow the rules for it.
+    pub fn is_known(&self) -> bool {
+        self.product.is_some() || self.category.is_some() || self.service.is_some()
+    }
+
     pub fn new(product: Option<&str>, category: Option<&str>, service: Option<&str>) -> Self {
         Self {
             product: product.map(Arc::from),

@@ -14,7 +14,7 @@ use super::compile::{Detection, FieldItem, Selection};
 use super::condition;
 use super::logsource::{FieldTable, KEYWORDS};
 use super::matcher::{Matcher, StrKind, TimePart, lower_into};
-use crate::event::Event;
+use crate::event::{Event, LogSource};
 
 /// Lookup result for one field of the current event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,12 @@ pub(crate) struct Scratch {
     /// spaces (Sigma spec "Field Usage": rule field names drop the spaces of log field names,
     /// e.g. Defender's `Source Name` → `SourceName`). Usually empty.
     spaced: Vec<(String, String)>,
+    /// Which index `bucket_cache` belongs to (`Index::id`; 0 = none).
+    bucket_owner: u64,
+    /// Per event logsource seen on this thread: the indices of the applicable routed buckets.
+    bucket_cache: Vec<(LogSource, Vec<u32>)>,
+    /// The current event's bucket list (taken out while the index marks candidates).
+    pub bucket_list: Vec<u32>,
 }
 
 impl Scratch {
@@ -68,6 +74,32 @@ impl Scratch {
         self.vals.clear();
         self.buf.clear();
         self.cands.clear();
+    }
+
+    /// Writes to `out` the routed buckets applicable to `ls`, from this thread's cache or, on a
+    /// miss, from `compute` (then cached; the cache is bounded and reset when full or when a
+    /// different index asks).
+    pub(crate) fn applicable_buckets(
+        &mut self,
+        owner: u64,
+        ls: &LogSource,
+        out: &mut Vec<u32>,
+        compute: impl FnOnce(&mut Vec<u32>),
+    ) {
+        const MAX_CACHED: usize = 256;
+        if self.bucket_owner != owner {
+            self.bucket_owner = owner;
+            self.bucket_cache.clear();
+        }
+        if let Some((_, list)) = self.bucket_cache.iter().find(|(k, _)| k == ls) {
+            out.extend_from_slice(list);
+            return;
+        }
+        compute(out);
+        if self.bucket_cache.len() >= MAX_CACHED {
+            self.bucket_cache.clear();
+        }
+        self.bucket_cache.push((ls.clone(), out.clone()));
     }
 
     /// Marks a rule as a candidate (once per event).

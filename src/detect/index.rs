@@ -19,6 +19,7 @@
 //! checks this over the corpus.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::AhoCorasick;
 
@@ -149,6 +150,8 @@ pub(crate) struct Index {
     buckets: Vec<Bucket>,
     /// All rules in one bucket, for unclassified events (one automaton pass per field).
     global: Vec<Bucket>,
+    /// Unique per index: keys the per-thread cache of applicable buckets in [`Scratch`].
+    id: u64,
 }
 
 impl std::fmt::Debug for Index {
@@ -160,13 +163,24 @@ impl std::fmt::Debug for Index {
 impl Index {
     /// Builds the index; `rules[i]` is (logsource, detection) of detection rule `i`.
     pub(crate) fn build<'a>(
-        rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)> + Clone,
+        rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)> + Clone + Send,
     ) -> Self {
-        let routed = Self::build_buckets(rules.clone(), true);
-        let global = Self::build_buckets(rules, false);
+        // The two indexes are independent; build them side by side (automaton construction is
+        // most of the cost).
+        let (buckets, global) = std::thread::scope(|s| {
+            let r = rules.clone();
+            let h = s.spawn(move || Self::build_buckets(r, true));
+            let global = Self::build_buckets(rules, false);
+            match h.join() {
+                Ok(routed) => (routed, global),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        });
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self {
-            buckets: routed,
+            buckets,
             global,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -261,10 +275,23 @@ impl Index {
         } else {
             &self.buckets
         };
-        for b in buckets {
-            if !all_buckets && !b.source.applies(&ev.logsource) {
-                continue;
-            }
+        let mut order = std::mem::take(&mut sc.bucket_list);
+        order.clear();
+        if all_buckets {
+            order.extend(0..buckets.len() as u32);
+        } else {
+            sc.applicable_buckets(self.id, &ev.logsource, &mut order, |out| {
+                out.extend(
+                    buckets
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, b)| b.source.applies(&ev.logsource))
+                        .map(|(i, _)| i as u32),
+                )
+            });
+        }
+        for &bi in &order {
+            let b = &buckets[bi as usize];
             for r in &b.always {
                 sc.mark(*r);
             }
@@ -288,6 +315,7 @@ impl Index {
             }
             sc.hits = hits;
         }
+        sc.bucket_list = order;
     }
 }
 

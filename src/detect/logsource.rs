@@ -1,8 +1,10 @@
 //! Logsource routing and field-name resolution.
 //!
 //! * [`RuleSource`] decides whether a rule's logsource can apply to an event's: unclassified
-//!   events (no product) reach every rule; otherwise each of product/category/service the rule
-//!   names must equal the event's (ASCII case-insensitive), with the `registry_event` family.
+//!   events (no product, category or service known) reach every rule; otherwise each of
+//!   product/category/service the rule names must equal the event's (ASCII case-insensitive),
+//!   with the `registry_event` family. An event that knows only its category (a web access log
+//!   line, `category: webserver`) therefore never meets rules of a product it is not.
 //! * [`FieldTable`] interns every field a rule set refers to as the ordered list of event paths
 //!   to try (the Sigma name, then its aliases from `rules/mappings/fields.yml`), split into
 //!   segments once, so evaluation never parses a field name.
@@ -54,13 +56,14 @@ impl RuleSource {
 
     /// Whether a rule with this logsource may apply to an event with `ev`.
     pub(crate) fn applies(&self, ev: &LogSource) -> bool {
-        let Some(ep) = ev.product.as_deref() else {
+        if !ev.is_known() {
             return true;
-        };
-        if let Some(p) = &self.product
-            && !p.eq_ignore_ascii_case(ep)
-        {
-            return false;
+        }
+        if let Some(p) = &self.product {
+            match ev.product.as_deref() {
+                Some(ep) if p.eq_ignore_ascii_case(ep) => {}
+                _ => return false,
+            }
         }
         if let Some(c) = &self.category {
             match ev.category.as_deref() {
@@ -232,6 +235,11 @@ mod tests {
         )));
         assert!(!rule.applies(&LogSource::new(Some("linux"), Some("registry_set"), None)));
         assert!(!rule.applies(&LogSource::new(Some("windows"), None, None)));
+        // Classified by category alone: a rule naming a product does not apply.
+        let zeek = RuleSource::from_logsource(&LogSource::new(Some("zeek"), None, Some("rdp")));
+        assert!(!zeek.applies(&LogSource::new(None, Some("webserver"), None)));
+        let web = RuleSource::from_logsource(&LogSource::new(None, Some("webserver"), None));
+        assert!(web.applies(&LogSource::new(None, Some("webserver"), None)));
         let svc =
             RuleSource::from_logsource(&LogSource::new(Some("windows"), None, Some("security")));
         assert!(svc.applies(&LogSource::new(

@@ -231,7 +231,7 @@ impl RuleSet {
     fn run(&self, sc: &mut eval::Scratch, event: &Event, out: &mut Vec<RuleMatch>, indexed: bool) {
         sc.begin(self.fields.len(), self.dets.len());
         if indexed {
-            let all = self.ignore_logsource || event.logsource.product.is_none();
+            let all = self.ignore_logsource || !event.logsource.is_known();
             self.index.candidates(sc, &self.fields, event, all);
         } else {
             for i in 0..self.dets.len() as u32 {
@@ -242,7 +242,11 @@ impl RuleSet {
         cands.sort_unstable();
         for &r in &cands {
             let rule = &self.dets[r as usize];
-            if !index::source_applies(&rule.source, &event.logsource, self.ignore_logsource) {
+            // Indexed candidates come only from buckets whose logsource (the rule's own) applies,
+            // or from the all-rules bucket when every rule applies; re-check only brute force.
+            if !indexed
+                && !index::source_applies(&rule.source, &event.logsource, self.ignore_logsource)
+            {
                 continue;
             }
             let mut ctx = eval::Ctx {

@@ -118,17 +118,23 @@ fn read_file(
             ));
         }
     };
-    let Some(format) = forced.or_else(|| normalize::sniff(&head[..head_len])) else {
-        if explicit {
+    let sniffed = forced.or_else(|| normalize::sniff(&head[..head_len]));
+    let format = match sniffed {
+        Some(f) => f,
+        // A text file named explicitly is read as raw text, one event per line.
+        None if explicit && normalize::looks_like_text(&head[..head_len]) => Format::Text,
+        None if explicit => {
             return dead.send_blocking(fail(
                 Position::Byte(0),
-                Format::Json,
-                "unrecognized format (expected EVTX, Windows event XML or JSON)".to_owned(),
+                Format::Text,
+                "unrecognized binary format (expected EVTX or a packet capture)".to_owned(),
             ));
         }
-        tracing::debug!(file = %path.display(), "skipping file in an unrecognized format");
-        report.skipped.push(path.to_owned());
-        return Ok(());
+        None => {
+            tracing::debug!(file = %path.display(), "skipping file in an unrecognized format");
+            report.skipped.push(path.to_owned());
+            return Ok(());
+        }
     };
     report.files += 1;
     let origin = |index: u64| Origin {
@@ -174,6 +180,17 @@ fn read_file(
                 dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))
             }
         },
+        Format::Pcap => match std::fs::read(path) {
+            Ok(bytes) => send(origin(0), Payload::Document { format, bytes }),
+            Err(e) => {
+                dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))
+            }
+        },
+        Format::Syslog | Format::WebAccess | Format::Text => {
+            read_lines(path, format, &origin, &mut send, &|p, r| {
+                dead.send_blocking(fail(p, format, r))
+            })
+        }
         Format::Json => read_json(path, &head[..head_len], &origin, &mut send, &|p, r| {
             dead.send_blocking(fail(p, format, r))
         }),
@@ -189,6 +206,46 @@ fn read_head(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Line framing: each non-empty line (trimmed, lossy UTF-8) is one record; its index counts
+/// non-empty lines from 0. Reads with bounded memory however large the file.
+fn read_lines(
+    path: &Path,
+    format: Format,
+    origin: &dyn Fn(u64) -> Origin,
+    send: &mut dyn FnMut(Origin, Payload) -> Result<(), Closed>,
+    fail: &dyn Fn(Position, String) -> Result<(), Closed>,
+) -> Result<(), Closed> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return fail(Position::Byte(0), format!("cannot read: {e}")),
+    };
+    let mut reader = BufReader::new(file);
+    let mut buf = Vec::new();
+    let mut index = 0u64;
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => line_no += 1,
+            Err(e) => return fail(Position::Line(line_no + 1), format!("cannot read: {e}")),
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let line = text.trim().trim_start_matches('\u{feff}');
+        if line.is_empty() {
+            continue;
+        }
+        send(
+            origin(index),
+            Payload::Line {
+                format,
+                line: line.to_owned(),
+            },
+        )?;
+        index += 1;
+    }
 }
 
 /// JSON framing: an array (each element an event), NDJSON (each non-empty line an event), or
@@ -210,29 +267,7 @@ fn read_json(
     let ndjson = first_line.starts_with('{')
         && (first_line.ends_with('}') || head.len() == 4096 && !text_head.contains('\n'));
     if ndjson {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) => return fail(Position::Byte(0), format!("cannot read: {e}")),
-        };
-        let mut index = 0u64;
-        for (n, line) in BufReader::new(file).lines().enumerate() {
-            let line = match line {
-                Ok(l) => l,
-                Err(e) => return fail(Position::Line(n as u64 + 1), format!("cannot read: {e}")),
-            };
-            let trimmed = line.trim().trim_start_matches('\u{feff}');
-            if trimmed.is_empty() {
-                continue;
-            }
-            let payload = if trimmed.len() == line.len() {
-                line
-            } else {
-                trimmed.to_owned()
-            };
-            send(origin(index), Payload::JsonLine(payload))?;
-            index += 1;
-        }
-        return Ok(());
+        return read_lines(path, Format::Json, origin, send, fail);
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
@@ -285,6 +320,7 @@ mod tests {
         let report = read_paths(
             Arc::from("file"),
             paths,
+            None,
             &tx,
             &dtx,
             &CancellationToken::new(),
@@ -342,13 +378,42 @@ mod tests {
         let p = dir.path().join("bad.json");
         std::fs::write(&p, "{\n \"a\": 1\n}\n{\n \"a\": \n").unwrap();
         let missing = dir.path().join("missing.json");
-        let txt = dir.path().join("plain.txt");
-        std::fs::write(&txt, "hello").unwrap();
-        let (recs, dead, _) = run(&[p, missing, txt]);
+        let binary = dir.path().join("blob.bin");
+        std::fs::write(&binary, b"\x00\x01garbage\x00").unwrap();
+        let (recs, dead, _) = run(&[p, missing, binary]);
         assert_eq!(recs.len(), 1);
         assert_eq!(dead.len(), 3, "{dead:?}");
         assert!(matches!(dead[0].position, Position::Byte(_)));
         assert!(dead[1].reason.contains("cannot read"));
-        assert!(dead[2].reason.contains("unrecognized format"));
+        assert!(dead[2].reason.contains("unrecognized binary format"));
+    }
+
+    #[test]
+    fn text_files_frame_by_line_and_explicit_unknown_text_is_raw_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let syslog = dir.path().join("auth.log");
+        std::fs::write(
+            &syslog,
+            b"Nov 21 06:00:01 host sshd[1]: Accepted password for bob\n\n<34>Oct 11 22:14:15 mymachine su: \xff bad utf8\n",
+        )
+        .unwrap();
+        let notes = dir.path().join("notes.txt");
+        std::fs::write(&notes, "first line\nsecond line\n").unwrap();
+        let (recs, dead, report) = run(&[syslog, notes]);
+        assert!(dead.is_empty(), "{dead:?}");
+        assert_eq!(report.files, 2);
+        let formats: Vec<(Format, u64)> = recs
+            .iter()
+            .map(|r| (r.payload.format(), r.origin.index))
+            .collect();
+        assert_eq!(
+            formats,
+            vec![
+                (Format::Syslog, 0),
+                (Format::Syslog, 1),
+                (Format::Text, 0),
+                (Format::Text, 1)
+            ]
+        );
     }
 }

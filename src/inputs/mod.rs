@@ -27,21 +27,24 @@ pub struct RawRecord {
 /// The framed bytes, by how they must be parsed.
 #[derive(Debug)]
 pub enum Payload {
-    /// One NDJSON line.
-    JsonLine(String),
+    /// One line of a line-based format (NDJSON, syslog, web access log, text).
+    Line { format: Format, line: String },
     /// A JSON value already decoded while framing (array element, concatenated document).
     Json(serde_json::Value),
     /// One EVTX chunk of up to 64 KiB holding many records.
     EvtxChunk(EvtxChunk),
     /// An XML document with one or more Windows `<Event>` elements.
     WinXml(String),
+    /// A whole file in a format parsed as one document (packet captures, emails, Zeek logs).
+    Document { format: Format, bytes: Vec<u8> },
 }
 
 impl Payload {
     /// The format the payload is parsed as.
     pub fn format(&self) -> Format {
         match self {
-            Payload::JsonLine(_) | Payload::Json(_) => Format::Json,
+            Payload::Json(_) => Format::Json,
+            Payload::Line { format, .. } | Payload::Document { format, .. } => *format,
             Payload::EvtxChunk(_) => Format::Evtx,
             Payload::WinXml(_) => Format::WinXml,
         }

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Payload, RawRecord};
 use crate::event::Origin;
+use crate::normalize::Format;
 use crate::pipeline::channel::Sender;
 
 /// Reads standard input until end of file or shutdown. Returns the number of records sent.
@@ -35,7 +36,10 @@ pub async fn run(
                 index,
             },
             received: Utc::now(),
-            payload: Payload::JsonLine(line),
+            payload: Payload::Line {
+                format: Format::Json,
+                line,
+            },
         };
         index += 1;
         if out.send(record).await.is_err() {

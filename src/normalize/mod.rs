@@ -8,8 +8,17 @@
 //!
 //! Formats are a closed enum, detected from content ([`sniff`]), not from file extensions.
 
+pub mod cef;
+pub mod cisco;
 pub mod evtx;
+pub mod firewall;
+pub mod fwvendors;
 pub mod json;
+pub mod panos;
+pub mod pcap;
+pub mod syslog;
+pub mod text;
+pub mod weblog;
 pub mod windows;
 pub mod winxml;
 
@@ -33,17 +42,37 @@ pub enum Format {
     Evtx,
     /// Windows event XML (Event Viewer export, evtx tool rendering).
     WinXml,
+    /// Packet capture (pcap or pcapng): flows, DNS, HTTP requests, TLS ClientHellos.
+    Pcap,
+    /// Syslog (RFC 3164/5424, headerless), firewall vendor logs, CEF and LEEF, one per line.
+    Syslog,
+    /// Web server access logs (NCSA common/combined, IIS W3C), one per line.
+    WebAccess,
+    /// Raw text, one event per line.
+    Text,
 }
 
 impl Format {
     /// Every format, for metric labels and `--format` help.
-    pub const ALL: &[Format] = &[Format::Json, Format::Evtx, Format::WinXml];
+    pub const ALL: &[Format] = &[
+        Format::Json,
+        Format::Evtx,
+        Format::WinXml,
+        Format::Pcap,
+        Format::Syslog,
+        Format::WebAccess,
+        Format::Text,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Evtx => "evtx",
             Format::WinXml => "winxml",
+            Format::Pcap => "pcap",
+            Format::Syslog => "syslog",
+            Format::WebAccess => "web_access",
+            Format::Text => "text",
         }
     }
 }
@@ -75,6 +104,9 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"ElfFile\0") {
         return Some(Format::Evtx);
     }
+    if pcap::sniff(head) {
+        return Some(Format::Pcap);
+    }
     if is_utf16(head) {
         let text = decode_text(head);
         return (text.trim_start().starts_with('<') && text.contains("<Event"))
@@ -83,10 +115,31 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let first = text.iter().position(|b| !b.is_ascii_whitespace())?;
     match text[first] {
-        b'{' | b'[' => Some(Format::Json),
-        b'<' if memchr::memmem::find(text, b"<Event").is_some() => Some(Format::WinXml),
-        _ => None,
+        b'{' => return Some(Format::Json),
+        // An array of events: `[` then an object, a nested array or the end. Text logs that
+        // open with a bracket (`[Sun Dec 04 …] [error]`) are not JSON.
+        b'[' if matches!(
+            text[first + 1..].iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[' | b']') | None
+        ) =>
+        {
+            return Some(Format::Json);
+        }
+        b'<' if memchr::memmem::find(text, b"<Event").is_some() => return Some(Format::WinXml),
+        _ => {}
     }
+    if syslog::sniff(text) {
+        Some(Format::Syslog)
+    } else if weblog::sniff(text) {
+        Some(Format::WebAccess)
+    } else {
+        None
+    }
+}
+
+/// True when the bytes look like text rather than a binary format (no NUL in the sample).
+pub fn looks_like_text(head: &[u8]) -> bool {
+    !head.contains(&0)
 }
 
 fn is_utf16(bytes: &[u8]) -> bool {
@@ -190,7 +243,20 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
         payload,
     } = record;
     match payload {
-        Payload::JsonLine(line) => vec![json::parse_line(&line, origin, received)],
+        Payload::Line { format, line } => vec![match format {
+            Format::Json => json::parse_line(&line, origin, received),
+            Format::Syslog => syslog::parse_line(&line, origin, received),
+            Format::WebAccess => weblog::parse_line(&line, origin, received),
+            Format::Text => text::parse_line(&line, origin, received),
+            other => Err(ParseError {
+                format: other,
+                input: origin.input.clone(),
+                file: origin.source.clone(),
+                position: Position::Record(origin.index),
+                reason: format!("{other} is not a line format"),
+                raw: Some(excerpt(&line)),
+            }),
+        }],
         Payload::Json(value) => vec![json::parse_value(value, origin, received)],
         Payload::EvtxChunk(chunk) => {
             evtx::parse_chunk(&chunk, &origin.source, &origin.input, received)
@@ -207,6 +273,17 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
                 })
                 .collect()
         }
+        Payload::Document { format, bytes } => match format {
+            Format::Pcap => pcap::parse_document(&bytes, &origin.source, &origin.input, received),
+            other => vec![Err(ParseError {
+                format: other,
+                input: origin.input.clone(),
+                file: origin.source.clone(),
+                position: Position::Byte(0),
+                reason: format!("{other} is not a whole-document format"),
+                raw: None,
+            })],
+        },
         Payload::WinXml(doc) => {
             winxml::parse_document(&doc, &origin.source, &origin.input, received)
                 .into_iter()
@@ -270,6 +347,15 @@ mod tests {
         assert_eq!(sniff(b"ElfFile\0rest"), Some(Format::Evtx));
         assert_eq!(sniff(b"\xEF\xBB\xBF  {\"a\":1}"), Some(Format::Json));
         assert_eq!(sniff(b"\n[{}]"), Some(Format::Json));
+        assert_eq!(sniff(b"[ ]"), Some(Format::Json));
+        assert_ne!(
+            sniff(b"[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok"),
+            Some(Format::Json)
+        );
+        assert_ne!(
+            sniff(b"[10.30 16:49:06] chrome.exe - proxy.cse.cuhk.edu.hk:5070 open"),
+            Some(Format::Json)
+        );
         assert_eq!(
             sniff(b"<?xml version=\"1.0\"?><Events><Event xmlns=\"x\">"),
             Some(Format::WinXml)

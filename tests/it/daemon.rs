@@ -120,3 +120,54 @@ fn sigterm_drains_the_pipeline_into_the_outputs_and_exits_0() {
         .collect();
     assert_eq!(fin_versions.last(), Some(&2), "{written}");
 }
+
+#[test]
+fn stdin_ndjson_flows_to_a_jsonl_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("verdicts.jsonl");
+    let rules = crate::helpers::fixture("rules");
+    let config = dir.path().join("n.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rules]\npaths = [{rules:?}]\n[inputs.pipe]\ntype = \"stdin\"\n[outputs.archive]\ntype = \"jsonl\"\npath = {out:?}\n",
+            rules = rules.display().to_string(),
+            out = out.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let events = std::fs::read(crate::helpers::fixture("logs/ws-fin-07.jsonl")).unwrap();
+    let daemon = Daemon::start_with_stdin(
+        &["--config", &config.display().to_string()],
+        &[],
+        Some(events),
+    );
+    // Every case is published as soon as it opens; wait for both hosts' first verdicts.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&out)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no verdicts from stdin input");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, metrics) = http_get(daemon.addr, "/metrics");
+    assert!(
+        metrics.contains("nightwatch_parse_errors_total{format=\"json\"} 1"),
+        "the garbage line is counted"
+    );
+    let (code, _) = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(code, 0);
+    let hosts: std::collections::BTreeSet<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["host"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(hosts.len(), 2, "{hosts:?}");
+}

@@ -46,19 +46,34 @@ pub struct Daemon {
 
 impl Daemon {
     // The child is owned by the returned `Daemon`, whose `Drop` kills and waits for it.
-    #[allow(clippy::zombie_processes)]
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Self::start_with_stdin(args, env, None)
+    }
+
+    /// Like [`Daemon::start`], writing `stdin` to the daemon's standard input and closing it.
+    #[allow(clippy::zombie_processes)]
+    pub fn start_with_stdin(args: &[&str], env: &[(&str, &str)], stdin: Option<Vec<u8>>) -> Daemon {
         let mut cmd = bin();
         cmd.arg("run")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "nightwatch=info")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawning the daemon");
+        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+            });
+        }
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
