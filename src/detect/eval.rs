@@ -268,7 +268,7 @@ fn time_part(s: &str, p: TimePart) -> Option<f64> {
 fn test_value(m: &Matcher, o: &str, l: &str) -> bool {
     match m {
         Matcher::Str(p) => p.test(if p.cased { o } else { l }),
-        Matcher::Glob { re, cased, .. } => re.is_match(if *cased { o } else { l }),
+        Matcher::Glob { glob, cased, .. } => glob.is_match(if *cased { o } else { l }),
         Matcher::Regex(r) => r.is_match(o),
         Matcher::Cidr(c) => c.contains(o),
         Matcher::Num(c, n) => o.trim().parse::<f64>().is_ok_and(|x| c.test(x, *n)),

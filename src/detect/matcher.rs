@@ -191,7 +191,7 @@ pub(crate) enum Matcher {
     Str(StrPat),
     /// Wildcard pattern with inner `*`/`?`; runs on the lowered value unless `cased`.
     Glob {
-        re: Regex,
+        glob: Glob,
         cased: bool,
         longest: Box<str>,
     },
@@ -207,6 +207,146 @@ pub(crate) enum Matcher {
         kind: StrKind,
         cased: bool,
     },
+}
+
+/// One element of a wildcard pattern.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum GlobTok {
+    Lit(Box<str>),
+    /// `*`: any run of characters, possibly empty.
+    Star,
+    /// `?`: exactly one character.
+    One,
+}
+
+/// A compiled wildcard pattern (whole-value match), without a regex engine.
+///
+/// Patterns with `*` only — nearly all Sigma wildcards — are a prefix, a suffix and literal
+/// segments in between: the prefix and suffix are compared in place and the middle segments
+/// are searched left to right with `memmem` (taking the leftmost occurrence of each is optimal
+/// for `*`-only patterns). Patterns with `?` use a backtracking matcher over characters.
+#[derive(Clone, Debug)]
+pub(crate) enum Glob {
+    Segments {
+        prefix: Box<str>,
+        suffix: Box<str>,
+        middle: Vec<memchr::memmem::Finder<'static>>,
+    },
+    Chars(Vec<GlobTok>),
+}
+
+impl Glob {
+    /// Compiles tokens (literals already normalized for case); `toks` must contain a wildcard.
+    pub(crate) fn new(toks: Vec<GlobTok>) -> Self {
+        if toks.contains(&GlobTok::One) {
+            return Glob::Chars(toks);
+        }
+        // Star-only: split into literal segments at every star.
+        let mut segs: Vec<String> = vec![String::new()];
+        for t in &toks {
+            match t {
+                GlobTok::Lit(l) => {
+                    if let Some(last) = segs.last_mut() {
+                        last.push_str(l);
+                    }
+                }
+                _ => segs.push(String::new()),
+            }
+        }
+        let prefix = segs.first().cloned().unwrap_or_default();
+        let suffix = if segs.len() > 1 {
+            segs.last().cloned().unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let middle = segs
+            .get(1..segs.len().saturating_sub(1))
+            .unwrap_or(&[])
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| memchr::memmem::Finder::new(s.as_bytes()).into_owned())
+            .collect();
+        Glob::Segments {
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+            middle,
+        }
+    }
+
+    /// Whether the whole of `hay` matches.
+    pub(crate) fn is_match(&self, hay: &str) -> bool {
+        match self {
+            Glob::Segments {
+                prefix,
+                suffix,
+                middle,
+            } => {
+                if hay.len() < prefix.len() + suffix.len()
+                    || !hay.starts_with(&**prefix)
+                    || !hay.ends_with(&**suffix)
+                {
+                    return false;
+                }
+                let mut rest = &hay.as_bytes()[prefix.len()..hay.len() - suffix.len()];
+                for f in middle {
+                    match f.find(rest) {
+                        Some(i) => rest = &rest[i + f.needle().len()..],
+                        None => return false,
+                    }
+                }
+                true
+            }
+            Glob::Chars(toks) => chars_match(toks, hay),
+        }
+    }
+}
+
+/// Backtracking wildcard match for patterns with `?`: on a mismatch, the last `*` absorbs one
+/// more character (classic linear-in-practice algorithm).
+fn chars_match(toks: &[GlobTok], hay: &str) -> bool {
+    // (token index, byte offset in the current literal) and the hay position.
+    let (mut t, mut h) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    loop {
+        let progressed = match toks.get(t) {
+            Some(GlobTok::Star) => {
+                star = Some((t, h));
+                t += 1;
+                true
+            }
+            Some(GlobTok::One) => match hay[h..].chars().next() {
+                Some(c) => {
+                    h += c.len_utf8();
+                    t += 1;
+                    true
+                }
+                None => false,
+            },
+            Some(GlobTok::Lit(l)) => {
+                if hay[h..].starts_with(&**l) {
+                    h += l.len();
+                    t += 1;
+                    true
+                } else {
+                    false
+                }
+            }
+            None if h == hay.len() => return true,
+            None => false,
+        };
+        if progressed {
+            continue;
+        }
+        // Backtrack: let the last star take one more character.
+        let Some((st, sh)) = star else { return false };
+        let Some(c) = hay[sh..].chars().next() else {
+            return false;
+        };
+        let nh = sh + c.len_utf8();
+        star = Some((st, nh));
+        t = st + 1;
+        h = nh;
+    }
 }
 
 /// Lower-cases char-wise (no context rules) so that lowering commutes with concatenation.

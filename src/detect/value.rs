@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use regex::Regex;
 
-use super::matcher::{Cidr, Cmp, Matcher, StrKind, StrPat, TimePart, lower};
+use super::matcher::{Cidr, Cmp, Glob, GlobTok, Matcher, StrKind, StrPat, TimePart, lower};
 
 /// A scalar taken from the rule YAML.
 #[derive(Clone, Debug, PartialEq)]
@@ -323,25 +323,31 @@ pub(crate) fn pattern_matcher(toks: &[Tok], cased: bool) -> Result<Matcher, Stri
         };
         return Ok(Matcher::Str(StrPat::new(kind, cased, text)));
     }
-    let mut re = String::from("(?s)^");
+    let mut gtoks = Vec::with_capacity(toks.len());
     let mut longest = String::new();
     for t in toks {
         match t {
             Tok::Lit(s) => {
                 let s = norm(s);
-                re.push_str(&regex::escape(&s));
                 if s.len() > longest.len() {
-                    longest = s;
+                    longest = s.clone();
+                }
+                match gtoks.last_mut() {
+                    Some(GlobTok::Lit(prev)) => {
+                        let mut joined = String::from(&**prev);
+                        joined.push_str(&s);
+                        *prev = joined.into_boxed_str();
+                    }
+                    _ => gtoks.push(GlobTok::Lit(s.into_boxed_str())),
                 }
             }
-            Tok::Star => re.push_str(".*"),
-            Tok::One => re.push('.'),
+            Tok::Star if gtoks.last() == Some(&GlobTok::Star) => {}
+            Tok::Star => gtoks.push(GlobTok::Star),
+            Tok::One => gtoks.push(GlobTok::One),
         }
     }
-    re.push('$');
-    let re = Regex::new(&re).map_err(|e| format!("bad wildcard pattern: {e}"))?;
     Ok(Matcher::Glob {
-        re,
+        glob: Glob::new(gtoks),
         cased,
         longest: longest.into_boxed_str(),
     })

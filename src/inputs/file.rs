@@ -108,7 +108,7 @@ fn read_file(
         raw: None,
     };
     let mut head = [0u8; 4096];
-    let head_len = match File::open(path).and_then(|mut f| read_head(&mut f, &mut head)) {
+    let mut head_len = match File::open(path).and_then(|mut f| read_head(&mut f, &mut head)) {
         Ok(n) => n,
         Err(e) => {
             return dead.send_blocking(fail(
@@ -117,6 +117,26 @@ fn read_file(
                 format!("cannot read: {e}"),
             ));
         }
+    };
+    // Compressed files (CloudTrail exports are `.json.gz`) are read through the decompressor.
+    let content = if head[..head_len].starts_with(&[0x1f, 0x8b]) {
+        match gunzip(path) {
+            Ok(bytes) => {
+                let n = bytes.len().min(head.len());
+                head[..n].copy_from_slice(&bytes[..n]);
+                head_len = n;
+                Content::Memory(bytes)
+            }
+            Err(e) => {
+                return dead.send_blocking(fail(
+                    Position::Byte(0),
+                    Format::Json,
+                    format!("cannot decompress: {e}"),
+                ));
+            }
+        }
+    } else {
+        Content::File(path)
     };
     let sniffed = forced.or_else(|| normalize::sniff(&head[..head_len]));
     let format = match sniffed {
@@ -151,6 +171,11 @@ fn read_file(
         })
     };
     match format {
+        Format::Evtx if matches!(content, Content::Memory(_)) => dead.send_blocking(fail(
+            Position::Byte(0),
+            format,
+            "EVTX inside a compressed file is not read; decompress it first".to_owned(),
+        )),
         Format::Evtx => match evtx::read_chunks(path) {
             Ok(chunks) => {
                 for chunk in chunks {
@@ -171,7 +196,7 @@ fn read_file(
                 normalize::reason_without_file(e.to_string(), &source),
             )),
         },
-        Format::WinXml => match std::fs::read(path) {
+        Format::WinXml => match content.bytes() {
             Ok(bytes) => send(
                 origin(0),
                 Payload::WinXml(normalize::decode_text(&bytes).into_owned()),
@@ -180,21 +205,60 @@ fn read_file(
                 dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))
             }
         },
-        Format::Pcap => match std::fs::read(path) {
-            Ok(bytes) => send(origin(0), Payload::Document { format, bytes }),
+        Format::Pcap => match content.bytes() {
+            Ok(bytes) => send(
+                origin(0),
+                Payload::Document {
+                    format,
+                    bytes: bytes.into_owned(),
+                },
+            ),
             Err(e) => {
                 dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))
             }
         },
         Format::Syslog | Format::WebAccess | Format::Text => {
-            read_lines(path, format, &origin, &mut send, &|p, r| {
+            read_lines(&content, format, &origin, &mut send, &|p, r| {
                 dead.send_blocking(fail(p, format, r))
             })
         }
-        Format::Json => read_json(path, &head[..head_len], &origin, &mut send, &|p, r| {
+        Format::Json => read_json(&content, &head[..head_len], &origin, &mut send, &|p, r| {
             dead.send_blocking(fail(p, format, r))
         }),
     }
+}
+
+/// Largest decompressed size read from one compressed file.
+const MAX_DECOMPRESSED: u64 = 4 << 30;
+
+/// A file's bytes: on disk, or decompressed in memory.
+enum Content<'a> {
+    File(&'a Path),
+    Memory(Vec<u8>),
+}
+
+impl Content<'_> {
+    fn reader(&self) -> std::io::Result<Box<dyn BufRead + '_>> {
+        Ok(match self {
+            Content::File(p) => Box::new(BufReader::new(File::open(p)?)),
+            Content::Memory(b) => Box::new(b.as_slice()),
+        })
+    }
+
+    fn bytes(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        Ok(match self {
+            Content::File(p) => std::borrow::Cow::Owned(std::fs::read(p)?),
+            Content::Memory(b) => std::borrow::Cow::Borrowed(b),
+        })
+    }
+}
+
+fn gunzip(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(BufReader::new(File::open(path)?))
+        .take(MAX_DECOMPRESSED)
+        .read_to_end(&mut out)?;
+    Ok(out)
 }
 
 fn read_head(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -211,17 +275,16 @@ fn read_head(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Line framing: each non-empty line (trimmed, lossy UTF-8) is one record; its index counts
 /// non-empty lines from 0. Reads with bounded memory however large the file.
 fn read_lines(
-    path: &Path,
+    content: &Content<'_>,
     format: Format,
     origin: &dyn Fn(u64) -> Origin,
     send: &mut dyn FnMut(Origin, Payload) -> Result<(), Closed>,
     fail: &dyn Fn(Position, String) -> Result<(), Closed>,
 ) -> Result<(), Closed> {
-    let file = match File::open(path) {
-        Ok(f) => f,
+    let mut reader = match content.reader() {
+        Ok(r) => r,
         Err(e) => return fail(Position::Byte(0), format!("cannot read: {e}")),
     };
-    let mut reader = BufReader::new(file);
     let mut buf = Vec::new();
     let mut index = 0u64;
     let mut line_no = 0u64;
@@ -251,7 +314,7 @@ fn read_lines(
 /// JSON framing: an array (each element an event), NDJSON (each non-empty line an event), or
 /// one or more concatenated, possibly pretty-printed documents.
 fn read_json(
-    path: &Path,
+    content: &Content<'_>,
     head: &[u8],
     origin: &dyn Fn(u64) -> Origin,
     send: &mut dyn FnMut(Origin, Payload) -> Result<(), Closed>,
@@ -267,9 +330,9 @@ fn read_json(
     let ndjson = first_line.starts_with('{')
         && (first_line.ends_with('}') || head.len() == 4096 && !text_head.contains('\n'));
     if ndjson {
-        return read_lines(path, Format::Json, origin, send, fail);
+        return read_lines(content, Format::Json, origin, send, fail);
     }
-    let bytes = match std::fs::read(path) {
+    let bytes = match content.bytes() {
         Ok(b) => b,
         Err(e) => return fail(Position::Byte(0), format!("cannot read: {e}")),
     };
@@ -284,6 +347,17 @@ fn read_json(
                 for item in items {
                     send(origin(index), Payload::Json(item))?;
                     index += 1;
+                }
+            }
+            // CloudTrail delivery files wrap their events: {"Records": [...]}.
+            Some(Ok(Value::Object(mut map)))
+                if map.len() == 1 && matches!(map.get("Records"), Some(Value::Array(_))) =>
+            {
+                if let Some(Value::Array(items)) = map.remove("Records") {
+                    for item in items {
+                        send(origin(index), Payload::Json(item))?;
+                        index += 1;
+                    }
                 }
             }
             Some(Ok(value)) => {
@@ -386,6 +460,28 @@ mod tests {
         assert!(matches!(dead[0].position, Position::Byte(_)));
         assert!(dead[1].reason.contains("cannot read"));
         assert!(dead[2].reason.contains("unrecognized binary format"));
+    }
+
+    #[test]
+    fn gzip_and_cloudtrail_records_wrappers() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("trail.json.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            File::create(&p).unwrap(),
+            flate2::Compression::default(),
+        );
+        gz.write_all(br#"{"Records": [{"eventName": "A"}, {"eventName": "B"}]}"#)
+            .unwrap();
+        gz.finish().unwrap();
+        let (recs, dead, _) = run(std::slice::from_ref(&p));
+        assert!(dead.is_empty(), "{dead:?}");
+        let names: Vec<String> = recs
+            .into_iter()
+            .flat_map(crate::normalize::parse)
+            .map(|e| e.unwrap().fields.get_str("eventName").unwrap().into_owned())
+            .collect();
+        assert_eq!(names, vec!["A", "B"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Format, ParseError, Position, excerpt, parse_time, windows};
-use crate::event::{Event, Fields, Origin, scalar_str};
+use crate::event::{Event, EventId, Fields, Origin, scalar_str};
 
 const TIME_FIELDS: &[&str] = &[
     "@timestamp",
@@ -33,25 +33,61 @@ const HOST_FIELDS: &[&str] = &[
     "agent.hostname",
 ];
 
-/// Parses one NDJSON line.
+/// Parses one NDJSON line: one event, or one per record of a CloudTrail `{"Records": [...]}`
+/// wrapper.
 pub fn parse_line(
     line: &str,
     origin: Origin,
     received: DateTime<Utc>,
-) -> Result<Event, ParseError> {
+) -> Vec<Result<Event, ParseError>> {
     match serde_json::from_str::<Value>(line) {
-        Ok(value) => parse_value(value, origin, received).map_err(|mut e| {
-            e.raw = Some(excerpt(line));
-            e
-        }),
-        Err(e) => Err(ParseError {
+        Ok(value) => parse_records(value, origin, received)
+            .into_iter()
+            .map(|r| {
+                r.map_err(|mut e| {
+                    e.raw = Some(excerpt(line));
+                    e
+                })
+            })
+            .collect(),
+        Err(e) => vec![Err(ParseError {
             format: Format::Json,
             input: origin.input.clone(),
             file: origin.source.clone(),
             position: Position::Record(origin.index),
             reason: format!("invalid JSON at column {}: {e}", e.column()),
             raw: Some(excerpt(line)),
-        }),
+        })],
+    }
+}
+
+/// Expands a `{"Records": [...]}` wrapper (the only key) into its records; each keeps the
+/// wrapper's position and gets its own id. Anything else is one event.
+pub fn parse_records(
+    value: Value,
+    origin: Origin,
+    received: DateTime<Utc>,
+) -> Vec<Result<Event, ParseError>> {
+    match value {
+        Value::Object(mut map)
+            if map.len() == 1 && matches!(map.get("Records"), Some(Value::Array(_))) =>
+        {
+            let Some(Value::Array(records)) = map.remove("Records") else {
+                return Vec::new();
+            };
+            let wrapper = format!("{}#{}", origin.source, origin.index);
+            records
+                .into_iter()
+                .enumerate()
+                .map(|(i, record)| {
+                    parse_value(record, origin.clone(), received).map(|mut e| {
+                        e.id = EventId::derive(&wrapper, i as u64);
+                        e
+                    })
+                })
+                .collect()
+        }
+        other => vec![parse_value(other, origin, received)],
     }
 }
 
@@ -136,7 +172,7 @@ mod tests {
     #[test]
     fn flat_sysmon_event_is_classified() {
         let line = r#"{"EventID": 1, "Channel": "Microsoft-Windows-Sysmon/Operational", "Computer": "WS-1.corp.example", "UtcTime": "2024-05-01 10:00:00.000", "Image": "C:\\Windows\\System32\\cmd.exe"}"#;
-        let e = parse_line(line, origin(0), Utc::now()).unwrap();
+        let e = parse_line(line, origin(0), Utc::now()).remove(0).unwrap();
         assert_eq!(e.host.as_deref(), Some("WS-1.corp.example"));
         assert_eq!(e.logsource.product.as_deref(), Some("windows"));
         assert_eq!(e.logsource.category.as_deref(), Some("process_creation"));
@@ -158,11 +194,29 @@ mod tests {
     }
 
     #[test]
+    fn records_wrappers_expand_with_distinct_ids() {
+        let out = parse_line(
+            r#"{"Records": [{"eventName": "A"}, {"eventName": "B"}]}"#,
+            origin(2),
+            Utc::now(),
+        );
+        let events: Vec<Event> = out.into_iter().map(|r| r.unwrap()).collect();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].fields.get_str("eventName").as_deref(), Some("B"));
+        assert_eq!(events[0].origin.index, 2);
+        assert_ne!(events[0].id, events[1].id);
+    }
+
+    #[test]
     fn bad_lines_are_positioned_errors() {
-        let err = parse_line("{\"a\": ", origin(7), Utc::now()).unwrap_err();
+        let err = parse_line("{\"a\": ", origin(7), Utc::now())
+            .remove(0)
+            .unwrap_err();
         assert_eq!(err.position, Position::Record(7));
         assert_eq!(err.raw.as_deref(), Some("{\"a\": "));
-        let err = parse_line("[1,2]", origin(8), Utc::now()).unwrap_err();
+        let err = parse_line("[1,2]", origin(8), Utc::now())
+            .remove(0)
+            .unwrap_err();
         assert!(
             err.reason.contains("expected a JSON object"),
             "{}",

@@ -243,8 +243,12 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
         payload,
     } = record;
     match payload {
+        Payload::Line {
+            format: Format::Json,
+            line,
+        } => json::parse_line(&line, origin, received),
+        Payload::Json(value) => json::parse_records(value, origin, received),
         Payload::Line { format, line } => vec![match format {
-            Format::Json => json::parse_line(&line, origin, received),
             Format::Syslog => syslog::parse_line(&line, origin, received),
             Format::WebAccess => weblog::parse_line(&line, origin, received),
             Format::Text => text::parse_line(&line, origin, received),
@@ -257,7 +261,6 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
                 raw: Some(excerpt(&line)),
             }),
         }],
-        Payload::Json(value) => vec![json::parse_value(value, origin, received)],
         Payload::EvtxChunk(chunk) => {
             evtx::parse_chunk(&chunk, &origin.source, &origin.input, received)
                 .into_iter()

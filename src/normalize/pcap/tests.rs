@@ -703,28 +703,3 @@ fn corpus_matches_ground_truth() {
         "the TXT command channel's `iex` stager was not decoded"
     );
 }
-
-/// Debug aid: `PCAP_DUMP=/path/x.pcap cargo test dump_capture -- --ignored --nocapture` prints
-/// every event as JSON.
-#[test]
-#[ignore = "debug aid; needs PCAP_DUMP"]
-fn dump_capture() {
-    let Ok(path) = std::env::var("PCAP_DUMP") else {
-        return;
-    };
-    let bytes = std::fs::read(&path).unwrap();
-    let (out, stats) = run(&bytes);
-    for r in &out {
-        match r {
-            Ok(e) => eprintln!(
-                "{} {} {:?} {}",
-                e.origin.index,
-                e.time.to_rfc3339(),
-                e.logsource.category,
-                serde_json::to_string(&e.fields).unwrap()
-            ),
-            Err(e) => eprintln!("ERROR {e}"),
-        }
-    }
-    eprintln!("{stats:?}");
-}
