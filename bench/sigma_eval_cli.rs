@@ -11,8 +11,10 @@
 //! with `nightwatch::normalize::json::parse_line` (the same parser `nightwatch detect` uses for
 //! NDJSON) and evaluates it with `RuleSet::matches` on this one thread — the work the peer's
 //! offline `eval` does per event (JSON decode + evaluation). With `--matches`, every
-//! `(event_index, rule_id)` pair is written as one tab-separated line. A JSON summary goes to
-//! stdout: load seconds, events, evaluation seconds, events/s, matches.
+//! `(event_index, rule_id)` pair is written as one tab-separated line. With `--annotate OUT`,
+//! every parsed event is written back as NDJSON with `product`/`category`/`service` fields
+//! from nightwatch's classifier added (input for engines that route on event fields). A JSON
+//! summary goes to stdout: load seconds, events, evaluation seconds, events/s, matches.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
@@ -22,7 +24,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use nightwatch::detect::{LoadOptions, RuleMatch, load, load_placeholders};
-use nightwatch::event::Origin;
+use nightwatch::event::{Event, Origin};
 use nightwatch::normalize::json::parse_line;
 
 struct Args {
@@ -30,6 +32,7 @@ struct Args {
     placeholders: Option<PathBuf>,
     ignore_logsource: bool,
     matches: Option<PathBuf>,
+    annotate: Option<PathBuf>,
     events: PathBuf,
 }
 
@@ -38,6 +41,7 @@ fn parse_args() -> Result<Args, String> {
     let mut placeholders = None;
     let mut ignore_logsource = false;
     let mut matches = None;
+    let mut annotate = None;
     let mut events = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -50,6 +54,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--matches" => {
                 matches = Some(PathBuf::from(it.next().ok_or("--matches needs a file")?))
+            }
+            "--annotate" => {
+                annotate = Some(PathBuf::from(it.next().ok_or("--annotate needs a file")?))
             }
             "--ignore-logsource" => ignore_logsource = true,
             // `cargo bench` appends `--bench` to harness-less benches.
@@ -66,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
         placeholders,
         ignore_logsource,
         matches,
+        annotate,
         events: events.ok_or("usage: sigma_eval_cli [--rules PATH]... [--placeholders FILE] [--ignore-logsource] [--matches OUT] EVENTS.ndjson")?,
     })
 }
@@ -93,6 +101,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(p) => Some(Box::new(BufWriter::new(std::fs::File::create(p)?))),
         None => None,
     };
+    let mut annotated: Option<Box<dyn Write>> = match &args.annotate {
+        Some(p) => Some(Box::new(BufWriter::new(std::fs::File::create(p)?))),
+        None => None,
+    };
     let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&args.events)?);
     let input: Arc<str> = Arc::from("bench");
     let source: Arc<str> = Arc::from(args.events.display().to_string());
@@ -110,24 +122,31 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             source: source.clone(),
             index: events,
         };
-        match parse_line(&line, origin, received) {
-            Ok(ev) => {
-                out.clear();
-                rules.matches(&ev, &mut out);
-                for m in out.iter().filter(|m| m.emit) {
-                    matches += 1;
-                    if let Some(s) = sink.as_mut() {
-                        writeln!(s, "{events}\t{}", m.rule.id)?;
+        // One line is one event (a CloudTrail `Records` wrapper would give several).
+        for parsed in parse_line(&line, origin, received) {
+            match parsed {
+                Ok(ev) => {
+                    if let Some(w) = annotated.as_mut() {
+                        write_annotated(w, &ev)?;
+                    }
+                    out.clear();
+                    rules.matches(&ev, &mut out);
+                    for m in out.iter().filter(|m| m.emit) {
+                        matches += 1;
+                        if let Some(s) = sink.as_mut() {
+                            writeln!(s, "{events}\t{}", m.rule.id)?;
+                        }
                     }
                 }
+                Err(_) => errors += 1,
             }
-            Err(_) => errors += 1,
         }
         events += 1;
     }
     let eval_secs = t1.elapsed().as_secs_f64();
-    if let Some(mut s) = sink {
-        s.flush()?;
+    for w in [sink, annotated].into_iter().flatten() {
+        let mut w = w;
+        w.flush()?;
     }
     let eps = if eval_secs > 0.0 {
         events as f64 / eval_secs
@@ -148,6 +167,26 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         })
     );
     Ok(())
+}
+
+/// Writes the event's fields plus `product` / `category` / `service` from nightwatch's
+/// classifier (when set and not already fields), for engines that route on event fields.
+fn write_annotated(w: &mut dyn Write, ev: &Event) -> std::io::Result<()> {
+    let mut map = ev.fields.as_map().clone();
+    let ls = &ev.logsource;
+    for (k, v) in [
+        ("product", &ls.product),
+        ("category", &ls.category),
+        ("service", &ls.service),
+    ] {
+        if let Some(v) = v
+            && !map.contains_key(k)
+        {
+            map.insert(k.to_string(), serde_json::Value::String(v.to_string()));
+        }
+    }
+    serde_json::to_writer(&mut *w, &map)?;
+    writeln!(w)
 }
 
 fn main() -> ExitCode {

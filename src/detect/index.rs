@@ -30,6 +30,48 @@ use super::logsource::{FieldTable, RuleSource};
 use super::matcher::{Matcher, StrKind, lower};
 use crate::event::{Event, LogSource};
 
+/// A fast, non-cryptographic hasher (FNV-1a over 8-byte words) for the exact-value maps, which
+/// are probed once per field value per event; keys come from rules, so HashDoS resistance
+/// (SipHash's purpose) is not needed here.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct FastHash;
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FastHasher;
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0x0000_0100_0000_01b3);
+            h ^= h >> 29;
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
+    }
+}
+
 /// One necessary literal.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Lit {
@@ -134,7 +176,7 @@ struct FieldIndex {
     field: u32,
     ac: Option<AhoCorasick>,
     ac_rules: Vec<Vec<u32>>,
-    exact: HashMap<Box<str>, Vec<u32>>,
+    exact: HashMap<Box<str>, Vec<u32>, FastHash>,
 }
 
 struct Bucket {
@@ -246,7 +288,7 @@ impl Index {
                             Some(ac) => (Some(ac), ac_rules),
                             None => (None, ac_rules),
                         };
-                        FieldIndex { field, ac, ac_rules, exact: exact.into_iter().map(|(k, v)| (k.into(), v)).collect() }
+                        FieldIndex { field, ac, ac_rules, exact: exact.into_iter().map(|(k, v)| (k.into(), v)).collect::<HashMap<_, _, FastHash>>() }
                     })
                     .collect();
                 fields.sort_by_key(|f| f.field);

@@ -91,7 +91,7 @@ impl StrPat {
 /// substring/prefix/suffix needles by one Aho-Corasick pass (positions checked per kind).
 #[derive(Clone, Debug)]
 pub(crate) struct StrSet {
-    exact: std::collections::HashSet<Box<str>>,
+    exact: std::collections::HashSet<Box<str>, super::index::FastHash>,
     ac: Option<aho_corasick::AhoCorasick>,
     /// Per AC pattern: bit 0 contains, bit 1 startswith, bit 2 endswith.
     kinds: Vec<u8>,
@@ -100,7 +100,7 @@ pub(crate) struct StrSet {
 impl StrSet {
     /// Builds a set from case-insensitive `Str` matchers; `None` if the automaton fails.
     pub(crate) fn build(pats: &[&StrPat]) -> Option<Self> {
-        let mut exact = std::collections::HashSet::new();
+        let mut exact = std::collections::HashSet::with_hasher(super::index::FastHash);
         let mut needles: HashMap<&str, u8> = HashMap::new();
         for p in pats {
             let bit = match p.kind {

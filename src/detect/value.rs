@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use regex::Regex;
 
 use super::matcher::{Cidr, Cmp, Glob, GlobTok, Matcher, StrKind, StrPat, TimePart, lower};
 

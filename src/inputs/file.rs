@@ -205,7 +205,7 @@ fn read_file(
                 dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))
             }
         },
-        Format::Pcap => match content.bytes() {
+        Format::Pcap | Format::Eml | Format::Zeek => match content.bytes() {
             Ok(bytes) => send(
                 origin(0),
                 Payload::Document {

@@ -1,6 +1,8 @@
 //! JSON records: NDJSON lines, array elements and concatenated documents.
 //!
-//! Three shapes arrive here. Windows event renderings (`{"Event": {"System": …}}`, as evtx tools
+//! Records of known sources are recognized by shape and handed to their module: CloudTrail
+//! events ([`super::cloudtrail`]) and Zeek JSON logs ([`super::zeek`]). Of the rest, three
+//! shapes arrive here. Windows event renderings (`{"Event": {"System": …}}`, as evtx tools
 //! write them) go to [`super::windows`]. Flat Windows events (a `Channel` and an `EventID` at the
 //! top level, as Sysmon JSON exports and our demo produce) keep their fields and are classified
 //! like any Windows event. Everything else is a generic event whose host and time are taken from
@@ -9,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Format, ParseError, Position, excerpt, parse_time, windows};
+use super::{Format, ParseError, Position, cloudtrail, excerpt, parse_time, windows, zeek};
 use crate::event::{Event, EventId, Fields, Origin, scalar_str};
 
 const TIME_FIELDS: &[&str] = &[
@@ -115,6 +117,13 @@ pub fn parse_value(
             format!("expected a JSON object, found {}", kind(&value)),
         ));
     };
+    if cloudtrail::is_record(&map) {
+        return Ok(cloudtrail::event_from_record(map, origin, received));
+    }
+    if zeek::is_json_record(&map) {
+        let hint = zeek::log_type_from_path(&origin.source);
+        return Ok(zeek::event_from_json_record(map, origin, received, hint));
+    }
     let fields = Fields::from(map);
     let mut event = Event::new(origin, received, fields);
     if let Some(channel) = event.fields.get_str("Channel")

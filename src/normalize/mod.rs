@@ -10,6 +10,8 @@
 
 pub mod cef;
 pub mod cisco;
+pub mod cloudtrail;
+pub mod eml;
 pub mod evtx;
 pub mod firewall;
 pub mod fwvendors;
@@ -21,6 +23,7 @@ pub mod text;
 pub mod weblog;
 pub mod windows;
 pub mod winxml;
+pub mod zeek;
 
 use std::fmt;
 use std::sync::Arc;
@@ -50,6 +53,10 @@ pub enum Format {
     WebAccess,
     /// Raw text, one event per line.
     Text,
+    /// An email (RFC 5322 `.eml`): the message, each attachment and each URL.
+    Eml,
+    /// Zeek TSV logs (`#separator`/`#fields` headers), including IoT-23 labelled logs.
+    Zeek,
 }
 
 impl Format {
@@ -62,6 +69,8 @@ impl Format {
         Format::Syslog,
         Format::WebAccess,
         Format::Text,
+        Format::Eml,
+        Format::Zeek,
     ];
 
     pub fn name(self) -> &'static str {
@@ -73,6 +82,8 @@ impl Format {
             Format::Syslog => "syslog",
             Format::WebAccess => "web_access",
             Format::Text => "text",
+            Format::Eml => "eml",
+            Format::Zeek => "zeek",
         }
     }
 }
@@ -128,7 +139,11 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
         b'<' if memchr::memmem::find(text, b"<Event").is_some() => return Some(Format::WinXml),
         _ => {}
     }
-    if syslog::sniff(text) {
+    if zeek::sniff(text) {
+        Some(Format::Zeek)
+    } else if eml::sniff(text) {
+        Some(Format::Eml)
+    } else if syslog::sniff(text) {
         Some(Format::Syslog)
     } else if weblog::sniff(text) {
         Some(Format::WebAccess)
@@ -278,6 +293,8 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
         }
         Payload::Document { format, bytes } => match format {
             Format::Pcap => pcap::parse_document(&bytes, &origin.source, &origin.input, received),
+            Format::Eml => eml::parse_document(&bytes, &origin.source, &origin.input, received),
+            Format::Zeek => zeek::parse_document(&bytes, &origin.source, &origin.input, received),
             other => vec![Err(ParseError {
                 format: other,
                 input: origin.input.clone(),
