@@ -6,3 +6,4 @@ mod daemon;
 mod dashboards;
 mod helpers;
 mod sigma_regression;
+mod sources;
