@@ -54,12 +54,14 @@ for f in "${FOLDERS[@]}"; do cp -r "$SIGMA/$f" "$RULES/$f"; done
 
 # 5. Timed runs: each tool with 0 events (load only) and N events, RUNS times, minimum taken.
 #    `time` reports wall, user+sys CPU and peak RSS. RAYON_NUM_THREADS=1 keeps any pool to one
-#    worker; nightwatch's evaluator is single-threaded by construction.
-measure() { # name file cmd... -> "wall cpu rss_kb" (minimum over RUNS)
-  local name="$1" file="$2"; shift 2
-  local best_wall="" best_cpu="" best_rss=""
+#    worker; nightwatch's evaluator is single-threaded by construction (rule loading uses all
+#    cores for YAML parsing, which is why load is reported in wall and CPU time).
+export RAYON_NUM_THREADS=1
+measure() { # name cmd... -> "wall cpu rss_kb" (wall and CPU: minimum over RUNS; RSS: maximum)
+  local name="$1"; shift
+  local best_wall="" best_cpu="" best_rss="" wall user sys rss cpu
   for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f '%e %U %S %M' -o "$OUT/time.txt" env RAYON_NUM_THREADS=1 "$@" >/dev/null 2>"$OUT/$name.stderr"
+    /usr/bin/time -f '%e %U %S %M' -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/$name.stderr"
     read -r wall user sys rss < <(tail -1 "$OUT/time.txt")
     cpu=$(echo "$user + $sys" | bc -l)
     if [[ -z "$best_wall" ]] || (( $(echo "$wall < $best_wall" | bc -l) )); then best_wall=$wall; fi
@@ -68,14 +70,14 @@ measure() { # name file cmd... -> "wall cpu rss_kb" (minimum over RUNS)
   done
   echo "$best_wall $best_cpu $best_rss"
 }
-nw_cmd() { "$EVAL" --rules "$RULES" --placeholders rules/placeholders.yml "$@"; }
-rs_cmd() { "$RSIGMA" engine eval --rules "$RULES" --logsource-routing --event "@$1"; }
+NW_EVAL=("$EVAL" --rules "$RULES" --placeholders rules/placeholders.yml)
+RS_EVAL=("$RSIGMA" engine eval --rules "$RULES" --logsource-routing)
 
 echo "measuring (N=$N, RUNS=$RUNS) ..."
-read -r nw0_wall nw0_cpu nw0_rss < <(measure nw0 empty nw_cmd "$OUT/empty.ndjson")
-read -r nwN_wall nwN_cpu nwN_rss < <(measure nwN events nw_cmd "$OUT/events.ndjson")
-read -r rs0_wall rs0_cpu rs0_rss < <(measure rs0 empty rs_cmd "$OUT/empty.ndjson")
-read -r rsN_wall rsN_cpu rsN_rss < <(measure rsN events rs_cmd "$OUT/events.ndjson")
+read -r nw0_wall nw0_cpu nw0_rss < <(measure nw0 "${NW_EVAL[@]}" "$OUT/empty.ndjson")
+read -r nwN_wall nwN_cpu nwN_rss < <(measure nwN "${NW_EVAL[@]}" "$OUT/events.ndjson")
+read -r rs0_wall rs0_cpu rs0_rss < <(measure rs0 "${RS_EVAL[@]}" --event "@$OUT/empty.ndjson")
+read -r rsN_wall rsN_cpu rsN_rss < <(measure rsN "${RS_EVAL[@]}" --event "@$OUT/events.ndjson")
 
 rate() { echo "scale=0; $N / ($1 - $2)" | bc -l; }
 nw_eps_cpu=$(rate "$nwN_cpu" "$nw0_cpu"); nw_eps_wall=$(rate "$nwN_wall" "$nw0_wall")
@@ -83,9 +85,8 @@ rs_eps_cpu=$(rate "$rsN_cpu" "$rs0_cpu"); rs_eps_wall=$(rate "$rsN_wall" "$rs0_w
 
 # 6. Match sets: (event index, rule id) for both. nightwatch writes them directly; rsigma's
 #    results are mapped back to the event line through --include-event.
-nw_cmd --matches "$OUT/nw.tsv" "$OUT/events.ndjson" > "$OUT/nw-summary.json"
-"$RSIGMA" engine eval --rules "$RULES" --logsource-routing --include-event \
-  --event "@$OUT/events.ndjson" > "$OUT/rsigma.jsonl" 2>"$OUT/rsigma-matches.stderr"
+"${NW_EVAL[@]}" --matches "$OUT/nw.tsv" "$OUT/events.ndjson" > "$OUT/nw-summary.json"
+"${RS_EVAL[@]}" --include-event --event "@$OUT/events.ndjson" > "$OUT/rsigma.jsonl" 2>"$OUT/rsigma-matches.stderr"
 python3 "$ROOT/bench/match_diff.py" "$OUT/events.ndjson" "$OUT/nw.tsv" "$OUT/rsigma.jsonl" \
   "$RULES" > "$OUT/diff.txt"
 

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 
 use super::compile::{Detection, FieldItem, Selection};
 use super::condition::Cond;
@@ -276,7 +276,17 @@ impl Index {
                         let ac = if pats.is_empty() {
                             None
                         } else {
-                            match AhoCorasick::new(&pats) {
+                            // Routed buckets get full DFAs: they are scanned over every field
+                            // value of every classified event, so search speed beats build time
+                            // and memory (the crate's default picks a slower NFA above 100
+                            // patterns). The all-rules bucket (unclassified events only) keeps the
+                            // default: its DFAs would double peak memory.
+                            let kind = by_source.then_some(AhoCorasickKind::DFA);
+                            match AhoCorasick::builder()
+                                .kind(kind)
+                                .build(&pats)
+                                .or_else(|_| AhoCorasick::new(&pats))
+                            {
                                 Ok(ac) => Some(ac),
                                 Err(e) => {
                                     tracing::warn!(error = %e, "aho-corasick build failed; rules become always-candidates");

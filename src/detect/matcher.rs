@@ -322,15 +322,12 @@ fn chars_match(toks: &[GlobTok], hay: &str) -> bool {
                 }
                 None => false,
             },
-            Some(GlobTok::Lit(l)) => {
-                if hay[h..].starts_with(&**l) {
-                    h += l.len();
-                    t += 1;
-                    true
-                } else {
-                    false
-                }
+            Some(GlobTok::Lit(l)) if hay[h..].starts_with(&**l) => {
+                h += l.len();
+                t += 1;
+                true
             }
+            Some(GlobTok::Lit(_)) => false,
             None if h == hay.len() => return true,
             None => false,
         };

@@ -1,16 +1,15 @@
 //! SigmaHQ regression data through the real CLI: `nightwatch detect` runs once over every
-//! regression `.evtx` with the whole SigmaHQ corpus loaded and logsource routing on, and each
+//! regression `.evtx` (and the `.raw` line) with the whole SigmaHQ corpus loaded and logsource routing on, and each
 //! case's `info.yml` rule must fire on its own file — at least once, and exactly `match_count`
 //! times when given. As in SigmaHQ's `tests/regression_tests_runner.py`, a count *above*
 //! `match_count` only warns (printed); a count below it fails.
 //!
 //! Skipped with a printed note when `../shared/sigma/regression_data` is missing.
 //!
-//! Cases that cannot run here are listed with their reason:
-//! * `rules/cisco/aaa/cisco_cli_dot1x_disabled` — a single `.raw` Cisco IOS syslog line, and its
-//!   `info.yml` has `regression_tests_info` commented out upstream (SigmaHQ does not run it
-//!   either); nightwatch has no syslog parser yet (`src/normalize/` has EVTX, Windows XML and
-//!   JSON only).
+//! The one `.raw` case (`rules/cisco/aaa/cisco_cli_dot1x_disabled`, a Cisco IOS syslog line)
+//! has its `regression_tests_info` commented out upstream (SigmaHQ does not run it); it runs
+//! here anyway through nightwatch's syslog/Cisco parser, with the commented `match_count`.
+//! Any case that cannot run is listed as skipped with its reason.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +33,7 @@ struct Case {
     name: String,
     rule_id: String,
     match_count: Option<u64>,
+    /// The event file: `.evtx`, or the `.raw` syslog line.
     evtx: PathBuf,
 }
 
@@ -59,17 +59,17 @@ fn read_cases(sigma: &Path, data: &Path) -> (Vec<Case>, Vec<(String, String)>) {
             .expect("info.yml names a rule id")
             .to_string();
         let Some(tests) = doc["regression_tests_info"].as_vec() else {
-            let raw = dir_files(&dir, "raw");
-            let why = if raw.is_empty() {
-                "no regression_tests_info".to_string()
-            } else {
-                format!(
-                    "only a .raw syslog event ({}); regression_tests_info is commented out \
-                     upstream and nightwatch has no syslog parser yet",
-                    raw[0].file_name().and_then(|s| s.to_str()).unwrap_or("?")
-                )
-            };
-            skipped.push((name, why));
+            // Upstream comments out the `.raw` (syslog) test; read its match_count from the
+            // comment and run it like the others.
+            match dir_files(&dir, "raw").into_iter().next() {
+                Some(raw) => cases.push(Case {
+                    name,
+                    rule_id,
+                    match_count: commented_match_count(&text),
+                    evtx: raw,
+                }),
+                None => skipped.push((name, "no regression_tests_info and no event file".into())),
+            }
             continue;
         };
         for t in tests {
@@ -101,6 +101,14 @@ fn read_cases(sigma: &Path, data: &Path) -> (Vec<Case>, Vec<(String, String)>) {
         }
     }
     (cases, skipped)
+}
+
+/// `match_count` from a commented-out `#      match_count: N` line.
+fn commented_match_count(info: &str) -> Option<u64> {
+    info.lines().find_map(|l| {
+        let l = l.trim_start_matches(['#', ' ']);
+        l.strip_prefix("match_count:")?.trim().parse().ok()
+    })
 }
 
 fn dir_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
