@@ -67,6 +67,22 @@ pub(crate) struct Detection {
     pub cond: Cond,
 }
 
+impl Detection {
+    /// Every field id the detection reads (with `KEYWORDS` for keyword searches), sorted
+    /// and without duplicates.
+    pub(crate) fn field_ids(&self) -> Box<[u32]> {
+        let mut ids: Vec<u32> = self
+            .selections
+            .iter()
+            .flat_map(|s| s.alts.iter().flatten())
+            .map(|item| item.field)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_boxed_slice()
+    }
+}
+
 /// What compiling a detection needs from the loader.
 pub(crate) struct CompileCtx<'a> {
     pub fields: &'a mut FieldTable,

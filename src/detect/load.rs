@@ -307,6 +307,7 @@ fn build(
                 Ok(det) => dets.push(DetRule {
                     meta: Arc::new(meta),
                     source,
+                    fields: det.field_ids(),
                     det,
                     filters: Vec::new(),
                     emit: true,

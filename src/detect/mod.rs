@@ -166,6 +166,24 @@ pub(crate) struct DetRule {
     /// Indices into [`RuleSet::filters`] that apply to this rule.
     pub filters: Vec<u32>,
     pub emit: bool,
+    /// The field ids the detection reads, for routing events of unknown logsource.
+    pub fields: Box<[u32]>,
+}
+
+impl DetRule {
+    /// Whether the rule can concern an event whose logsource is unknown: the event carries at
+    /// least one field the rule reads, or the rule searches keywords. Without this, rules whose
+    /// condition is only a negation (`not selection`) would match every unknown event.
+    fn shares_fields(
+        &self,
+        sc: &mut eval::Scratch,
+        ft: &logsource::FieldTable,
+        ev: &Event,
+    ) -> bool {
+        self.fields.iter().any(|&f| {
+            f == logsource::KEYWORDS || !matches!(sc.load(ft, ev, f), eval::FState::Missing)
+        })
+    }
 }
 
 /// An immutable, compiled set of Sigma rules. `Send + Sync`; share as `Arc<RuleSet>`.
@@ -240,8 +258,12 @@ impl RuleSet {
         }
         let mut cands = std::mem::take(&mut sc.cands);
         cands.sort_unstable();
+        let unknown_source = !self.ignore_logsource && !event.logsource.is_known();
         for &r in &cands {
             let rule = &self.dets[r as usize];
+            if unknown_source && !rule.shares_fields(sc, &self.fields, event) {
+                continue;
+            }
             // Indexed candidates come only from buckets whose logsource (the rule's own) applies,
             // or from the all-rules bucket when every rule applies; re-check only brute force.
             if !indexed

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{event_at, hit_ids, rules, rules_with};
+use super::{ev, event_at, hit_ids, rules, rules_with};
 use crate::detect::{
     Level, LoadOptions, RuleKind, RuleSet, compile_str, level_from_str, load, load_placeholders,
 };
@@ -227,4 +227,25 @@ fn ruleset_is_send_sync_and_shareable() {
     }
     assert!(!rs.has_correlations());
     let _ = rules_with(PROC_RULE, &LoadOptions::default());
+}
+
+#[test]
+fn unknown_source_events_only_meet_rules_that_read_their_fields() {
+    // A negation-only rule would match any event that lacks its field; on an event whose
+    // logsource is unknown it is only evaluated when the event has one of the rule's fields.
+    let rs = rules(
+        "title: n\nid: neg\nlogsource:\n    product: zeek\n    service: rdp\ndetection:\n    sel:\n        id.orig_h|cidr: '10.0.0.0/8'\n    condition: not sel\n---\ntitle: k\nid: kw\nlogsource:\n    product: linux\ndetection:\n    keywords:\n        - 'segfault'\n    condition: keywords\n",
+    );
+    assert!(hit_ids(&rs, &ev(json!({"message": "GET / HTTP/1.1"}))).is_empty());
+    assert_eq!(
+        hit_ids(&rs, &ev(json!({"id.orig_h": "203.0.113.9"}))),
+        vec!["neg"]
+    );
+    assert_eq!(
+        hit_ids(&rs, &ev(json!({"message": "kernel: segfault at 0"}))),
+        vec!["kw"]
+    );
+    // With a known logsource, routing alone decides.
+    let zeek = event_at((Some("zeek"), None, Some("rdp")), json!({"uid": "C1"}), 0);
+    assert_eq!(hit_ids(&rs, &zeek), vec!["neg"]);
 }

@@ -80,7 +80,8 @@ pub(super) fn det(body: &str) -> RuleSet {
     ))
 }
 
-/// Whether the single rule built by [`det`] matches `fields`.
+/// Whether the single rule built by [`det`] matches `fields`, on an event of the rule's own
+/// logsource (`product: test`), so that language semantics are tested apart from routing.
 pub(super) fn m(rs: &RuleSet, fields: Value) -> bool {
-    !hit_ids(rs, &ev(fields)).is_empty()
+    !hit_ids(rs, &event_at((Some("test"), None, None), fields, 0)).is_empty()
 }
