@@ -6,12 +6,14 @@
 //! buffers have grown to the working size.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use serde_json::Value;
 
 use super::compile::{Detection, FieldItem, Selection};
 use super::condition;
+use super::index::{AcCache, Bucket};
 use super::logsource::{FieldTable, KEYWORDS};
 use super::matcher::{Matcher, StrKind, TimePart, lower_into};
 use crate::event::{Event, LogSource};
@@ -40,6 +42,8 @@ pub(crate) struct Scratch {
     pub rule_stamp: Vec<u32>,
     pub cands: Vec<u32>,
     pub hits: Vec<u32>,
+    /// Memo of substring-literal scans of recurring field values (see [`AcCache`]).
+    pub ac_cache: AcCache,
     /// Epoch in which `spaced` was filled (lazily, on the first field miss of an event).
     spaced_epoch: u32,
     /// `(name with spaces stripped, original key)` for the event's top-level keys that contain
@@ -48,10 +52,8 @@ pub(crate) struct Scratch {
     spaced: Vec<(String, String)>,
     /// Which index `bucket_cache` belongs to (`Index::id`; 0 = none).
     bucket_owner: u64,
-    /// Per event logsource seen on this thread: the indices of the applicable routed buckets.
-    bucket_cache: Vec<(LogSource, Vec<u32>)>,
-    /// The current event's bucket list (taken out while the index marks candidates).
-    pub bucket_list: Vec<u32>,
+    /// Per event logsource seen on this thread: the merged bucket of the applicable rules.
+    bucket_cache: Vec<(LogSource, Arc<Bucket>)>,
 }
 
 impl Scratch {
@@ -76,30 +78,28 @@ impl Scratch {
         self.cands.clear();
     }
 
-    /// Writes to `out` the routed buckets applicable to `ls`, from this thread's cache or, on a
-    /// miss, from `compute` (then cached; the cache is bounded and reset when full or when a
-    /// different index asks).
-    pub(crate) fn applicable_buckets(
+    /// The merged routed bucket for `ls`, from this thread's cache or, on a miss, from `compute`
+    /// (then cached; the cache is bounded and reset when full or when a different index asks).
+    pub(crate) fn applicable_bucket(
         &mut self,
         owner: u64,
         ls: &LogSource,
-        out: &mut Vec<u32>,
-        compute: impl FnOnce(&mut Vec<u32>),
-    ) {
+        compute: impl FnOnce() -> Arc<Bucket>,
+    ) -> Arc<Bucket> {
         const MAX_CACHED: usize = 256;
         if self.bucket_owner != owner {
             self.bucket_owner = owner;
             self.bucket_cache.clear();
         }
-        if let Some((_, list)) = self.bucket_cache.iter().find(|(k, _)| k == ls) {
-            out.extend_from_slice(list);
-            return;
+        if let Some((_, b)) = self.bucket_cache.iter().find(|(k, _)| k == ls) {
+            return b.clone();
         }
-        compute(out);
+        let b = compute();
         if self.bucket_cache.len() >= MAX_CACHED {
             self.bucket_cache.clear();
         }
-        self.bucket_cache.push((ls.clone(), out.clone()));
+        self.bucket_cache.push((ls.clone(), b.clone()));
+        b
     }
 
     /// Marks a rule as a candidate (once per event).
