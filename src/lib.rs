@@ -32,4 +32,6 @@ pub mod metrics;
 pub mod normalize;
 pub mod outputs;
 pub mod pipeline;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod verdict;

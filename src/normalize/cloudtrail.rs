@@ -94,7 +94,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
     use std::sync::Arc;
 
     fn origin(i: u64) -> Origin {
@@ -205,10 +205,7 @@ mod tests {
     }
 
     fn shared_root() -> Option<PathBuf> {
-        let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-        [local, PathBuf::from("/work/shared")]
-            .into_iter()
-            .find(|p| p.join("data/cloudtrail/ground_truth.csv").exists())
+        crate::testutil::shared("").filter(|p| p.join("data/cloudtrail/ground_truth.csv").exists())
     }
 
     /// The JSON framing's job, done here only for the corpus: arrays, `Records` and NDJSON.

@@ -356,11 +356,7 @@ proptest! {
 // Corpus report over the shared data set (skipped when absent). Prints, never asserts timings.
 
 fn corpus_root() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/syslog"),
-        std::path::PathBuf::from("/work/shared/data/syslog"),
-    ];
-    candidates.into_iter().find(|p| p.is_dir())
+    crate::testutil::shared("data/syslog")
 }
 
 fn corpus_files(root: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {

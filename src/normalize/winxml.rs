@@ -371,20 +371,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn shared(rel: &str) -> Option<PathBuf> {
-        let local = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared")
-            .join(rel);
-        let p = if local.exists() {
-            local
-        } else {
-            Path::new("/work/shared").join(rel)
-        };
-        if p.exists() {
-            Some(p)
-        } else {
-            println!("note: {rel} not present, skipping");
-            None
-        }
+        crate::testutil::shared(rel)
     }
 
     fn now() -> DateTime<Utc> {

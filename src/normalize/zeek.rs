@@ -555,7 +555,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     fn parse(text: &str, name: &str) -> Vec<Result<Event, ParseError>> {
         parse_document(
@@ -680,10 +680,7 @@ mod tests {
     }
 
     fn shared_root() -> Option<PathBuf> {
-        let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-        [local, PathBuf::from("/work/shared")]
-            .into_iter()
-            .find(|p| p.join("data/zeek/ground_truth.csv").exists())
+        crate::testutil::shared("").filter(|p| p.join("data/zeek/ground_truth.csv").exists())
     }
 
     /// Splits one CSV row (double-quoted fields may hold commas and doubled quotes).

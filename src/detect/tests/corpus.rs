@@ -20,17 +20,7 @@ const FOLDERS: [&str; 5] = [
 ];
 
 fn corpus_root() -> Option<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let cands = [
-        std::env::var_os("NIGHTWATCH_SIGMA_CORPUS").map(PathBuf::from),
-        Some(manifest.join("../shared/sigma")),
-        Some(manifest.join("../../shared/sigma")),
-        Some(PathBuf::from("/work/shared/sigma")),
-    ];
-    cands
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("rules").is_dir())
+    crate::testutil::shared("sigma").filter(|p| p.join("rules").is_dir())
 }
 
 fn corpus() -> Option<&'static LoadReport> {

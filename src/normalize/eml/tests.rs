@@ -4,7 +4,7 @@
 use super::*;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const FIXTURE: &str = "From nobody Mon May  1 10:00:00 2024\r
 Received: from mx.corp.example (mx.corp.example [10.0.0.5])\r
@@ -239,10 +239,7 @@ proptest! {
 }
 
 fn shared_root() -> Option<PathBuf> {
-    let local = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    [local, PathBuf::from("/work/shared")]
-        .into_iter()
-        .find(|p| p.join("data/eml/ground_truth.csv").exists())
+    crate::testutil::shared("").filter(|p| p.join("data/eml/ground_truth.csv").exists())
 }
 
 /// Not emails although shipped as `.eml`: SpamAssassin's phishing feed fixtures.

@@ -571,10 +571,7 @@ proptest! {
 
 /// The shared capture set, if present.
 fn shared_pcap_dir() -> Option<std::path::PathBuf> {
-    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/pcap");
-    [local, std::path::PathBuf::from("/work/shared/data/pcap")]
-        .into_iter()
-        .find(|p| p.join("ground_truth.csv").is_file())
+    crate::testutil::shared("data/pcap").filter(|p| p.join("ground_truth.csv").is_file())
 }
 
 #[test]
