@@ -32,7 +32,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::event::Event;
+use crate::event::{Event, Origin};
 use crate::inputs::{Payload, RawRecord};
 
 /// A telemetry format nightwatch can read.
@@ -277,19 +277,8 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
             }),
         }],
         Payload::EvtxChunk(chunk) => {
-            evtx::parse_chunk(&chunk, &origin.source, &origin.input, received)
-                .into_iter()
-                .map(|r| {
-                    r.map_err(|e| ParseError {
-                        format: Format::Evtx,
-                        input: origin.input.clone(),
-                        file: origin.source.clone(),
-                        position: e.position(),
-                        reason: reason_without_file(e.to_string(), &origin.source),
-                        raw: None,
-                    })
-                })
-                .collect()
+            let results = evtx::parse_chunk(&chunk, &origin.source, &origin.input, received);
+            positioned(results, Format::Evtx, &origin, |e| e.position())
         }
         Payload::Document { format, bytes } => match format {
             Format::Pcap => pcap::parse_document(&bytes, &origin.source, &origin.input, received),
@@ -305,21 +294,32 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
             })],
         },
         Payload::WinXml(doc) => {
-            winxml::parse_document(&doc, &origin.source, &origin.input, received)
-                .into_iter()
-                .map(|r| {
-                    r.map_err(|e| ParseError {
-                        format: Format::WinXml,
-                        input: origin.input.clone(),
-                        file: origin.source.clone(),
-                        position: e.position(),
-                        reason: reason_without_file(e.to_string(), &origin.source),
-                        raw: None,
-                    })
-                })
-                .collect()
+            let results = winxml::parse_document(&doc, &origin.source, &origin.input, received);
+            positioned(results, Format::WinXml, &origin, |e| e.position())
         }
     }
+}
+
+/// Turns a parser's own errors into positioned [`ParseError`]s for `origin`'s file.
+fn positioned<E: fmt::Display>(
+    results: Vec<Result<Event, E>>,
+    format: Format,
+    origin: &Origin,
+    position: impl Fn(&E) -> Position,
+) -> Vec<Result<Event, ParseError>> {
+    results
+        .into_iter()
+        .map(|r| {
+            r.map_err(|e| ParseError {
+                format,
+                input: origin.input.clone(),
+                file: origin.source.clone(),
+                position: position(&e),
+                reason: reason_without_file(e.to_string(), &origin.source),
+                raw: None,
+            })
+        })
+        .collect()
 }
 
 /// Reads a timestamp from a JSON value: RFC 3339, `YYYY-MM-DD HH:MM:SS[.fff]` (Sysmon's

@@ -141,13 +141,14 @@ fn parse_worker(
     while let Ok(record) = rx.recv_blocking() {
         received.inc();
         let format = record.payload.format().name();
+        let parsed = m.events_parsed.with_label_values(&[format]);
         let start = Instant::now();
         let results = normalize::parse(record);
         timing.observe(start.elapsed().as_secs_f64());
         for result in results {
             match result {
                 Ok(event) => {
-                    m.events_parsed.with_label_values(&[format]).inc();
+                    parsed.inc();
                     if tx.send_blocking(Arc::new(event)).is_err() {
                         return;
                     }
