@@ -24,10 +24,10 @@ use crate::detect::{self, CorrelationLimits, LoadOptions, RuleSet};
 use crate::event::Origin;
 use crate::inputs::{self, Payload, RawRecord};
 use crate::metrics::Metrics;
-use crate::normalize::ParseError;
 use crate::outputs::{self, OutputError};
+use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{Receiver, Sender};
-use crate::pipeline::{self, Publishing, Settings};
+use crate::pipeline::{self, DeadLetter, Publishing, Settings};
 use crate::{api, config};
 
 /// Why the daemon could not start or stop cleanly.
@@ -240,7 +240,7 @@ fn spawn_input(
     name: &str,
     input: &InputConfig,
     raw: &Sender<RawRecord>,
-    dead: &Sender<ParseError>,
+    dead: &Sender<DeadLetter>,
     stop: &CancellationToken,
 ) {
     let name: Arc<str> = Arc::from(name);
@@ -302,6 +302,7 @@ fn feed_demo(cfg: config::DemoConfig, raw: Sender<RawRecord>, stop: Cancellation
                 },
                 received: Utc::now(),
                 payload: Payload::Json(value),
+                ack: Ack::none(),
             };
             if stop.is_cancelled() || raw.send_blocking(record).is_err() {
                 return;
@@ -311,7 +312,7 @@ fn feed_demo(cfg: config::DemoConfig, raw: Sender<RawRecord>, stop: Cancellation
 }
 
 /// Logs, counts and optionally stores records that could not be parsed.
-async fn dead_letters(rx: Receiver<ParseError>, path: Option<PathBuf>, metrics: Arc<Metrics>) {
+async fn dead_letters(rx: Receiver<DeadLetter>, path: Option<PathBuf>, metrics: Arc<Metrics>) {
     const LOGGED: u64 = 100;
     let mut file = match &path {
         Some(p) => match tokio::fs::OpenOptions::new()
@@ -329,7 +330,7 @@ async fn dead_letters(rx: Receiver<ParseError>, path: Option<PathBuf>, metrics: 
         None => None,
     };
     let mut seen = 0u64;
-    while let Ok(e) = rx.recv().await {
+    while let Ok(DeadLetter { error: e, ack }) = rx.recv().await {
         seen += 1;
         metrics.dead_letters.with_label_values(&["parse"]).inc();
         if seen <= LOGGED {
@@ -344,11 +345,13 @@ async fn dead_letters(rx: Receiver<ParseError>, path: Option<PathBuf>, metrics: 
             && let Ok(mut line) = serde_json::to_vec(&e)
         {
             line.push(b'\n');
-            if let Err(err) = f.write_all(&line).await {
+            if let Err(err) = f.write_all(&line).await.and(f.flush().await) {
                 tracing::error!(error = %err, "writing the dead-letter file failed; dead letters are only logged from now on");
                 file = None;
             }
         }
+        // Logged and counted (and written when a file is configured): the record is handled.
+        ack.done();
     }
     if let Some(mut f) = file {
         let _ = f.flush().await;

@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::event::Event;
+use crate::pipeline::ack::Ack;
 use crate::pipeline::{Detection, Hit};
 use crate::verdict::{self, CaseHeader, Evidence, FindingInput, FindingKind, Verdict};
 
@@ -60,6 +61,9 @@ struct Case {
     pending_since: Option<DateTime<Utc>>,
     /// Order of last activity, for eviction.
     touched: u64,
+    /// Acknowledgements of the records behind changes not yet published; the next published
+    /// version carries them, so they are released only once it is delivered.
+    acks: Vec<Ack>,
 }
 
 /// A verdict ready to publish, with the receive time of its oldest new evidence (for the
@@ -68,6 +72,8 @@ struct Case {
 pub struct Published {
     pub verdict: Arc<Verdict>,
     pub oldest_received: Option<DateTime<Utc>>,
+    /// Released by the outputs once every sink accepted the verdict.
+    pub ack: Ack,
 }
 
 /// The open cases, one per host.
@@ -138,6 +144,9 @@ impl CaseBook {
             case.dirty = true;
             let received = det.event.received;
             case.pending_since = Some(case.pending_since.map_or(received, |p| p.min(received)));
+            if !det.ack.is_none() {
+                case.acks.push(det.ack.clone());
+            }
             for hit in &det.hits {
                 add_hit(case, hit, &det.event, max_evidence);
             }
@@ -211,6 +220,7 @@ fn new_case(host: &str, first: &Event) -> Case {
         dirty: false,
         pending_since: None,
         touched: 0,
+        acks: Vec::new(),
     }
 }
 
@@ -299,6 +309,7 @@ fn publish(case: &mut Case, now: DateTime<Utc>) -> Option<Published> {
     Some(Published {
         verdict: Arc::new(verdict),
         oldest_received: case.pending_since.take(),
+        ack: Ack::merge(std::mem::take(&mut case.acks)),
     })
 }
 
@@ -341,6 +352,7 @@ mod tests {
         Detection {
             event: Arc::new(e),
             hits: rules.iter().map(|r| Hit::Rule((*r).clone())).collect(),
+            ack: Ack::none(),
         }
     }
 

@@ -142,8 +142,8 @@ async fn run_graph<T: Send + 'static>(
     let dead = graph.dead;
     let dead_task = tokio::spawn(async move {
         let mut errors = Vec::new();
-        while let Ok(e) = dead.recv().await {
-            errors.push(e);
+        while let Ok(letter) = dead.recv().await {
+            errors.push(letter.error);
         }
         errors
     });

@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Payload, RawRecord};
 use crate::event::Origin;
+use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, ParseError, Position, evtx};
+use crate::pipeline::DeadLetter;
+use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{Closed, Sender};
 
 /// What a file input did.
@@ -39,7 +42,7 @@ pub fn read_paths(
     paths: &[PathBuf],
     forced: Option<Format>,
     out: &Sender<RawRecord>,
-    dead: &Sender<ParseError>,
+    dead: &Sender<DeadLetter>,
     shutdown: &CancellationToken,
 ) -> FileReport {
     let mut report = FileReport::default();
@@ -63,7 +66,7 @@ pub fn read_paths(
                             .path()
                             .map(|p| p.display().to_string())
                             .unwrap_or_else(|| root.display().to_string());
-                        let _ = dead.send_blocking(io_error(&input, &file, e.to_string()));
+                        let _ = send_dead(dead, io_error(&input, &file, e.to_string()));
                     }
                 }
             }
@@ -75,6 +78,11 @@ pub fn read_paths(
         }
     }
     report
+}
+
+/// Sends a framing failure to the dead-letter output (no acknowledgement: files are re-read).
+fn send_dead(dead: &Sender<DeadLetter>, error: ParseError) -> Result<(), Closed> {
+    dead.send_blocking(error.into())
 }
 
 fn io_error(input: &Arc<str>, file: &str, reason: String) -> ParseError {
@@ -95,7 +103,7 @@ fn read_file(
     explicit: bool,
     forced: Option<Format>,
     out: &Sender<RawRecord>,
-    dead: &Sender<ParseError>,
+    dead: &Sender<DeadLetter>,
     report: &mut FileReport,
 ) -> Result<(), Closed> {
     let source: Arc<str> = Arc::from(path.display().to_string());
@@ -111,11 +119,10 @@ fn read_file(
     let mut head_len = match File::open(path).and_then(|mut f| read_head(&mut f, &mut head)) {
         Ok(n) => n,
         Err(e) => {
-            return dead.send_blocking(fail(
-                Position::Byte(0),
-                Format::Json,
-                format!("cannot read: {e}"),
-            ));
+            return send_dead(
+                dead,
+                fail(Position::Byte(0), Format::Json, format!("cannot read: {e}")),
+            );
         }
     };
     // Compressed files (CloudTrail exports are `.json.gz`) are read through the decompressor.
@@ -128,11 +135,14 @@ fn read_file(
                 Content::Memory(bytes)
             }
             Err(e) => {
-                return dead.send_blocking(fail(
-                    Position::Byte(0),
-                    Format::Json,
-                    format!("cannot decompress: {e}"),
-                ));
+                return send_dead(
+                    dead,
+                    fail(
+                        Position::Byte(0),
+                        Format::Json,
+                        format!("cannot decompress: {e}"),
+                    ),
+                );
             }
         }
     } else {
@@ -144,11 +154,14 @@ fn read_file(
         // A text file named explicitly is read as raw text, one event per line.
         None if explicit && normalize::looks_like_text(&head[..head_len]) => Format::Text,
         None if explicit => {
-            return dead.send_blocking(fail(
-                Position::Byte(0),
-                Format::Text,
-                "unrecognized binary format (expected EVTX or a packet capture)".to_owned(),
-            ));
+            return send_dead(
+                dead,
+                fail(
+                    Position::Byte(0),
+                    Format::Text,
+                    "unrecognized binary format (expected EVTX or a packet capture)".to_owned(),
+                ),
+            );
         }
         None => {
             tracing::debug!(file = %path.display(), "skipping file in an unrecognized format");
@@ -168,42 +181,53 @@ fn read_file(
             origin,
             received: Utc::now(),
             payload,
+            ack: Ack::none(),
         })
     };
     match format {
-        Format::Evtx if matches!(content, Content::Memory(_)) => dead.send_blocking(fail(
-            Position::Byte(0),
-            format,
-            "EVTX inside a compressed file is not read; decompress it first".to_owned(),
-        )),
+        Format::Evtx if matches!(content, Content::Memory(_)) => send_dead(
+            dead,
+            fail(
+                Position::Byte(0),
+                format,
+                "EVTX inside a compressed file is not read; decompress it first".to_owned(),
+            ),
+        ),
         Format::Evtx => match evtx::read_chunks(path) {
             Ok(chunks) => {
                 for chunk in chunks {
                     match chunk {
                         Ok(chunk) => send(origin(chunk.first_index), Payload::EvtxChunk(chunk))?,
-                        Err(e) => dead.send_blocking(fail(
-                            e.position(),
-                            format,
-                            normalize::reason_without_file(e.to_string(), &source),
-                        ))?,
+                        Err(e) => send_dead(
+                            dead,
+                            fail(
+                                e.position(),
+                                format,
+                                normalize::reason_without_file(e.to_string(), &source),
+                            ),
+                        )?,
                     }
                 }
                 Ok(())
             }
-            Err(e) => dead.send_blocking(fail(
-                e.position(),
-                format,
-                normalize::reason_without_file(e.to_string(), &source),
-            )),
+            Err(e) => send_dead(
+                dead,
+                fail(
+                    e.position(),
+                    format,
+                    normalize::reason_without_file(e.to_string(), &source),
+                ),
+            ),
         },
         Format::WinXml => match content.bytes() {
             Ok(bytes) => send(
                 origin(0),
                 Payload::WinXml(normalize::decode_text(&bytes).into_owned()),
             ),
-            Err(e) => {
-                dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))
-            }
+            Err(e) => send_dead(
+                dead,
+                fail(Position::Byte(0), format, format!("cannot read: {e}")),
+            ),
         },
         Format::Pcap | Format::Eml | Format::Zeek => match content.bytes() {
             Ok(bytes) => send(
@@ -213,17 +237,18 @@ fn read_file(
                     bytes: bytes.into_owned(),
                 },
             ),
-            Err(e) => {
-                dead.send_blocking(fail(Position::Byte(0), format, format!("cannot read: {e}")))
-            }
+            Err(e) => send_dead(
+                dead,
+                fail(Position::Byte(0), format, format!("cannot read: {e}")),
+            ),
         },
         Format::Syslog | Format::WebAccess | Format::Text => {
             read_lines(&content, format, &origin, &mut send, &|p, r| {
-                dead.send_blocking(fail(p, format, r))
+                send_dead(dead, fail(p, format, r))
             })
         }
         Format::Json => read_json(&content, &head[..head_len], &origin, &mut send, &|p, r| {
-            dead.send_blocking(fail(p, format, r))
+            send_dead(dead, fail(p, format, r))
         }),
     }
 }
@@ -288,6 +313,8 @@ fn read_lines(
     let mut buf = Vec::new();
     let mut index = 0u64;
     let mut line_no = 0u64;
+    // W3C extended logs (IIS) name their columns in `#Fields:`; later data lines use them.
+    let mut w3c: Option<Arc<W3cFields>> = None;
     loop {
         buf.clear();
         match reader.read_until(b'\n', &mut buf) {
@@ -300,13 +327,22 @@ fn read_lines(
         if line.is_empty() {
             continue;
         }
-        send(
-            origin(index),
-            Payload::Line {
+        if format == Format::WebAccess
+            && let Some(header) = W3cFields::parse(line)
+        {
+            w3c = Some(Arc::new(header));
+        }
+        let payload = match &w3c {
+            Some(header) if !line.starts_with('#') => Payload::W3cLine {
+                header: header.clone(),
+                line: line.to_owned(),
+            },
+            _ => Payload::Line {
                 format,
                 line: line.to_owned(),
             },
-        )?;
+        };
+        send(origin(index), payload)?;
         index += 1;
     }
 }
@@ -406,7 +442,7 @@ mod tests {
         }
         let mut dead = Vec::new();
         while let Ok(d) = drx.recv_blocking() {
-            dead.push(d);
+            dead.push(d.error);
         }
         (recs, dead, report)
     }
@@ -511,5 +547,62 @@ mod tests {
                 (Format::Text, 1)
             ]
         );
+    }
+
+    #[test]
+    fn iis_logs_with_a_custom_fields_directive_use_its_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("u_ex261121.log");
+        std::fs::write(
+            &p,
+            "#Software: Microsoft Internet Information Services 10.0\n\
+             #Fields: date time cs-method cs-uri-stem c-ip sc-status cs(User-Agent)\n\
+             2026-11-21 06:00:01 GET /owa/auth/x.aspx 198.51.100.7 200 python-requests/2.31\n\
+             #Fields: date time c-ip cs-uri-query sc-status\n\
+             2026-11-21 06:00:02 203.0.113.9 cmd=whoami 404\n",
+        )
+        .unwrap();
+        let (recs, dead, _) = run(std::slice::from_ref(&p));
+        assert!(dead.is_empty(), "{dead:?}");
+        let events: Vec<_> = recs
+            .into_iter()
+            .flat_map(normalize::parse)
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            events.len(),
+            5,
+            "two directives, three data lines: {events:?}"
+        );
+        let first = &events[2];
+        assert_eq!(first.logsource.category.as_deref(), Some("webserver"));
+        assert_eq!(
+            first.fields.get("c-ip"),
+            Some(&serde_json::json!("198.51.100.7"))
+        );
+        assert_eq!(
+            first.fields.get("cs-uri-stem"),
+            Some(&serde_json::json!("/owa/auth/x.aspx"))
+        );
+        assert_eq!(first.fields.get("sc-status"), Some(&serde_json::json!(200)));
+        assert_eq!(
+            first.fields.get("cs-user-agent"),
+            Some(&serde_json::json!("python-requests/2.31"))
+        );
+        assert_eq!(first.time.to_rfc3339(), "2026-11-21T06:00:01+00:00");
+        let second = &events[4];
+        assert_eq!(
+            second.fields.get("c-ip"),
+            Some(&serde_json::json!("203.0.113.9"))
+        );
+        assert_eq!(
+            second.fields.get("cs-uri-query"),
+            Some(&serde_json::json!("cmd=whoami"))
+        );
+        assert_eq!(
+            second.fields.get("sc-status"),
+            Some(&serde_json::json!(404))
+        );
+        assert!(second.fields.get("cs-method").is_none());
     }
 }

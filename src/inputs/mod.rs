@@ -9,11 +9,15 @@
 pub mod file;
 pub mod stdin;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::event::Origin;
 use crate::normalize::Format;
 use crate::normalize::evtx::EvtxChunk;
+use crate::normalize::weblog::W3cFields;
+use crate::pipeline::ack::Ack;
 
 /// A framed record on its way to a parser. Nothing after the parse stage sees one.
 #[derive(Debug)]
@@ -22,6 +26,8 @@ pub struct RawRecord {
     pub origin: Origin,
     pub received: DateTime<Utc>,
     pub payload: Payload,
+    /// Released when the record's outcome has left the daemon ([`Ack`]).
+    pub ack: Ack,
 }
 
 /// The framed bytes, by how they must be parsed.
@@ -29,6 +35,12 @@ pub struct RawRecord {
 pub enum Payload {
     /// One line of a line-based format (NDJSON, syslog, web access log, text).
     Line { format: Format, line: String },
+    /// A W3C extended log (IIS) data line, with the columns of the `#Fields:` directive that
+    /// preceded it in its file.
+    W3cLine {
+        header: Arc<W3cFields>,
+        line: String,
+    },
     /// A JSON value already decoded while framing (array element, concatenated document).
     Json(serde_json::Value),
     /// One EVTX chunk of up to 64 KiB holding many records.
@@ -45,6 +57,7 @@ impl Payload {
         match self {
             Payload::Json(_) => Format::Json,
             Payload::Line { format, .. } | Payload::Document { format, .. } => *format,
+            Payload::W3cLine { .. } => Format::WebAccess,
             Payload::EvtxChunk(_) => Format::Evtx,
             Payload::WinXml(_) => Format::WinXml,
         }

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Payload, RawRecord};
 use crate::event::Origin;
 use crate::normalize::Format;
+use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::Sender;
 
 /// Reads standard input until end of file or shutdown. Returns the number of records sent.
@@ -40,6 +41,7 @@ pub async fn run(
                 format: Format::Json,
                 line,
             },
+            ack: Ack::none(),
         };
         index += 1;
         if out.send(record).await.is_err() {

@@ -252,10 +252,12 @@ pub(crate) fn excerpt(raw: &str) -> String {
 /// Parses one framed record into zero or more events (an EVTX chunk or an XML document holds
 /// many), each `Ok` or a positioned error.
 pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
+    // The acknowledgement stays with the caller's record (the parse stage takes it first).
     let RawRecord {
         origin,
         received,
         payload,
+        ack: _,
     } = record;
     match payload {
         Payload::Line {
@@ -263,6 +265,9 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
             line,
         } => json::parse_line(&line, origin, received),
         Payload::Json(value) => json::parse_records(value, origin, received),
+        Payload::W3cLine { header, line } => {
+            vec![weblog::parse_w3c_line(&line, &header, origin, received)]
+        }
         Payload::Line { format, line } => vec![match format {
             Format::Syslog => syslog::parse_line(&line, origin, received),
             Format::WebAccess => weblog::parse_line(&line, origin, received),

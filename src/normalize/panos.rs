@@ -201,9 +201,7 @@ fn record_start(line: &str, comma: usize) -> Option<usize> {
         return None;
     }
     let lead = &line[..comma];
-    let tok_start = lead
-        .rfind(|c: char| !c.is_ascii_digit())
-        .map_or(0, |p| p + 1);
+    let tok_start = lead.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     if tok_start == comma || (tok_start > 0 && !lead[..tok_start].ends_with([' ', '\t', ':'])) {
         return None;
     }
@@ -273,6 +271,16 @@ mod tests {
     use serde_json::json;
 
     const TRAFFIC_LINE: &str = "Jul 15 11:59:02 fw01 1,2021/07/15 11:58:58,001801000123,TRAFFIC,end,2305,2021/07/15 11:59:02,10.210.0.84,51.11.168.232,192.0.2.10,51.11.168.232,allow-web,corp\\alice,,ssl,vsys1,trust,untrust,ethernet1/2,ethernet1/1,fwd,2021/07/15 11:59:02,91501273,1,51000,443,40000,443,0x400019,tcp,allow,6203,1543,4660,20,2021/07/15 11:58:50,10,computer-and-internet-info,0,7001,0x0,10.0.0.0-10.255.255.255,United States,0,11,9,tcp-fin";
+
+    /// Found by the syslog fuzz target: a multi-byte character right before the leading
+    /// digits of a would-be record used to slice inside the character.
+    #[test]
+    fn multibyte_before_record_is_not_a_record_and_does_not_panic() {
+        let l = "x\u{feff}0,2020/02/09 00:00:00,0000,SYSTEM,general";
+        assert!(detect(l).is_none());
+        let l = "fw \u{e9}1,2020/02/09 00:00:00,0000,SYSTEM,general";
+        assert!(detect(l).is_none());
+    }
 
     #[test]
     fn traffic_columns() {

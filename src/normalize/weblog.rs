@@ -7,10 +7,11 @@
 //! target (path and query, as logged): SigmaHQ's webserver rules look for path patterns
 //! (`../../etc/`, `.git/`) in `cs-uri-query`. `cs-uri` is the whole target too.
 //!
-//! W3C extended logs name their columns in a `#Fields:` directive. [`parse_line`] is stateless,
-//! so it reads data lines with the IIS default column sets (14 or 15 columns, as IIS 7+ writes
-//! them); callers that keep per-file state parse the directive with [`W3cFields::parse`] and
-//! data lines with [`parse_w3c_line`]. Directive lines (`#Software:` …) and lines in neither
+//! W3C extended logs name their columns in a `#Fields:` directive. The file input keeps the
+//! last directive of each file and frames later data lines as `Payload::W3cLine`, parsed here
+//! by [`parse_w3c_line`] with those columns, so IIS logs with any column selection work.
+//! [`parse_line`] is stateless (a line arriving alone, e.g. over syslog): it reads data lines
+//! with the IIS default column sets (14 or 15 columns, as IIS 7+ writes them). Directive lines (`#Software:` …) and lines in neither
 //! shape become raw-text events ([`super::text`]). Only empty lines are errors.
 
 use chrono::{DateTime, NaiveDateTime, Utc};

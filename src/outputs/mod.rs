@@ -5,6 +5,10 @@
 //! the pipeline instead of growing memory. The WebSocket stream is a broadcast ring
 //! ([`websocket`]): it never waits for clients, and a client that falls too far behind is
 //! disconnected with a reason.
+//!
+//! A verdict's acknowledgement (the records behind it, [`Ack`]) is shared by every sink and
+//! released when each has written and flushed it; the WebSocket stream is best-effort and does
+//! not hold it.
 
 pub mod websocket;
 
@@ -17,6 +21,7 @@ use tokio::sync::broadcast;
 use crate::cases::Published;
 use crate::config::OutputConfig;
 use crate::metrics::{Metrics, stage};
+use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{self, Receiver, Sender};
 
 /// A sink could not be opened or written.
@@ -40,7 +45,7 @@ pub enum OutputError {
 /// A configured sink, opened.
 struct Sink {
     name: String,
-    queue: Sender<Arc<str>>,
+    queue: Sender<(Arc<str>, Ack)>,
     task: tokio::task::JoinHandle<Result<(), OutputError>>,
 }
 
@@ -55,7 +60,8 @@ pub async fn spawn(
 ) -> Result<tokio::task::JoinHandle<Result<(), OutputError>>, OutputError> {
     let mut sinks = Vec::new();
     for (name, config) in configs {
-        let (tx, rx) = channel::bounded::<Arc<str>>(&format!("output_{name}"), capacity, &metrics);
+        let (tx, rx) =
+            channel::bounded::<(Arc<str>, Ack)>(&format!("output_{name}"), capacity, &metrics);
         let task = match config {
             OutputConfig::Stdout {} => {
                 tokio::spawn(write_lines(name.clone(), rx, tokio::io::stdout()))
@@ -106,13 +112,15 @@ async fn fan_out(
         // No receivers is fine: nobody is watching the stream right now.
         let _ = ws.send(json.clone());
         for sink in &sinks {
-            if sink.queue.send(json.clone()).await.is_err() {
+            let item = (json.clone(), published.ack.clone());
+            if sink.queue.send(item).await.is_err() {
                 m.stage_errors
                     .with_label_values(&[stage::OUTPUT, "sink_closed"])
                     .inc();
                 tracing::error!(output = %sink.name, "output stopped; verdicts for it are lost from now on");
             }
         }
+        published.ack.done();
         sent.inc();
     }
     let mut result = Ok(());
@@ -127,22 +135,28 @@ async fn fan_out(
     result
 }
 
-/// Writes one line per item, flushing whenever the queue runs empty.
+/// Writes one line per item, flushing whenever the queue runs empty; acknowledgements are
+/// released after the flush that covers them.
 async fn write_lines<W: AsyncWrite + Unpin>(
     name: String,
-    rx: Receiver<Arc<str>>,
+    rx: Receiver<(Arc<str>, Ack)>,
     mut out: W,
 ) -> Result<(), OutputError> {
     let err = |source| OutputError::Write {
         name: name.clone(),
         source,
     };
-    while let Ok(line) = rx.recv().await {
+    let mut written = Vec::new();
+    while let Ok((line, ack)) = rx.recv().await {
         out.write_all(line.as_bytes()).await.map_err(err)?;
         out.write_all(b"\n").await.map_err(err)?;
+        written.push(ack);
         if rx.is_empty() {
             out.flush().await.map_err(err)?;
+            written.drain(..).for_each(Ack::done);
         }
     }
-    out.flush().await.map_err(err)
+    out.flush().await.map_err(err)?;
+    written.into_iter().for_each(Ack::done);
+    Ok(())
 }

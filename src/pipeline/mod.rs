@@ -7,6 +7,10 @@
 //!                                            outputs ◀──Published verdict── cases
 //! ```
 //!
+//! Each record's [`ack::Ack`] travels beside what it becomes (events, matches, the pending
+//! verdict of its case, a dead letter) and is released once that has left the daemon; see
+//! [`ack`] for the at-least-once contract.
+//!
 //! Every edge is a bounded [`channel`] sized from config, so a slow stage backs pressure up to
 //! the inputs. CPU stages (parsing, rule evaluation, correlation) run on blocking threads and
 //! never on the async reactor. Shutdown is by draining: when the inputs drop their senders, each
@@ -14,6 +18,7 @@
 //! until the last consumer sees the end of its channel. Nothing here knows wire formats or
 //! rule syntax; the stages call pure functions of `normalize`, `detect` and `cases`.
 
+pub mod ack;
 pub mod channel;
 
 use std::sync::Arc;
@@ -29,13 +34,33 @@ use crate::event::Event;
 use crate::inputs::RawRecord;
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{self, ParseError};
+use ack::Ack;
 use channel::{Receiver, Sender, bounded};
+
+/// A record that could not be framed or parsed, on its way to the dead-letter output.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub error: ParseError,
+    /// Released once the dead letter is written.
+    pub ack: Ack,
+}
+
+impl From<ParseError> for DeadLetter {
+    fn from(error: ParseError) -> Self {
+        DeadLetter {
+            error,
+            ack: Ack::none(),
+        }
+    }
+}
 
 /// An event and what it matched, as the case builder and `detect` see it.
 #[derive(Debug, Clone)]
 pub struct Detection {
     pub event: Arc<Event>,
     pub hits: Vec<Hit>,
+    /// The source record's acknowledgement, released when the case verdict is delivered.
+    pub ack: Ack,
 }
 
 /// One reason an event is interesting.
@@ -51,6 +76,7 @@ pub enum Hit {
 struct Matched {
     event: Arc<Event>,
     matches: Vec<RuleMatch>,
+    ack: Ack,
 }
 
 /// Sizes of the graph.
@@ -79,9 +105,9 @@ pub struct DetectionGraph {
     /// Where inputs send framed records. Drop every clone to start draining.
     pub raw: Sender<RawRecord>,
     /// Where inputs send records they could not frame.
-    pub dead_tx: Sender<ParseError>,
+    pub dead_tx: Sender<DeadLetter>,
     /// Every record that could not be framed or parsed.
-    pub dead: Receiver<ParseError>,
+    pub dead: Receiver<DeadLetter>,
     /// Events with at least one hit to publish.
     pub detections: Receiver<Detection>,
 }
@@ -94,8 +120,8 @@ pub fn spawn_detection(
 ) -> DetectionGraph {
     let cap = settings.capacity;
     let (raw_tx, raw_rx) = bounded::<RawRecord>("raw", cap, &metrics);
-    let (dead_tx, dead_rx) = bounded::<ParseError>("dead_letter", cap, &metrics);
-    let (event_tx, event_rx) = bounded::<Arc<Event>>("events", cap, &metrics);
+    let (dead_tx, dead_rx) = bounded::<DeadLetter>("dead_letter", cap, &metrics);
+    let (event_tx, event_rx) = bounded::<(Arc<Event>, Ack)>("events", cap, &metrics);
     let (matched_tx, matched_rx) = bounded::<Matched>("matched", cap, &metrics);
     let (det_tx, det_rx) = bounded::<Detection>("detections", cap, &metrics);
 
@@ -131,17 +157,18 @@ pub fn spawn_detection(
 
 fn parse_worker(
     rx: Receiver<RawRecord>,
-    tx: Sender<Arc<Event>>,
-    dead: Sender<ParseError>,
+    tx: Sender<(Arc<Event>, Ack)>,
+    dead: Sender<DeadLetter>,
     m: Arc<Metrics>,
 ) {
     let received = m.stage_received.with_label_values(&[stage::PARSE]);
     let sent = m.stage_sent.with_label_values(&[stage::PARSE]);
     let timing = m.stage_processing.with_label_values(&[stage::PARSE]);
-    while let Ok(record) = rx.recv_blocking() {
+    while let Ok(mut record) = rx.recv_blocking() {
         received.inc();
         let format = record.payload.format().name();
         let parsed = m.events_parsed.with_label_values(&[format]);
+        let ack = std::mem::take(&mut record.ack);
         let start = Instant::now();
         let results = normalize::parse(record);
         timing.observe(start.elapsed().as_secs_f64());
@@ -149,7 +176,7 @@ fn parse_worker(
             match result {
                 Ok(event) => {
                     parsed.inc();
-                    if tx.send_blocking(Arc::new(event)).is_err() {
+                    if tx.send_blocking((Arc::new(event), ack.clone())).is_err() {
                         return;
                     }
                     sent.inc();
@@ -159,17 +186,24 @@ fn parse_worker(
                     m.stage_errors
                         .with_label_values(&[stage::PARSE, e.format.name()])
                         .inc();
-                    if dead.send_blocking(e).is_err() {
+                    let letter = DeadLetter {
+                        error: e,
+                        ack: ack.clone(),
+                    };
+                    if dead.send_blocking(letter).is_err() {
                         return;
                     }
                 }
             }
         }
+        // Every event and dead letter holds its own share; a record that produced nothing
+        // (an empty chunk) is finished here.
+        ack.done();
     }
 }
 
 fn detect_worker(
-    rx: Receiver<Arc<Event>>,
+    rx: Receiver<(Arc<Event>, Ack)>,
     tx: Sender<Matched>,
     rules: Arc<RuleSet>,
     m: Arc<Metrics>,
@@ -182,13 +216,14 @@ fn detect_worker(
         .stage_dropped
         .with_label_values(&[stage::DETECT, "no_match"]);
     let mut buf = Vec::new();
-    while let Ok(event) = rx.recv_blocking() {
+    while let Ok((event, ack)) = rx.recv_blocking() {
         received.inc();
         let start = Instant::now();
         rules.matches(&event, &mut buf);
         timing.observe(start.elapsed().as_secs_f64());
         if buf.is_empty() {
             no_match.inc();
+            ack.done();
             continue;
         }
         for hit in &buf {
@@ -197,7 +232,14 @@ fn detect_worker(
                 .inc();
         }
         let matches = std::mem::take(&mut buf);
-        if tx.send_blocking(Matched { event, matches }).is_err() {
+        if tx
+            .send_blocking(Matched {
+                event,
+                matches,
+                ack,
+            })
+            .is_err()
+        {
             return;
         }
         sent.inc();
@@ -218,7 +260,12 @@ fn correlate_worker(
         .stage_dropped
         .with_label_values(&[stage::CORRELATE, "correlation_only"]);
     let mut fired = Vec::new();
-    while let Ok(Matched { event, matches }) = rx.recv_blocking() {
+    while let Ok(Matched {
+        event,
+        matches,
+        ack,
+    }) = rx.recv_blocking()
+    {
         received.inc();
         let start = Instant::now();
         correlator.observe(&event, &matches, &mut fired);
@@ -235,10 +282,12 @@ fn correlate_worker(
             hits.push(Hit::Correlation(c));
         }
         if hits.is_empty() {
+            // Correlation state is in memory only: once observed, the record is finished.
             correlation_only.inc();
+            ack.done();
             continue;
         }
-        if tx.send_blocking(Detection { event, hits }).is_err() {
+        if tx.send_blocking(Detection { event, hits, ack }).is_err() {
             return;
         }
         sent.inc();
@@ -255,6 +304,7 @@ fn correlate_worker(
                 .send_blocking(Detection {
                     event,
                     hits: vec![Hit::Correlation(c)],
+                    ack: Ack::none(),
                 })
                 .is_ok()
         {
@@ -321,6 +371,8 @@ async fn cases_stage(
                     let host = det.event.host.as_deref().unwrap_or(crate::cases::UNKNOWN_HOST);
                     out.extend(book.publish_host(host, now));
                 }
+                // The case holds its own share until its next version is delivered.
+                det.ack.done();
             }
             _ = tick.tick(), if live => {
                 let now = Utc::now();
@@ -359,3 +411,7 @@ async fn send_all(
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,164 @@
+//! The whole graph with acknowledgements: each record is acknowledged once, as delivered,
+//! and a matching record only after its verdict is in the sink.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::broadcast;
+
+use super::ack::{Ack, Outcome};
+use super::*;
+use crate::cases::CaseSettings;
+use crate::config::OutputConfig;
+use crate::detect::{LoadOptions, compile_str};
+use crate::event::Origin;
+use crate::inputs::Payload;
+use crate::normalize::Format;
+
+const RULE: &str = r#"
+title: Whoami
+id: 3b1f0c7e-0000-4000-8000-000000000001
+status: test
+level: high
+logsource: {product: windows, category: process_creation}
+detection:
+  sel: {Image|endswith: '\whoami.exe'}
+  condition: sel
+"#;
+
+fn line(index: u64, text: &str, ack: Ack) -> RawRecord {
+    RawRecord {
+        origin: Origin {
+            input: Arc::from("test"),
+            source: Arc::from("test.ndjson"),
+            index,
+        },
+        received: Utc::now(),
+        payload: Payload::Line {
+            format: Format::Json,
+            line: text.to_owned(),
+        },
+        ack,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
+    let report = compile_str(RULE, &LoadOptions::default());
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let settings = Settings {
+        capacity: 8,
+        parse_workers: 2,
+        detect_workers: 2,
+        correlation: CorrelationLimits::default(),
+    };
+    let graph = spawn_detection(&settings, Arc::new(report.rules), metrics.clone());
+    let verdicts = spawn_cases(
+        graph.detections,
+        CaseSettings::default(),
+        Publishing::Live {
+            interval: Duration::from_millis(20),
+        },
+        8,
+        metrics.clone(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("verdicts.jsonl");
+    let (ws, _) = broadcast::channel(16);
+    let outputs = crate::outputs::spawn(
+        &[("file".into(), OutputConfig::Jsonl { path: out.clone() })],
+        verdicts,
+        ws,
+        8,
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
+    let dead = graph.dead;
+    let dead_task = tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok(letter) = dead.recv().await {
+            n += 1;
+            letter.ack.done();
+        }
+        n
+    });
+
+    // What each acknowledgement saw, and whether the verdict file held a verdict by then.
+    let seen: Arc<Mutex<Vec<(u64, Outcome, bool)>>> = Arc::default();
+    let tracked = |index: u64| {
+        let (seen, out) = (seen.clone(), out.clone());
+        Ack::new(move |outcome| {
+            let in_sink = std::fs::read_to_string(&out).is_ok_and(|s| s.contains("Whoami"));
+            seen.lock().unwrap().push((index, outcome, in_sink));
+        })
+    };
+    let records = [
+        r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Computer":"ws1","Image":"C:\\Windows\\System32\\whoami.exe"}"#,
+        r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Computer":"ws1","Image":"C:\\Windows\\notepad.exe"}"#,
+        r#"{"not json"#,
+    ];
+    for (i, text) in records.iter().enumerate() {
+        graph
+            .raw
+            .send(line(i as u64, text, tracked(i as u64)))
+            .await
+            .unwrap();
+    }
+    drop(graph.raw);
+    drop(graph.dead_tx);
+    outputs.await.unwrap().unwrap();
+    assert_eq!(dead_task.await.unwrap(), 1);
+
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort_by_key(|s| s.0);
+    assert_eq!(
+        seen.len(),
+        3,
+        "each record acknowledged exactly once: {seen:?}"
+    );
+    assert!(seen.iter().all(|s| s.1 == Outcome::Delivered), "{seen:?}");
+    assert!(
+        seen[0].2,
+        "the match was acknowledged before its verdict was written"
+    );
+}
+
+#[tokio::test]
+async fn a_record_dropped_by_a_stopped_stage_fails() {
+    // A detection whose case verdict never reaches a sink (the verdict stream is dropped).
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let (tx, rx) = bounded::<Detection>("detections", 4, &metrics);
+    let verdicts = spawn_cases(rx, CaseSettings::default(), Publishing::AtEnd, 4, metrics);
+    let (otx, orx) = std::sync::mpsc::channel();
+    let mut e = Event::new(
+        Origin {
+            input: Arc::from("t"),
+            source: Arc::from("t"),
+            index: 0,
+        },
+        Utc::now(),
+        crate::event::Fields::new(),
+    );
+    e.host = Some("ws1".into());
+    let rule = compile_str(RULE, &LoadOptions::default()).rules;
+    let meta = rule.rules().next().unwrap().clone();
+    tx.send(Detection {
+        event: Arc::new(e),
+        hits: vec![Hit::Rule(meta)],
+        ack: Ack::new(move |o| otx.send(o).unwrap()),
+    })
+    .await
+    .unwrap();
+    drop(tx);
+    let published = verdicts.recv().await.unwrap();
+    drop(published);
+    assert_eq!(
+        orx.recv_timeout(Duration::from_secs(5)),
+        Ok(Outcome::Failed)
+    );
+}
