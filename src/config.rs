@@ -78,6 +78,7 @@ pub struct Config {
     #[serde(default)]
     pub outputs: BTreeMap<String, OutputConfig>,
     pub dead_letter: DeadLetterConfig,
+    pub state: StateConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +130,49 @@ pub enum InputConfig {
     File { paths: Vec<PathBuf> },
     /// NDJSON on standard input.
     Stdin {},
+    /// Files matching globs, followed as they grow ([`crate::inputs::tail`]).
+    Tail {
+        paths: Vec<String>,
+        #[serde(default)]
+        format: Option<String>,
+        #[serde(default = "default_fingerprint_lines")]
+        fingerprint_lines: usize,
+        #[serde(default = "default_max_line_bytes")]
+        max_line_bytes: usize,
+        #[serde(default = "default_poll_interval_ms")]
+        poll_interval_ms: u64,
+        #[serde(default = "default_rotate_wait_secs")]
+        rotate_wait_secs: u64,
+    },
+}
+
+fn default_fingerprint_lines() -> usize {
+    1
+}
+fn default_max_line_bytes() -> usize {
+    65_536
+}
+fn default_poll_interval_ms() -> u64 {
+    250
+}
+fn default_rotate_wait_secs() -> u64 {
+    5
+}
+
+/// The line formats a tail input can follow, by configuration name.
+pub fn tail_format(name: &str) -> Option<crate::normalize::Format> {
+    use crate::normalize::Format;
+    name.parse::<Format>().ok().filter(|f| {
+        matches!(
+            f,
+            Format::Json | Format::Syslog | Format::WebAccess | Format::Text
+        )
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StateConfig {
+    pub dir: PathBuf,
 }
 
 /// A verdict output, selected by `type`.
@@ -252,6 +296,41 @@ impl Config {
                     }
                 }
                 InputConfig::Stdin {} => {}
+                InputConfig::Tail {
+                    paths,
+                    format,
+                    fingerprint_lines,
+                    max_line_bytes,
+                    poll_interval_ms,
+                    ..
+                } => {
+                    let key = |k: &str| format!("inputs.{name}.{k}");
+                    if paths.is_empty() {
+                        p.push(Problem::new(key("paths"), "must name at least one glob"));
+                    }
+                    for g in paths {
+                        if let Err(e) = glob::Pattern::new(g) {
+                            p.push(Problem::new(key("paths"), format!("`{g}`: {e}")));
+                        }
+                    }
+                    if let Some(f) = format
+                        && tail_format(f).is_none()
+                    {
+                        p.push(Problem::new(
+                            key("format"),
+                            format!("`{f}` is not one of json, syslog, web_access, text"),
+                        ));
+                    }
+                    for (k, v) in [
+                        ("fingerprint_lines", *fingerprint_lines as u64),
+                        ("max_line_bytes", *max_line_bytes as u64),
+                        ("poll_interval_ms", *poll_interval_ms),
+                    ] {
+                        if v == 0 {
+                            p.push(Problem::new(key(k), "must be at least 1"));
+                        }
+                    }
+                }
             }
         }
         let stdin_inputs = self

@@ -193,8 +193,18 @@ pub async fn run(
     let inputs_stop = CancellationToken::new();
     let raw = graph.raw;
     let dead_tx = graph.dead_tx;
+    // Inputs that acknowledge (tail) finish after the drain, once their last checkpoint is
+    // written; the daemon waits for them.
+    let mut acking_inputs = Vec::new();
     for (name, input) in &config.inputs {
-        spawn_input(name, input, &raw, &dead_tx, &inputs_stop);
+        acking_inputs.extend(spawn_input(
+            name,
+            input,
+            &config.state,
+            &raw,
+            &dead_tx,
+            &inputs_stop,
+        ));
     }
     if opts.demo {
         tracing::info!(
@@ -218,6 +228,9 @@ pub async fn run(
     let drained = tokio::time::timeout(timeout, async {
         let out = outputs.await;
         let _ = dead_task.await;
+        for input in acking_inputs {
+            let _ = input.await;
+        }
         out
     })
     .await;
@@ -239,13 +252,40 @@ pub async fn run(
 fn spawn_input(
     name: &str,
     input: &InputConfig,
+    state: &config::StateConfig,
     raw: &Sender<RawRecord>,
     dead: &Sender<DeadLetter>,
     stop: &CancellationToken,
-) {
+) -> Option<tokio::task::JoinHandle<()>> {
     let name: Arc<str> = Arc::from(name);
     let (raw, dead, stop) = (raw.clone(), dead.clone(), stop.clone());
     match input.clone() {
+        InputConfig::Tail {
+            paths,
+            format,
+            fingerprint_lines,
+            max_line_bytes,
+            poll_interval_ms,
+            rotate_wait_secs,
+        } => {
+            let settings = inputs::tail::TailSettings {
+                paths,
+                format: format.as_deref().and_then(config::tail_format),
+                checkpoint: state.dir.join("tail").join(format!("{name}.json")),
+                fingerprint_lines,
+                max_line_bytes,
+                poll_interval: Duration::from_millis(poll_interval_ms),
+                rotate_wait: Duration::from_secs(rotate_wait_secs),
+            };
+            return Some(tokio::task::spawn_blocking(
+                move || match inputs::tail::run(name.clone(), settings, raw, stop) {
+                    Ok(r) => {
+                        tracing::info!(input = %name, files = r.files, lines = r.lines, truncations = r.truncations, cut_lines = r.cut_lines, failed = r.failed_acks, "tail input stopped")
+                    }
+                    Err(e) => tracing::error!(input = %name, error = %e, "tail input failed"),
+                },
+            ));
+        }
         InputConfig::File { paths } => {
             tokio::task::spawn_blocking(move || {
                 let report =
@@ -262,6 +302,7 @@ fn spawn_input(
             });
         }
     }
+    None
 }
 
 /// Feeds the demo scenario round after round at the configured pace, event times rebased to

@@ -15,7 +15,7 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Payload, RawRecord};
+use super::{Payload, RawRecord, line_payload};
 use crate::event::Origin;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, ParseError, Position, evtx};
@@ -327,22 +327,7 @@ fn read_lines(
         if line.is_empty() {
             continue;
         }
-        if format == Format::WebAccess
-            && let Some(header) = W3cFields::parse(line)
-        {
-            w3c = Some(Arc::new(header));
-        }
-        let payload = match &w3c {
-            Some(header) if !line.starts_with('#') => Payload::W3cLine {
-                header: header.clone(),
-                line: line.to_owned(),
-            },
-            _ => Payload::Line {
-                format,
-                line: line.to_owned(),
-            },
-        };
-        send(origin(index), payload)?;
+        send(origin(index), line_payload(format, line, &mut w3c))?;
         index += 1;
     }
 }

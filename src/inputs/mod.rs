@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod stdin;
+pub mod tail;
 
 use std::sync::Arc;
 
@@ -49,6 +50,26 @@ pub enum Payload {
     WinXml(String),
     /// A whole file in a format parsed as one document (packet captures, emails, Zeek logs).
     Document { format: Format, bytes: Vec<u8> },
+}
+
+/// Frames one non-empty line of a line format. `w3c` is the file's framing state: the last
+/// W3C `#Fields:` directive seen (web access logs), applied to the data lines after it.
+pub fn line_payload(format: Format, line: &str, w3c: &mut Option<Arc<W3cFields>>) -> Payload {
+    if format == Format::WebAccess
+        && let Some(header) = W3cFields::parse(line)
+    {
+        *w3c = Some(Arc::new(header));
+    }
+    match w3c {
+        Some(header) if !line.starts_with('#') => Payload::W3cLine {
+            header: header.clone(),
+            line: line.to_owned(),
+        },
+        _ => Payload::Line {
+            format,
+            line: line.to_owned(),
+        },
+    }
 }
 
 impl Payload {
