@@ -40,6 +40,9 @@ pub(crate) struct Scratch {
     vals: Vec<[u32; 4]>,
     buf: String,
     pub rule_stamp: Vec<u32>,
+    /// Per rule: the epoch of `clause_mask` and the clauses of the rule hit so far this event.
+    clause_stamp: Vec<u32>,
+    clause_mask: Vec<u8>,
     pub cands: Vec<u32>,
     pub hits: Vec<u32>,
     /// Memo of substring-literal scans of recurring field values (see [`AcCache`]).
@@ -63,6 +66,7 @@ impl Scratch {
         if self.epoch == 0 {
             self.stamp.iter_mut().for_each(|s| *s = 0);
             self.rule_stamp.iter_mut().for_each(|s| *s = 0);
+            self.clause_stamp.iter_mut().for_each(|s| *s = 0);
             self.spaced_epoch = 0;
             self.epoch = 1;
         }
@@ -72,6 +76,8 @@ impl Scratch {
         }
         if self.rule_stamp.len() < nrules {
             self.rule_stamp.resize(nrules, 0);
+            self.clause_stamp.resize(nrules, 0);
+            self.clause_mask.resize(nrules, 0);
         }
         self.vals.clear();
         self.buf.clear();
@@ -109,6 +115,25 @@ impl Scratch {
         if *s != self.epoch {
             *s = self.epoch;
             self.cands.push(rule);
+        }
+    }
+
+    /// Records a literal hit for clause bit `bit` of `rule`; the rule becomes a candidate once
+    /// every clause in `need` has a hit.
+    #[inline]
+    pub(crate) fn clause_hit(&mut self, rule: u32, bit: u8, need: u8) {
+        let i = rule as usize;
+        let (Some(stamp), Some(mask)) = (self.clause_stamp.get_mut(i), self.clause_mask.get_mut(i))
+        else {
+            return;
+        };
+        if *stamp != self.epoch {
+            *stamp = self.epoch;
+            *mask = 0;
+        }
+        *mask |= bit;
+        if *mask & need == need {
+            self.mark(rule);
         }
     }
 
@@ -269,7 +294,7 @@ fn test_value(m: &Matcher, o: &str, l: &str) -> bool {
     match m {
         Matcher::Str(p) => p.test(if p.cased { o } else { l }),
         Matcher::Glob { glob, cased, .. } => glob.is_match(if *cased { o } else { l }),
-        Matcher::Regex(r) => r.is_match(o),
+        Matcher::Regex(r) => r.is_match(o, l),
         Matcher::Cidr(c) => c.contains(o),
         Matcher::Num(c, n) => o.trim().parse::<f64>().is_ok_and(|x| c.test(x, *n)),
         Matcher::Time(p, c, n) => time_part(o, *p).is_some_and(|x| c.test(x, *n)),
