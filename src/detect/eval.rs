@@ -47,6 +47,13 @@ pub(crate) struct Scratch {
     pub hits: Vec<u32>,
     /// Memo of substring-literal scans of recurring field values (see [`AcCache`]).
     pub ac_cache: AcCache,
+    /// Epoch in which the event's keys were resolved to fields (lazily, on the first lookup).
+    keys_epoch: u32,
+    /// Per field: epoch of the flat-key hit, the hit's spec position and its key's index in the
+    /// event's map (the lowest position wins when several of the field's names are present).
+    flat_stamp: Vec<u32>,
+    flat_pos: Vec<u16>,
+    flat_key: Vec<u32>,
     /// Epoch in which `spaced` was filled (lazily, on the first field miss of an event).
     spaced_epoch: u32,
     /// `(name with spaces stripped, original key)` for the event's top-level keys that contain
@@ -65,6 +72,8 @@ impl Scratch {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.flat_stamp.iter_mut().for_each(|s| *s = 0);
+            self.keys_epoch = 0;
             self.rule_stamp.iter_mut().for_each(|s| *s = 0);
             self.clause_stamp.iter_mut().for_each(|s| *s = 0);
             self.spaced_epoch = 0;
@@ -73,6 +82,9 @@ impl Scratch {
         if self.stamp.len() < nfields {
             self.stamp.resize(nfields, 0);
             self.state.resize(nfields, FState::Missing);
+            self.flat_stamp.resize(nfields, 0);
+            self.flat_pos.resize(nfields, 0);
+            self.flat_key.resize(nfields, 0);
         }
         if self.rule_stamp.len() < nrules {
             self.rule_stamp.resize(nrules, 0);
@@ -185,9 +197,8 @@ impl Scratch {
                 len: self.vals.len() as u32 - start,
             }
         } else {
-            let found = ft.specs[i]
-                .iter()
-                .find_map(|p| ev.fields.get_segments(&p.full, &p.segs))
+            let found = self
+                .lookup(ft, ev, i)
                 .or_else(|| self.spaced_lookup(ft, ev, i));
             match found {
                 None => FState::Missing,
@@ -204,6 +215,61 @@ impl Scratch {
         self.stamp[i] = self.epoch;
         self.state[i] = st;
         st
+    }
+
+    /// Resolves the event's top-level keys to the fields that read them (once per event).
+    fn resolve_keys(&mut self, ft: &FieldTable, ev: &Event) {
+        if self.keys_epoch == self.epoch {
+            return;
+        }
+        self.keys_epoch = self.epoch;
+        let by_name = &ft.keys().by_name;
+        for (k, key) in ev.fields.as_map().keys().enumerate() {
+            let Some(fields) = by_name.get(key.as_str()) else {
+                continue;
+            };
+            for &(f, pos) in fields {
+                let f = f as usize;
+                if self.flat_stamp[f] != self.epoch || pos < self.flat_pos[f] {
+                    self.flat_stamp[f] = self.epoch;
+                    self.flat_pos[f] = pos;
+                    self.flat_key[f] = k as u32;
+                }
+            }
+        }
+    }
+
+    /// The value of field `i`: its first path (in spec order) present in the event, as a flat
+    /// key or, for dotted paths, by descending into nested objects (`Fields::get_segments`
+    /// semantics, with flat keys resolved from the per-event key pass).
+    fn lookup<'e>(&mut self, ft: &FieldTable, ev: &'e Event, i: usize) -> Option<&'e Value> {
+        self.resolve_keys(ft, ev);
+        let map = ev.fields.as_map();
+        let flat = (self.flat_stamp[i] == self.epoch)
+            .then(|| (usize::from(self.flat_pos[i]), self.flat_key[i] as usize));
+        let at = |k: usize| map.values().nth(k);
+        if !ft.keys().nested.get(i).copied().unwrap_or(false) {
+            return flat.and_then(|(_, k)| at(k));
+        }
+        for (j, p) in ft.specs[i].iter().enumerate() {
+            if let Some((pos, k)) = flat
+                && pos == j
+            {
+                return at(k);
+            }
+            if let [first, rest @ ..] = p.segs.as_slice()
+                && !rest.is_empty()
+            {
+                let mut cur = map.get(&**first);
+                for seg in rest {
+                    cur = cur.and_then(|v| v.as_object()).and_then(|o| o.get(&**seg));
+                }
+                if cur.is_some() {
+                    return cur;
+                }
+            }
+        }
+        None
     }
 
     /// Fallback for a missing field: an event key that equals one of the field's names once its
