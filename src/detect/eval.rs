@@ -40,10 +40,20 @@ pub(crate) struct Scratch {
     vals: Vec<[u32; 4]>,
     buf: String,
     pub rule_stamp: Vec<u32>,
+    /// Per rule: the epoch of `clause_mask` and the clauses of the rule hit so far this event.
+    clause_stamp: Vec<u32>,
+    clause_mask: Vec<u8>,
     pub cands: Vec<u32>,
     pub hits: Vec<u32>,
     /// Memo of substring-literal scans of recurring field values (see [`AcCache`]).
     pub ac_cache: AcCache,
+    /// Epoch in which the event's keys were resolved to fields (lazily, on the first lookup).
+    keys_epoch: u32,
+    /// Per field: epoch of the flat-key hit, the hit's spec position and its key's index in the
+    /// event's map (the lowest position wins when several of the field's names are present).
+    flat_stamp: Vec<u32>,
+    flat_pos: Vec<u16>,
+    flat_key: Vec<u32>,
     /// Epoch in which `spaced` was filled (lazily, on the first field miss of an event).
     spaced_epoch: u32,
     /// `(name with spaces stripped, original key)` for the event's top-level keys that contain
@@ -62,16 +72,24 @@ impl Scratch {
         self.epoch = self.epoch.wrapping_add(1);
         if self.epoch == 0 {
             self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.flat_stamp.iter_mut().for_each(|s| *s = 0);
+            self.keys_epoch = 0;
             self.rule_stamp.iter_mut().for_each(|s| *s = 0);
+            self.clause_stamp.iter_mut().for_each(|s| *s = 0);
             self.spaced_epoch = 0;
             self.epoch = 1;
         }
         if self.stamp.len() < nfields {
             self.stamp.resize(nfields, 0);
             self.state.resize(nfields, FState::Missing);
+            self.flat_stamp.resize(nfields, 0);
+            self.flat_pos.resize(nfields, 0);
+            self.flat_key.resize(nfields, 0);
         }
         if self.rule_stamp.len() < nrules {
             self.rule_stamp.resize(nrules, 0);
+            self.clause_stamp.resize(nrules, 0);
+            self.clause_mask.resize(nrules, 0);
         }
         self.vals.clear();
         self.buf.clear();
@@ -109,6 +127,25 @@ impl Scratch {
         if *s != self.epoch {
             *s = self.epoch;
             self.cands.push(rule);
+        }
+    }
+
+    /// Records a literal hit for clause bit `bit` of `rule`; the rule becomes a candidate once
+    /// every clause in `need` has a hit.
+    #[inline]
+    pub(crate) fn clause_hit(&mut self, rule: u32, bit: u8, need: u8) {
+        let i = rule as usize;
+        let (Some(stamp), Some(mask)) = (self.clause_stamp.get_mut(i), self.clause_mask.get_mut(i))
+        else {
+            return;
+        };
+        if *stamp != self.epoch {
+            *stamp = self.epoch;
+            *mask = 0;
+        }
+        *mask |= bit;
+        if *mask & need == need {
+            self.mark(rule);
         }
     }
 
@@ -160,9 +197,8 @@ impl Scratch {
                 len: self.vals.len() as u32 - start,
             }
         } else {
-            let found = ft.specs[i]
-                .iter()
-                .find_map(|p| ev.fields.get_segments(&p.full, &p.segs))
+            let found = self
+                .lookup(ft, ev, i)
                 .or_else(|| self.spaced_lookup(ft, ev, i));
             match found {
                 None => FState::Missing,
@@ -179,6 +215,61 @@ impl Scratch {
         self.stamp[i] = self.epoch;
         self.state[i] = st;
         st
+    }
+
+    /// Resolves the event's top-level keys to the fields that read them (once per event).
+    fn resolve_keys(&mut self, ft: &FieldTable, ev: &Event) {
+        if self.keys_epoch == self.epoch {
+            return;
+        }
+        self.keys_epoch = self.epoch;
+        let by_name = &ft.keys().by_name;
+        for (k, key) in ev.fields.as_map().keys().enumerate() {
+            let Some(fields) = by_name.get(key.as_str()) else {
+                continue;
+            };
+            for &(f, pos) in fields {
+                let f = f as usize;
+                if self.flat_stamp[f] != self.epoch || pos < self.flat_pos[f] {
+                    self.flat_stamp[f] = self.epoch;
+                    self.flat_pos[f] = pos;
+                    self.flat_key[f] = k as u32;
+                }
+            }
+        }
+    }
+
+    /// The value of field `i`: its first path (in spec order) present in the event, as a flat
+    /// key or, for dotted paths, by descending into nested objects (`Fields::get_segments`
+    /// semantics, with flat keys resolved from the per-event key pass).
+    fn lookup<'e>(&mut self, ft: &FieldTable, ev: &'e Event, i: usize) -> Option<&'e Value> {
+        self.resolve_keys(ft, ev);
+        let map = ev.fields.as_map();
+        let flat = (self.flat_stamp[i] == self.epoch)
+            .then(|| (usize::from(self.flat_pos[i]), self.flat_key[i] as usize));
+        let at = |k: usize| map.values().nth(k);
+        if !ft.keys().nested.get(i).copied().unwrap_or(false) {
+            return flat.and_then(|(_, k)| at(k));
+        }
+        for (j, p) in ft.specs[i].iter().enumerate() {
+            if let Some((pos, k)) = flat
+                && pos == j
+            {
+                return at(k);
+            }
+            if let [first, rest @ ..] = p.segs.as_slice()
+                && !rest.is_empty()
+            {
+                let mut cur = map.get(&**first);
+                for seg in rest {
+                    cur = cur.and_then(|v| v.as_object()).and_then(|o| o.get(&**seg));
+                }
+                if cur.is_some() {
+                    return cur;
+                }
+            }
+        }
+        None
     }
 
     /// Fallback for a missing field: an event key that equals one of the field's names once its
@@ -269,7 +360,7 @@ fn test_value(m: &Matcher, o: &str, l: &str) -> bool {
     match m {
         Matcher::Str(p) => p.test(if p.cased { o } else { l }),
         Matcher::Glob { glob, cased, .. } => glob.is_match(if *cased { o } else { l }),
-        Matcher::Regex(r) => r.is_match(o),
+        Matcher::Regex(r) => r.is_match(o, l),
         Matcher::Cidr(c) => c.contains(o),
         Matcher::Num(c, n) => o.trim().parse::<f64>().is_ok_and(|x| c.test(x, *n)),
         Matcher::Time(p, c, n) => time_part(o, *p).is_some_and(|x| c.test(x, *n)),

@@ -1,16 +1,19 @@
 //! Candidate index: which rules can possibly match an event.
 //!
-//! For every rule we derive a *necessary literal set*: literals (lower-cased, per field) such that
-//! if the rule matches, at least one of them occurs in the event (as the exact lower-cased value
-//! or as a substring of it). The derivation is conservative:
+//! For every rule we derive *necessary clauses*: each clause is a set of literals (lower-cased,
+//! per field) such that if the rule matches, at least one of them occurs in the event (as the
+//! exact lower-cased value or as a substring of it). A rule becomes a candidate only when every
+//! one of its clauses (up to [`MAX_CLAUSES`]) has a hit. The derivation is conservative:
 //!
-//! * `A and B` → the better of the two sets (either one is necessary);
-//! * `A or B`, `N of …`, selection alternatives and OR'd values → the union, and *unknown* if any
-//!   part is unknown;
-//! * `not`, `neq`, regexes, CIDRs, numeric/time comparisons, `null`, `exists`, `fieldref`
-//!   → unknown.
+//! * `A and B`, the items of a selection and `|all` value groups → the clauses of both sides;
+//! * `A or B`, `N of …`, selection alternatives and OR'd values → one clause, the union of each
+//!   side's most selective clause, and *none* if a side has none;
+//! * regexes → their required literals (`relit.rs`), unknown when there are none;
+//! * `not`, `neq`, CIDRs, numeric/time comparisons, `null`, `exists`, `fieldref` → unknown.
 //!
-//! Rules whose set is unknown are always candidates. Rules are grouped by (product, category,
+//! "Most selective" is estimated from each literal's length and how many rules use it
+//! ([`LitStats`]): `Initiated: 'true'` or `EventID: 4624` occur in most events of their source.
+//! Rules without clauses are always candidates. Rules are grouped by (product, category,
 //! service); for a classified event the groups that apply are merged into one bucket (built
 //! lazily per distinct set of applicable groups and shared), and one bucket holds every rule for
 //! unclassified events, so each field is scanned once per event. Per bucket and field there is one
@@ -23,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+use aho_corasick::AhoCorasick;
 
 use super::compile::{Detection, FieldItem, Selection};
 use super::condition::Cond;
@@ -75,33 +78,105 @@ impl std::hash::Hasher for FastHasher {
 }
 
 /// One necessary literal.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Lit {
     pub field: u32,
     pub exact: bool,
     pub text: String,
 }
 
-type Lits = Option<Vec<Lit>>;
+/// A necessary literal set: when the rule matches, at least one of its literals occurs.
+type Clause = Vec<Lit>;
 
-fn score(l: &[Lit]) -> (bool, usize) {
-    let weak = l.iter().any(|x| !x.exact && x.text.chars().count() < 3);
-    (weak, l.len())
+/// At most this many clauses per rule (a rule is a candidate once each of them has a hit);
+/// clause numbers live in the low bits of an index entry.
+const MAX_CLAUSES: usize = 4;
+const CLAUSE_BITS: u32 = 2;
+
+/// An index entry: a rule and which of its clauses a literal belongs to.
+#[inline]
+fn entry(rule: u32, clause: usize) -> u32 {
+    (rule << CLAUSE_BITS) | clause as u32
 }
 
-fn best(cands: impl Iterator<Item = Lits>) -> Lits {
-    cands.flatten().min_by_key(|l| score(l))
+/// How many rules use each literal: literals shared by many rules (`Initiated: 'true'`,
+/// `EventID: 4624`, `\svchost.exe`) are generic and likely to occur, so clauses made of them are
+/// weak filters.
+#[derive(Default)]
+struct LitStats {
+    rules_using: HashMap<Lit, u32>,
 }
 
-fn union(parts: impl Iterator<Item = Lits>) -> Lits {
-    let mut out = Vec::new();
-    for p in parts {
-        out.extend(p?);
+impl LitStats {
+    fn build<'a>(dets: impl Iterator<Item = &'a Detection>) -> Self {
+        let mut rules_using: HashMap<Lit, u32> = HashMap::new();
+        for d in dets {
+            let mut lits: Vec<Lit> = d
+                .selections
+                .iter()
+                .flat_map(|s| s.alts.iter().flatten())
+                .filter(|it| !it.neq)
+                .flat_map(|it| it.matchers.iter().filter_map(|m| matcher_lits(it.field, m)))
+                .flatten()
+                .collect();
+            lits.sort();
+            lits.dedup();
+            for l in lits {
+                *rules_using.entry(l).or_default() += 1;
+            }
+        }
+        Self { rules_using }
     }
-    if out.is_empty() { None } else { Some(out) }
+
+    /// Estimated cost of a literal as a filter (lower is more selective): shared literals and
+    /// short substrings occur often.
+    fn cost(&self, l: &Lit) -> f64 {
+        let shared = 1.0 + f64::from(self.rules_using.get(l).copied().unwrap_or(0));
+        let n = l.text.chars().count();
+        let short = if l.exact {
+            if n < 3 { 4.0 } else { 1.0 }
+        } else {
+            8.0 / n.clamp(1, 8) as f64
+        };
+        shared * short
+    }
+
+    fn clause_cost(&self, c: &[Lit]) -> f64 {
+        c.iter().map(|l| self.cost(l)).sum()
+    }
+
+    /// The most selective of `clauses`.
+    fn best(&self, clauses: Vec<Clause>) -> Option<Clause> {
+        clauses
+            .into_iter()
+            .min_by(|a, b| self.clause_cost(a).total_cmp(&self.clause_cost(b)))
+    }
+
+    /// One clause for "at least one of `parts`": the union of each part's best clause, or no
+    /// clause when some part has none.
+    fn any_of(&self, parts: impl Iterator<Item = Vec<Clause>>) -> Vec<Clause> {
+        let mut out = Clause::new();
+        for p in parts {
+            let Some(b) = self.best(p) else {
+                return Vec::new();
+            };
+            out.extend(b);
+        }
+        if out.is_empty() {
+            Vec::new()
+        } else {
+            vec![out]
+        }
+    }
 }
 
-fn matcher_lit(field: u32, m: &Matcher) -> Lits {
+/// The literals standing for one matcher (several for a regex's alternatives), or `None`.
+fn matcher_lits(field: u32, m: &Matcher) -> Option<Vec<Lit>> {
+    let sub = |text: String| Lit {
+        field,
+        exact: false,
+        text,
+    };
     match m {
         Matcher::Str(p) if !p.text.is_empty() => {
             let text = if p.cased {
@@ -115,63 +190,93 @@ fn matcher_lit(field: u32, m: &Matcher) -> Lits {
                 text,
             }])
         }
-        Matcher::Glob { longest, cased, .. } if !longest.is_empty() => {
-            let text = if *cased {
-                lower(longest)
-            } else {
-                longest.to_string()
-            };
-            Some(vec![Lit {
-                field,
-                exact: false,
-                text,
-            }])
-        }
+        Matcher::Glob { longest, cased, .. } if !longest.is_empty() => Some(vec![sub(if *cased {
+            lower(longest)
+        } else {
+            longest.to_string()
+        })]),
+        Matcher::Regex(r) => r
+            .required()
+            .map(|lits| lits.iter().map(|t| sub(t.to_string())).collect()),
         _ => None,
     }
 }
 
-fn item_lits(it: &FieldItem) -> Lits {
+/// The union of the matchers' literals (one of the matchers must match), or `None`.
+fn matchers_clause(field: u32, ms: &[Matcher]) -> Option<Clause> {
+    let mut out = Clause::new();
+    for m in ms {
+        out.extend(matcher_lits(field, m)?);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+fn item_clauses(it: &FieldItem) -> Vec<Clause> {
     if it.neq || it.matchers.is_empty() {
-        return None;
+        return Vec::new();
     }
     if it.all {
-        // Every value group must match: any one group's literals (all of its members) suffice.
-        best(it.groups.iter().map(|&(a, b)| {
-            let ms = it.matchers.get(a as usize..b as usize).unwrap_or(&[]);
-            if ms.is_empty() {
-                return None;
-            }
-            union(ms.iter().map(|m| matcher_lit(it.field, m)))
-        }))
+        // Every value group must match: each group is a clause of its own.
+        it.groups
+            .iter()
+            .filter_map(|&(a, b)| {
+                matchers_clause(it.field, it.matchers.get(a as usize..b as usize)?)
+            })
+            .collect()
     } else {
-        union(it.matchers.iter().map(|m| matcher_lit(it.field, m)))
+        matchers_clause(it.field, &it.matchers)
+            .into_iter()
+            .collect()
     }
 }
 
-fn selection_lits(s: &Selection) -> Lits {
-    union(s.alts.iter().map(|alt| best(alt.iter().map(item_lits))))
+fn alt_clauses(alt: &[FieldItem]) -> Vec<Clause> {
+    alt.iter().flat_map(item_clauses).collect()
 }
 
-fn cond_lits(c: &Cond, d: &Detection) -> Lits {
+fn selection_clauses(s: &Selection, st: &LitStats) -> Vec<Clause> {
+    match s.alts.as_slice() {
+        [one] => alt_clauses(one),
+        alts => st.any_of(alts.iter().map(|a| alt_clauses(a))),
+    }
+}
+
+fn cond_clauses(c: &Cond, d: &Detection, st: &LitStats) -> Vec<Clause> {
+    let sel = |i: &u32| selection_clauses(&d.selections[*i as usize], st);
     match c {
-        Cond::Sel(i) => selection_lits(&d.selections[*i as usize]),
-        Cond::Not(_) => None,
-        Cond::And(xs) => best(xs.iter().map(|x| cond_lits(x, d))),
-        Cond::Or(xs) => union(xs.iter().map(|x| cond_lits(x, d))),
-        Cond::AtLeast(_, xs) => union(
-            xs.iter()
-                .map(|i| selection_lits(&d.selections[*i as usize])),
-        ),
+        Cond::Sel(i) => sel(i),
+        Cond::Not(_) => Vec::new(),
+        Cond::And(xs) => xs.iter().flat_map(|x| cond_clauses(x, d, st)).collect(),
+        Cond::Or(xs) => st.any_of(xs.iter().map(|x| cond_clauses(x, d, st))),
+        Cond::AtLeast(0, _) => Vec::new(),
+        Cond::AtLeast(_, xs) => st.any_of(xs.iter().map(sel)),
     }
 }
 
-/// The necessary literal set of a detection, or `None` when it has none.
-pub(crate) fn necessary_literals(d: &Detection) -> Lits {
-    let mut l = cond_lits(&d.cond, d)?;
-    l.sort_by(|a, b| (a.field, a.exact, &a.text).cmp(&(b.field, b.exact, &b.text)));
-    l.dedup();
-    Some(l)
+/// The necessary clauses of a detection, most selective first: the rule can only match an
+/// event in which every clause has a literal hit. Empty when nothing is necessary.
+fn necessary_clauses(d: &Detection, st: &LitStats) -> Vec<Clause> {
+    let mut cs: Vec<Clause> = cond_clauses(&d.cond, d, st)
+        .into_iter()
+        .map(|mut c| {
+            c.sort();
+            c.dedup();
+            c
+        })
+        .collect();
+    cs.sort_by(|a, b| st.clause_cost(a).total_cmp(&st.clause_cost(b)));
+    // A clause containing another clause is implied by it.
+    let mut kept: Vec<Clause> = Vec::new();
+    for c in cs {
+        if !kept
+            .iter()
+            .any(|k| k.iter().all(|l| c.binary_search(l).is_ok()))
+        {
+            kept.push(c);
+        }
+    }
+    kept.truncate(MAX_CLAUSES);
+    kept
 }
 
 struct FieldIndex {
@@ -293,6 +398,8 @@ pub(crate) struct Index {
     merged: RwLock<HashMap<Vec<u32>, Arc<Bucket>>>,
     /// All rules in one bucket, for unclassified events (one automaton pass per field).
     global: Option<Arc<Bucket>>,
+    /// Per rule: the mask of clauses that must all have a hit (0 for always-candidates).
+    need: Vec<u8>,
     /// Unique per index: keys the per-thread cache of applicable buckets in [`Scratch`].
     id: u64,
 }
@@ -306,23 +413,25 @@ impl std::fmt::Debug for Index {
 impl Index {
     /// Builds the index; `rules[i]` is (logsource, detection) of detection rule `i`.
     pub(crate) fn build<'a>(rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)>) -> Self {
-        let raw = Self::collect(rules);
-        // The all-rules bucket keeps the crate's default automaton kind: full DFAs over every
-        // rule would double peak memory.
-        let global = Self::merge(raw.iter(), false);
+        let rules: Vec<(&RuleSource, &Detection)> = rules.collect();
+        let st = LitStats::build(rules.iter().map(|r| r.1));
+        let (raw, need) = Self::collect(&rules, &st);
+        let global = Self::merge(raw.iter());
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self {
             raw,
             merged: RwLock::default(),
             global: Some(Arc::new(global)),
+            need,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         }
     }
 
     /// Groups the rules' necessary literals by logsource triple.
-    fn collect<'a>(rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)>) -> Vec<RawBucket> {
+    fn collect(rules: &[(&RuleSource, &Detection)], st: &LitStats) -> (Vec<RawBucket>, Vec<u8>) {
         let mut buckets: Vec<RawBucket> = Vec::new();
-        for (i, (src, det)) in rules.enumerate() {
+        let mut need = Vec::with_capacity(rules.len());
+        for (i, &(src, det)) in rules.iter().enumerate() {
             let pos = match buckets.iter().position(|b| {
                 let k = &b.source;
                 k.product == src.product && k.category == src.category && k.service == src.service
@@ -338,25 +447,28 @@ impl Index {
                 }
             };
             let acc = &mut buckets[pos];
-            match necessary_literals(det) {
-                None => acc.always.push(i as u32),
-                Some(lits) => {
-                    for l in lits {
-                        let e = acc.fields.entry(l.field).or_default();
-                        let m = if l.exact { &mut e.0 } else { &mut e.1 };
-                        let v = m.entry(l.text).or_default();
-                        if v.last() != Some(&(i as u32)) {
-                            v.push(i as u32);
-                        }
+            let clauses = necessary_clauses(det, st);
+            if clauses.is_empty() {
+                acc.always.push(i as u32);
+            }
+            need.push(((1u32 << clauses.len()) - 1) as u8);
+            for (c, lits) in clauses.into_iter().enumerate() {
+                for l in lits {
+                    let e = acc.fields.entry(l.field).or_default();
+                    let m = if l.exact { &mut e.0 } else { &mut e.1 };
+                    let v = m.entry(l.text).or_default();
+                    let en = entry(i as u32, c);
+                    if v.last() != Some(&en) {
+                        v.push(en);
                     }
                 }
             }
         }
-        buckets
+        (buckets, need)
     }
 
-    /// Builds one searchable bucket over the union of `parts` (full DFAs when `dfa`).
-    fn merge<'a>(parts: impl Iterator<Item = &'a RawBucket>, dfa: bool) -> Bucket {
+    /// Builds one searchable bucket over the union of `parts`.
+    fn merge<'a>(parts: impl Iterator<Item = &'a RawBucket>) -> Bucket {
         let mut always = Vec::new();
         let mut per_field: FieldLits = HashMap::new();
         for p in parts {
@@ -375,18 +487,13 @@ impl Index {
             .into_iter()
             .map(|(field, (exact, subs))| {
                 let (pats, ac_rules): (Vec<String>, Vec<Vec<u32>>) = subs.into_iter().unzip();
+                // The crate's default kind: a DFA for small pattern sets, a contiguous NFA for large
+                // ones. Full DFAs over thousands of patterns cost ~10x the NFA's build time for
+                // a scan only slightly faster, and the per-thread memo absorbs most repeated scans.
                 let ac = if pats.is_empty() {
                     None
                 } else {
-                    // Routed buckets get full DFAs: they are scanned over every field value of
-                    // every classified event, so search speed beats build time and memory (the
-                    // crate's default picks a slower NFA above 100 patterns).
-                    let kind = dfa.then_some(AhoCorasickKind::DFA);
-                    match AhoCorasick::builder()
-                        .kind(kind)
-                        .build(&pats)
-                        .or_else(|_| AhoCorasick::new(&pats))
-                    {
+                    match AhoCorasick::new(&pats) {
                         Ok(ac) => Some(ac),
                         Err(e) => {
                             tracing::warn!(error = %e, "aho-corasick build failed; rules become always-candidates");
@@ -409,7 +516,7 @@ impl Index {
         // Rules whose automaton failed to build must stay candidates.
         for f in &fields {
             if f.ac.is_none() {
-                always.extend(f.ac_rules.iter().flatten().copied());
+                always.extend(f.ac_rules.iter().flatten().map(|e| e >> CLAUSE_BITS));
             }
         }
         always.sort_unstable();
@@ -438,7 +545,6 @@ impl Index {
         }
         let b = Arc::new(Self::merge(
             key.iter().filter_map(|&i| self.raw.get(i as usize)),
-            true,
         ));
         match self.merged.write() {
             Ok(mut m) => m.entry(key).or_insert(b).clone(),
@@ -473,8 +579,13 @@ impl Index {
             for (_, l) in sc.values(st) {
                 cache.literal_hits(b.uid, fi, l, &mut hits);
             }
-            for r in &hits {
-                sc.mark(*r);
+            for &e in &hits {
+                let rule = e >> CLAUSE_BITS;
+                match self.need.get(rule as usize) {
+                    Some(&1) => sc.mark(rule),
+                    Some(&need) => sc.clause_hit(rule, 1 << (e & ((1 << CLAUSE_BITS) - 1)), need),
+                    None => {}
+                }
             }
         }
         sc.ac_cache = cache;

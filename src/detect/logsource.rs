@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
+use super::index::FastHash;
 use crate::event::LogSource;
 
 /// The rule side of logsource routing, lower-cased once.
@@ -97,6 +98,18 @@ pub(crate) struct FieldTable {
     pub specs: Vec<Vec<FieldPath>>,
     pub names: Vec<String>,
     map: HashMap<Vec<String>, u32>,
+    /// Built on first use, once interning is over.
+    keys: OnceLock<KeyTable>,
+}
+
+/// Event key name → the fields that read it, so an event's keys are resolved in one pass
+/// (hashing each key once with a fast hash) instead of one map probe per field and path.
+#[derive(Debug, Default)]
+pub(crate) struct KeyTable {
+    /// Flat key → `(field id, position of the path in the field's spec)`.
+    pub by_name: HashMap<Box<str>, Vec<(u32, u16)>, FastHash>,
+    /// Per field: whether a path has several segments (may also resolve by nested descent).
+    pub nested: Vec<bool>,
 }
 
 impl FieldTable {
@@ -105,6 +118,7 @@ impl FieldTable {
             specs: vec![Vec::new()],
             names: vec!["<keywords>".into()],
             map: HashMap::new(),
+            keys: OnceLock::new(),
         }
     }
 
@@ -130,6 +144,24 @@ impl FieldTable {
 
     pub(crate) fn len(&self) -> usize {
         self.specs.len()
+    }
+
+    /// The key table over all interned fields.
+    pub(crate) fn keys(&self) -> &KeyTable {
+        self.keys.get_or_init(|| {
+            let mut by_name: HashMap<Box<str>, Vec<(u32, u16)>, FastHash> = HashMap::default();
+            let mut nested = Vec::with_capacity(self.specs.len());
+            for (id, spec) in self.specs.iter().enumerate() {
+                for (pos, p) in spec.iter().enumerate().take(usize::from(u16::MAX)) {
+                    by_name
+                        .entry(p.full.clone())
+                        .or_default()
+                        .push((id as u32, pos as u16));
+                }
+                nested.push(spec.iter().any(|p| p.segs.len() >= 2));
+            }
+            KeyTable { by_name, nested }
+        })
     }
 }
 

@@ -136,6 +136,47 @@ impl StrSet {
     }
 }
 
+/// A `|re` matcher with its required literals (see `relit.rs`): lower-cased texts one of which
+/// every match contains. With few of them, values containing none skip the regex.
+#[derive(Clone, Debug)]
+pub(crate) struct Re {
+    re: Regex,
+    required: Option<Vec<Box<str>>>,
+    pre: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl Re {
+    /// Above this many required literals the regex runs unfiltered (its own prefilter is as good).
+    const MAX_PRE: usize = 4;
+
+    pub(crate) fn new(re: Regex, required: Option<Vec<String>>) -> Self {
+        let required: Option<Vec<Box<str>>> =
+            required.map(|v| v.into_iter().map(String::into_boxed_str).collect());
+        let pre = match &required {
+            Some(r) if r.len() <= Self::MAX_PRE => r
+                .iter()
+                .map(|t| memchr::memmem::Finder::new(t.as_bytes()).into_owned())
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self { re, required, pre }
+    }
+
+    /// The lower-cased literals one of which every match contains, when known.
+    pub(crate) fn required(&self) -> Option<&[Box<str>]> {
+        self.required.as_deref()
+    }
+
+    /// Whether the regex matches the original value `o` (`l` is its lowering).
+    #[inline]
+    pub(crate) fn is_match(&self, o: &str, l: &str) -> bool {
+        if !self.pre.is_empty() && !self.pre.iter().any(|f| f.find(l.as_bytes()).is_some()) {
+            return false;
+        }
+        self.re.is_match(o)
+    }
+}
+
 /// An IPv4 or IPv6 network.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Cidr {
@@ -195,7 +236,7 @@ pub(crate) enum Matcher {
         cased: bool,
         longest: Box<str>,
     },
-    Regex(Regex),
+    Regex(Re),
     Cidr(Cidr),
     Num(Cmp, f64),
     Time(TimePart, Cmp, f64),

@@ -22,6 +22,7 @@ mod index;
 mod load;
 mod logsource;
 mod matcher;
+mod relit;
 mod value;
 
 #[cfg(test)]

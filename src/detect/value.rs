@@ -15,7 +15,8 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 
-use super::matcher::{Cidr, Cmp, Glob, GlobTok, Matcher, StrKind, StrPat, TimePart, lower};
+use super::matcher::{Cidr, Cmp, Glob, GlobTok, Matcher, Re, StrKind, StrPat, TimePart, lower};
+use super::relit::required_literals;
 
 /// A scalar taken from the rule YAML.
 #[derive(Clone, Debug, PartialEq)]
@@ -459,11 +460,15 @@ pub(crate) fn compile_values(
                 } else {
                     format!("(?{flags}){raw}")
                 };
+                // A lazy-DFA cache of 4 MiB (default 2) fits Unicode classes under counted
+                // repetition (`\w{1,64}`); below its minimum the regex crate falls back to the
+                // bounded backtracker, ~30x slower per value. Same language either way.
                 let re = regex::RegexBuilder::new(&pat)
                     .size_limit(1 << 24)
+                    .dfa_size_limit(1 << 22)
                     .build()
                     .map_err(|e| format!("bad regex {raw:?}: {e}"))?;
-                matchers.push(Matcher::Regex(re));
+                matchers.push(Matcher::Regex(Re::new(re, required_literals(&pat))));
                 break 'one;
             }
             if has(Modifier::Cidr) {

@@ -9,7 +9,10 @@
 //! the usual field names (ECS `@timestamp`/`host.name`, `timestamp`, `hostname`, …).
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::value::SeqAccessDeserializer;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
 
 use super::{Format, ParseError, Position, cloudtrail, excerpt, parse_time, windows, zeek};
 use crate::event::{Event, EventId, Fields, Origin, scalar_str};
@@ -42,7 +45,7 @@ pub fn parse_line(
     origin: Origin,
     received: DateTime<Utc>,
 ) -> Vec<Result<Event, ParseError>> {
-    match serde_json::from_str::<Value>(line) {
+    match decode(line) {
         Ok(value) => parse_records(value, origin, received)
             .into_iter()
             .map(|r| {
@@ -60,6 +63,115 @@ pub fn parse_line(
             reason: format!("invalid JSON at column {}: {e}", e.column()),
             raw: Some(excerpt(line)),
         })],
+    }
+}
+
+/// Decodes one JSON text exactly like `serde_json::from_str::<Value>`, but starts a top-level
+/// object's map at the size of the previous record's, so the map (an `IndexMap` under
+/// serde_json's `preserve_order`) usually neither regrows nor rehashes while it fills. Nested
+/// values use serde_json's own `Value` deserializer. If the first key is one of serde_json's
+/// private marker keys (special-cased by its `Value` visitor), the text is decoded again the
+/// standard way, so results and errors are always serde_json's.
+fn decode(line: &str) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_str(line);
+    let mut marker = false;
+    let value = TopLevel {
+        marker: &mut marker,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v));
+    if marker {
+        return serde_json::from_str(line);
+    }
+    value
+}
+
+/// The size hint is capped: one huge record must not make every later map large.
+const MAX_HINT: usize = 64;
+
+thread_local! {
+    /// Size of the last top-level object decoded on this thread: consecutive records of one
+    /// source tend to have the same number of keys.
+    static LAST_LEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The top-level value of [`decode`].
+struct TopLevel<'m> {
+    /// Set when the first key is a serde_json marker key.
+    marker: &'m mut bool,
+}
+
+/// The first-key values serde_json's `Value` visitor treats specially (with its
+/// `arbitrary_precision` / `raw_value` features).
+const MARKER_KEYS: [&str; 2] = [
+    "$serde_json::private::Number",
+    "$serde_json::private::RawValue",
+];
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::with_capacity(LAST_LEN.get().min(MAX_HINT));
+        while let Some(key) = map.next_key::<String>()? {
+            if out.is_empty() && MARKER_KEYS.contains(&key.as_str()) {
+                *self.marker = true;
+                return Err(serde::de::Error::custom("serde_json marker key"));
+            }
+            let value = map.next_value::<Value>()?;
+            out.insert(key, value);
+        }
+        LAST_LEN.set(out.len());
+        Ok(Value::Object(out))
+    }
+
+    // Everything that is not an object is built as serde_json's own visitor builds it.
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
     }
 }
 
@@ -214,6 +326,52 @@ mod tests {
         assert_eq!(events[1].fields.get_str("eventName").as_deref(), Some("B"));
         assert_eq!(events[0].origin.index, 2);
         assert_ne!(events[0].id, events[1].id);
+    }
+
+    #[test]
+    fn decode_equals_serde_json() {
+        let texts = [
+            r#"{"a": 1, "b": [1, {"c": null}], "a": "dup", "d": {"e": 2.5}, "f": true}"#,
+            r#"{}"#,
+            r#"[1, "x", {"k": -3}]"#,
+            r#""str\u00e9""#,
+            r#"18446744073709551615"#,
+            r#"-1e400"#,
+            r#"null"#,
+            r#"{"$serde_json::private::RawValue": "{\"x\": 1}"}"#,
+            r#"{"\u0024serde_json::private::RawValue": 5}"#,
+            r#"{"x": 1, "$serde_json::private::RawValue": 2}"#,
+            r#"{"a": 1,}"#,
+            r#"{"a": 1} x"#,
+            r#"{"a": [1, 2}"#,
+            r#"{"a" 1}"#,
+            "",
+        ];
+        for t in texts {
+            let ours = decode(t).map_err(|e| e.to_string());
+            let theirs = serde_json::from_str::<Value>(t).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{t}");
+        }
+        let many: String = format!(
+            "{{{}}}",
+            (0..100)
+                .map(|i| format!("\"k{}\": {i}", i % 70))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(
+            decode(&many).unwrap(),
+            serde_json::from_str::<Value>(&many).unwrap()
+        );
+        let order: Vec<String> = match decode(&many).unwrap() {
+            Value::Object(m) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let want: Vec<String> = match serde_json::from_str::<Value>(&many).unwrap() {
+            Value::Object(m) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        assert_eq!(order, want, "key order is preserved");
     }
 
     #[test]

@@ -517,3 +517,62 @@ fn field_names_match_log_names_with_spaces_stripped() {
     ));
     assert!(!m(&rs, json!({"Source Name": "Real-Time Protection"})));
 }
+
+#[test]
+fn index_clauses_and_regex_literals_keep_every_match() {
+    // Two necessary clauses (a generic exact value and a specific suffix): both must hit.
+    let rs = det(
+        "    sel:\n        Initiated: 'true'\n        DestinationHostname|endswith:\n            - '.argotunnel.com'\n            - 'trycloudflare.com'\n    condition: sel",
+    );
+    assert!(m(
+        &rs,
+        json!({"Initiated": "true", "DestinationHostname": "x.TryCloudflare.com"})
+    ));
+    assert!(!m(
+        &rs,
+        json!({"Initiated": "true", "DestinationHostname": "example.com"})
+    ));
+    assert!(!m(
+        &rs,
+        json!({"Initiated": "false", "DestinationHostname": "a.argotunnel.com"})
+    ));
+    // `|all` groups are clauses of their own; an OR of selections is one clause.
+    let all = det(
+        "    a:\n        F|contains|all:\n            - 'alpha'\n            - 'omega'\n    b:\n        G|re: 'x\\d+y'\n    condition: a or b",
+    );
+    assert!(m(&all, json!({"F": "ALPHA and omega"})));
+    assert!(!m(&all, json!({"F": "alpha only"})));
+    assert!(m(&all, json!({"G": "x12y"})));
+    assert!(!m(&all, json!({"G": "x y"})));
+    // Regex literals are lowered char-wise and break where case folding is not a lowering:
+    // (?i)s also matches the long s, which lowers to itself.
+    let re = det("    sel:\n        F|re|i: 'sys\\w+32'\n    condition: sel");
+    assert!(m(&re, json!({"F": "C:\\Windows\\\u{17f}y\u{17f}tem32"})));
+    assert!(m(&re, json!({"F": "SYSWOW32"})));
+    assert!(!m(&re, json!({"F": "sys 32"})));
+    let k = det("    sel:\n        F|re|i: 'kelvin'\n    condition: sel");
+    assert!(m(&k, json!({"F": "\u{212a}ELVIN"})));
+}
+
+#[test]
+fn aliases_resolve_in_spec_order() {
+    // process_creation maps Image to [Image, NewProcessName]: the first present name wins.
+    let rs = super::rules(
+        "title: t\nid: r1\nlogsource:\n    category: process_creation\n    product: windows\ndetection:\n    sel:\n        Image|endswith: '\\cmd.exe'\n    condition: sel\n",
+    );
+    let pc = |fields| {
+        !super::hit_ids(
+            &rs,
+            &super::event_at((Some("windows"), Some("process_creation"), None), fields, 0),
+        )
+        .is_empty()
+    };
+    assert!(pc(json!({"NewProcessName": "C:\\cmd.exe"})));
+    assert!(pc(json!({"Image": "C:\\cmd.exe", "NewProcessName": "x"})));
+    assert!(!pc(json!({"NewProcessName": "C:\\cmd.exe", "Image": "x"})));
+    // A dotted name resolves as a flat key first, then by descent.
+    let d = det("    sel:\n        a.b: 'v'\n    condition: sel");
+    assert!(m(&d, json!({"a.b": "v", "a": {"b": "w"}})));
+    assert!(!m(&d, json!({"a.b": "w", "a": {"b": "v"}})));
+    assert!(m(&d, json!({"a": {"b": "v"}})));
+}
