@@ -22,6 +22,17 @@ use sha2::{Digest, Sha256};
 #[serde(transparent)]
 pub struct EventId(Arc<str>);
 
+/// Lowercase hex of `bytes` (ids, fingerprints, digests).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    s
+}
+
 impl EventId {
     /// Derives the id from the record's source (file path, topic/partition, peer, …) and its
     /// position within that source (record index, offset, sequence number).
@@ -30,13 +41,7 @@ impl EventId {
         h.update(source.as_bytes());
         h.update([0u8]);
         h.update(position.to_be_bytes());
-        let digest = h.finalize();
-        let mut s = String::with_capacity(32);
-        for b in &digest[..16] {
-            use std::fmt::Write;
-            let _ = write!(s, "{b:02x}");
-        }
-        Self(s.into())
+        Self(hex(&h.finalize()[..16]).into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -261,6 +266,12 @@ mod tests {
             Value::Object(m) => Fields::from(m),
             _ => unreachable!("test helper takes objects"),
         }
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(EventId::derive("f", 1).as_str().len(), 32);
     }
 
     #[test]

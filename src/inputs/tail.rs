@@ -529,7 +529,7 @@ fn fingerprint(path: &Path, lines: usize) -> Option<String> {
         }
     }
     let digest = Sha256::digest(&head[..end]);
-    Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+    Some(crate::event::hex(&digest[..8]))
 }
 
 fn fingerprint_matches(path: &Path, fp: &str, settings: &TailSettings) -> bool {

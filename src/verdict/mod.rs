@@ -364,12 +364,7 @@ pub fn verdict_id(case_id: &str, version: u32) -> String {
 }
 
 pub(crate) fn hex16(digest: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(32);
-    for b in digest.iter().take(16) {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::event::hex(&digest[..digest.len().min(16)])
 }
 
 #[cfg(test)]
