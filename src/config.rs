@@ -130,6 +130,16 @@ pub enum InputConfig {
     File { paths: Vec<PathBuf> },
     /// NDJSON on standard input.
     Stdin {},
+    /// A syslog listener, UDP or TCP ([`crate::inputs::syslog`]).
+    Syslog {
+        listen: String,
+        #[serde(default = "default_syslog_protocol")]
+        protocol: String,
+        #[serde(default = "default_max_message_bytes")]
+        max_message_bytes: usize,
+        #[serde(default = "default_max_connections")]
+        max_connections: usize,
+    },
     /// Files matching globs, followed as they grow ([`crate::inputs::tail`]).
     Tail {
         paths: Vec<String>,
@@ -146,6 +156,15 @@ pub enum InputConfig {
     },
 }
 
+fn default_syslog_protocol() -> String {
+    "udp".into()
+}
+fn default_max_message_bytes() -> usize {
+    65_536
+}
+fn default_max_connections() -> usize {
+    1024
+}
 fn default_fingerprint_lines() -> usize {
     1
 }
@@ -296,6 +315,32 @@ impl Config {
                     }
                 }
                 InputConfig::Stdin {} => {}
+                InputConfig::Syslog {
+                    listen,
+                    protocol,
+                    max_message_bytes,
+                    max_connections,
+                } => {
+                    let key = |k: &str| format!("inputs.{name}.{k}");
+                    if let Err(e) = listen.parse::<SocketAddr>() {
+                        p.push(Problem::new(
+                            key("listen"),
+                            format!("not a socket address: {e}"),
+                        ));
+                    }
+                    if !matches!(protocol.as_str(), "udp" | "tcp") {
+                        p.push(Problem::new(
+                            key("protocol"),
+                            format!("`{protocol}` is not one of udp, tcp"),
+                        ));
+                    }
+                    if *max_message_bytes == 0 {
+                        p.push(Problem::new(key("max_message_bytes"), "must be at least 1"));
+                    }
+                    if *max_connections == 0 {
+                        p.push(Problem::new(key("max_connections"), "must be at least 1"));
+                    }
+                }
                 InputConfig::Tail {
                     paths,
                     format,

@@ -51,6 +51,9 @@ pub enum DaemonError {
     /// An output could not be opened or failed while writing.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// A listening input could not bind its address.
+    #[error(transparent)]
+    Listen(#[from] inputs::syslog::ListenError),
     /// The API server failed.
     #[error("serving the API: {0}")]
     Serve(std::io::Error),
@@ -197,14 +200,18 @@ pub async fn run(
     // written; the daemon waits for them.
     let mut acking_inputs = Vec::new();
     for (name, input) in &config.inputs {
-        acking_inputs.extend(spawn_input(
-            name,
-            input,
-            &config.state,
-            &raw,
-            &dead_tx,
-            &inputs_stop,
-        ));
+        acking_inputs.extend(
+            spawn_input(
+                name,
+                input,
+                &config.state,
+                &raw,
+                &dead_tx,
+                &inputs_stop,
+                &metrics,
+            )
+            .await?,
+        );
     }
     if opts.demo {
         tracing::info!(
@@ -249,17 +256,54 @@ pub async fn run(
     Ok(())
 }
 
-fn spawn_input(
+/// Starts one input. Listening inputs bind here, so a bad address fails start-up. Returns the
+/// task of an input the daemon must wait for after the drain (it acknowledges deliveries).
+async fn spawn_input(
     name: &str,
     input: &InputConfig,
     state: &config::StateConfig,
     raw: &Sender<RawRecord>,
     dead: &Sender<DeadLetter>,
     stop: &CancellationToken,
-) -> Option<tokio::task::JoinHandle<()>> {
+    metrics: &Arc<Metrics>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, DaemonError> {
     let name: Arc<str> = Arc::from(name);
     let (raw, dead, stop) = (raw.clone(), dead.clone(), stop.clone());
     match input.clone() {
+        InputConfig::Syslog {
+            listen,
+            protocol,
+            max_message_bytes,
+            max_connections,
+        } => {
+            let settings = inputs::syslog::SyslogSettings {
+                listen: listen.parse().map_err(|e| config::Problem {
+                    key: format!("inputs.{name}.listen"),
+                    message: format!("`{listen}` is not a socket address: {e}"),
+                })?,
+                protocol: if protocol == "tcp" {
+                    inputs::syslog::Protocol::Tcp
+                } else {
+                    inputs::syslog::Protocol::Udp
+                },
+                max_message_bytes,
+                max_connections,
+            };
+            let listener = inputs::syslog::Listener::bind(&name, &settings).await?;
+            let bound = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            tracing::info!(input = %name, protocol = %protocol, addr = %bound, "syslog input listening");
+            tokio::spawn(inputs::syslog::run(
+                name,
+                listener,
+                settings,
+                raw,
+                stop,
+                metrics.clone(),
+            ));
+        }
         InputConfig::Tail {
             paths,
             format,
@@ -277,14 +321,15 @@ fn spawn_input(
                 poll_interval: Duration::from_millis(poll_interval_ms),
                 rotate_wait: Duration::from_secs(rotate_wait_secs),
             };
-            return Some(tokio::task::spawn_blocking(
-                move || match inputs::tail::run(name.clone(), settings, raw, stop) {
+            let metrics = metrics.clone();
+            return Ok(Some(tokio::task::spawn_blocking(
+                move || match inputs::tail::run(name.clone(), settings, raw, stop, &metrics) {
                     Ok(r) => {
                         tracing::info!(input = %name, files = r.files, lines = r.lines, truncations = r.truncations, cut_lines = r.cut_lines, failed = r.failed_acks, "tail input stopped")
                     }
                     Err(e) => tracing::error!(input = %name, error = %e, "tail input failed"),
                 },
-            ));
+            )));
         }
         InputConfig::File { paths } => {
             tokio::task::spawn_blocking(move || {
@@ -302,7 +347,7 @@ fn spawn_input(
             });
         }
     }
-    None
+    Ok(None)
 }
 
 /// Feeds the demo scenario round after round at the configured pace, event times rebased to

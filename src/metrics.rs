@@ -50,6 +50,12 @@ pub struct Metrics {
     pub ws_disconnects: IntCounterVec,
     /// Records written to the dead-letter output.
     pub dead_letters: IntCounterVec,
+    /// Records an input framed and sent, by input name (names come from the configuration).
+    pub input_records: IntCounterVec,
+    /// Records an input dropped before the pipeline, by input and reason.
+    pub input_dropped: IntCounterVec,
+    /// Open connections of a listening input.
+    pub input_connections: IntGaugeVec,
 }
 
 /// Stage names used as the `stage` label.
@@ -215,6 +221,21 @@ impl Metrics {
                 "nightwatch_dead_letters_total",
                 "Records written to the dead-letter output, by stage.",
                 &["stage"],
+            )?,
+            input_records: counter_vec(
+                "nightwatch_input_records_total",
+                "Records an input framed and sent into the pipeline, by input.",
+                &["input"],
+            )?,
+            input_dropped: counter_vec(
+                "nightwatch_input_dropped_total",
+                "Records an input dropped before the pipeline (overload: UDP while the pipeline is full; oversize: longer than the input's maximum), by input and reason.",
+                &["input", "reason"],
+            )?,
+            input_connections: gauge_vec(
+                "nightwatch_input_connections",
+                "Open connections of a listening input.",
+                &["input"],
             )?,
             registry,
         };

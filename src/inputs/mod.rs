@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod stdin;
+pub mod syslog;
 pub mod tail;
 
 use std::sync::Arc;

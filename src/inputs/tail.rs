@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RawRecord, line_payload};
 use crate::event::Origin;
+use crate::metrics::Metrics;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format};
 use crate::pipeline::ack::{Ack, OrderedCommits, Outcome};
@@ -133,8 +134,9 @@ pub fn run(
     settings: TailSettings,
     raw: Sender<RawRecord>,
     stop: CancellationToken,
+    metrics: &Metrics,
 ) -> Result<TailReport, TailError> {
-    let mut tail = Tail::new(input, settings)?;
+    let mut tail = Tail::new(input, settings, metrics)?;
     let (wake_tx, wake_rx) = mpsc::channel::<Wake>();
     let watcher = watch(&tail.settings.paths, wake_tx.clone());
     let mut last_checkpoint = Instant::now();
@@ -143,7 +145,7 @@ pub fn run(
             break; // the pipeline closed
         }
         tail.wait(&wake_rx, tail.settings.poll_interval);
-        if tail.dirty && last_checkpoint.elapsed() >= Duration::from_secs(1) {
+        if tail.dirty && last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
             tail.save();
             last_checkpoint = Instant::now();
         }
@@ -169,13 +171,19 @@ struct Tail {
     next_id: u64,
     dirty: bool,
     report: TailReport,
+    /// `nightwatch_input_records_total` and the oversize counter (lines cut, not dropped).
+    sent: prometheus::IntCounter,
+    cut: prometheus::IntCounter,
 }
 
 const FINGERPRINT_MAX: usize = 4096;
+/// How often moved positions are written. After a crash, lines delivered since the last write
+/// are read again: duplicates are bounded by this interval's deliveries plus those in flight.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 const READ_CHUNK: usize = 64 * 1024;
 
 impl Tail {
-    fn new(input: Arc<str>, settings: TailSettings) -> Result<Self, TailError> {
+    fn new(input: Arc<str>, settings: TailSettings, metrics: &Metrics) -> Result<Self, TailError> {
         for p in &settings.paths {
             glob::Pattern::new(p).map_err(|e| TailError::Glob {
                 input: input.to_string(),
@@ -206,13 +214,17 @@ impl Tail {
             tracing::info!(input = %input, files = restored.len(), "tail resumes from checkpoint");
         }
         Ok(Tail {
-            input,
             settings,
             tracked: HashMap::new(),
             restored,
             next_id: 0,
             dirty: false,
             report: TailReport::default(),
+            sent: metrics.input_records.with_label_values(&[&input]),
+            cut: metrics
+                .input_dropped
+                .with_label_values(&[&input, "oversize"]),
+            input,
         })
     }
 
@@ -403,6 +415,7 @@ impl Tail {
                         cut -= 1;
                     }
                     self.report.cut_lines += 1;
+                    self.cut.inc();
                     text = std::borrow::Cow::Owned(line[..cut].to_owned());
                     line = &text;
                 }
@@ -421,6 +434,7 @@ impl Tail {
                 };
                 raw.send_blocking(record)?;
                 self.report.lines += 1;
+                self.sent.inc();
             }
             t.partial.drain(..start_in_partial);
             t.read_pos += start_in_partial as u64;

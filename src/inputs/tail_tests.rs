@@ -35,12 +35,12 @@ struct Running {
 }
 
 fn start(s: TailSettings, deliver: fn(&str) -> bool) -> Running {
-    let m = Metrics::new().unwrap();
+    let m = Arc::new(Metrics::new().unwrap());
     let (tx, rx) = bounded::<RawRecord>("raw", 16, &m);
     let stop = CancellationToken::new();
     let lines = Arc::new(Mutex::new(Vec::new()));
     let (st, seen) = (stop.clone(), lines.clone());
-    let tail = std::thread::spawn(move || run(Arc::from("t"), s, tx, st));
+    let tail = std::thread::spawn(move || run(Arc::from("t"), s, tx, st, &m));
     let consumer = std::thread::spawn(move || {
         while let Ok(r) = rx.recv_blocking() {
             let Payload::Line { line, .. } = &r.payload else {

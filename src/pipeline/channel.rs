@@ -61,6 +61,19 @@ impl<T> Sender<T> {
         Ok(())
     }
 
+    /// Sends only if there is room now: `Ok(false)` when the channel is full (for inputs that
+    /// must not wait, like UDP, and count what they drop instead).
+    pub fn try_send(&self, item: T) -> Result<bool, Closed> {
+        match self.inner.try_send(item) {
+            Ok(()) => {
+                self.depth.set(self.inner.len() as i64);
+                Ok(true)
+            }
+            Err(async_channel::TrySendError::Full(_)) => Ok(false),
+            Err(async_channel::TrySendError::Closed(_)) => Err(Closed),
+        }
+    }
+
     /// True once every receiver is gone.
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
