@@ -177,6 +177,8 @@ struct Tail {
 }
 
 const FINGERPRINT_MAX: usize = 4096;
+/// Positions of files no longer followed, kept (and checkpointed) in case they reappear.
+const MAX_REMEMBERED: usize = 4096;
 /// How often moved positions are written. After a crash, lines delivered since the last write
 /// are read again: duplicates are bounded by this interval's deliveries plus those in flight.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
@@ -273,28 +275,45 @@ impl Tail {
         stop: &CancellationToken,
     ) -> Result<(), crate::pipeline::channel::Closed> {
         let now = Instant::now();
-        let by_fp: HashMap<String, u64> = self
-            .tracked
-            .values()
-            .map(|t| (t.fingerprint.clone(), t.id))
+        let lines = self.settings.fingerprint_lines;
+        let found: Vec<(PathBuf, String)> = self
+            .matching()
+            .into_iter()
+            // Empty files, or files whose first lines are not complete yet, wait.
+            .filter_map(|p| fingerprint(&p, lines).map(|fp| (p, fp)))
             .collect();
-        for path in self.matching() {
-            let Some(fp) = fingerprint(&path, self.settings.fingerprint_lines) else {
-                continue; // empty, or the first lines are not complete yet
-            };
-            match by_fp.get(&fp).and_then(|id| self.tracked.get_mut(id)) {
-                Some(t) => {
+        let mut rewritten = Vec::new();
+        for t in self.tracked.values_mut() {
+            if found
+                .iter()
+                .any(|(p, fp)| *p == t.path && *fp == t.fingerprint)
+            {
+                t.seen = now;
+            } else if let Some((p, _)) = found.iter().find(|(_, fp)| *fp == t.fingerprint) {
+                // Renamed, or the old path now holds other content (copytruncate): follow
+                // the content to its new name.
+                if let Ok(f) = File::open(p) {
+                    t.file = f;
+                    t.path = p.clone();
                     t.seen = now;
-                    if t.path != path && !fingerprint_matches(&t.path, &fp, &self.settings) {
-                        // Renamed, or the old path now holds other content (copytruncate):
-                        // follow the content to its new name.
-                        if let Ok(f) = File::open(&path) {
-                            t.file = f;
-                            t.path = path;
-                        }
-                    }
                 }
-                None => self.start(path, fp, now),
+            } else if found.iter().any(|(p, _)| *p == t.path) && same_file(&t.file, &t.path) {
+                // Its path holds other content in the same file: rewritten in place.
+                rewritten.push(t.id);
+            }
+            // Otherwise the file left every glob: it is read through its handle until
+            // `rotate_wait` has passed.
+        }
+        for id in rewritten {
+            self.report.truncations += 1;
+            if let Some(t) = self.forget(id) {
+                tracing::info!(input = %self.input, path = %t.path.display(), "tail saw a file rewritten in place; reading it from the start");
+            }
+        }
+        for (path, fp) in found {
+            // One reader per content: copies with a known fingerprint are not read again.
+            if !self.tracked.values().any(|t| t.fingerprint == fp) {
+                self.start(path, fp, now);
             }
         }
         let ids: Vec<u64> = self.tracked.keys().copied().collect();
@@ -314,9 +333,8 @@ impl Tail {
             .map(|t| t.id)
             .collect();
         for id in gone {
-            if let Some(t) = self.tracked.remove(&id) {
+            if let Some(t) = self.forget(id) {
                 tracing::debug!(input = %self.input, path = %t.path.display(), "tail closes a rotated file");
-                self.dirty = true;
             }
         }
         Ok(())
@@ -378,7 +396,11 @@ impl Tail {
             Err(_) => return Ok(()),
         };
         let consumed = t.read_pos + t.partial.len() as u64;
-        if len < consumed {
+        // Shorter than what was read, or other first lines: truncated or rewritten in place.
+        if len < consumed
+            || fingerprint_of(&t.file, self.settings.fingerprint_lines).as_ref()
+                != Some(&t.fingerprint)
+        {
             self.truncated(id);
         }
         let Some(t) = self.tracked.get_mut(&id) else {
@@ -389,11 +411,18 @@ impl Tail {
         }
         let mut buf = vec![0u8; READ_CHUNK];
         let source: Arc<str> = Arc::from(t.path.to_string_lossy().as_ref());
+        let lines = self.settings.fingerprint_lines;
+        let mut changed = false;
         loop {
             let n = match t.file.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            // Checked after the read: content replaced before or during it is never sent.
+            if fingerprint_of(&t.file, lines).as_ref() != Some(&t.fingerprint) {
+                changed = true;
+                break;
+            }
             t.partial.extend_from_slice(&buf[..n]);
             let mut start_in_partial = 0;
             while let Some(nl) = memchr::memchr(b'\n', &t.partial[start_in_partial..]) {
@@ -442,7 +471,30 @@ impl Tail {
                 break;
             }
         }
+        if changed {
+            self.truncated(id);
+        }
         Ok(())
+    }
+
+    /// Stops following a file, remembering its delivered position by fingerprint: if the same
+    /// content shows up again (a glob matches it anew), reading resumes there instead of at 0.
+    fn forget(&mut self, id: u64) -> Option<Tracked> {
+        let t = self.tracked.remove(&id)?;
+        if self.restored.len() >= MAX_REMEMBERED
+            && let Some(oldest) = self.restored.keys().next().cloned()
+        {
+            self.restored.remove(&oldest);
+        }
+        self.restored.insert(
+            t.fingerprint.clone(),
+            Position {
+                path: t.path.clone(),
+                offset: t.commits.committed(),
+            },
+        );
+        self.dirty = true;
+        Some(t)
     }
 
     /// A followed file became shorter than what was read. If a copy with the same fingerprint
@@ -469,12 +521,9 @@ impl Tail {
                 t.file = f;
             }
             _ => {
+                // The next scan finds the new content under its own fingerprint.
                 tracing::info!(input = %self.input, path = %path.display(), "tail saw a truncation; reading from the start");
-                self.tracked.remove(&id);
-                self.dirty = true;
-                if let Some(fp) = fingerprint(&path, self.settings.fingerprint_lines) {
-                    self.start(path, fp, Instant::now());
-                }
+                self.forget(id);
             }
         }
     }
@@ -521,11 +570,16 @@ fn write_atomically(path: &Path, doc: &Checkpoints) -> std::io::Result<()> {
 
 /// Hash of the file's first `lines` complete lines (at most 4 KiB); `None` until they exist.
 fn fingerprint(path: &Path, lines: usize) -> Option<String> {
+    fingerprint_of(&File::open(path).ok()?, lines)
+}
+
+/// [`fingerprint`] of an open file, read at offset 0 without moving its cursor.
+fn fingerprint_of(f: &File, lines: usize) -> Option<String> {
+    use std::os::unix::fs::FileExt;
     let mut head = vec![0u8; FINGERPRINT_MAX];
-    let mut f = File::open(path).ok()?;
     let mut n = 0;
     while n < head.len() {
-        match f.read(&mut head[n..]) {
+        match f.read_at(&mut head[n..], n as u64) {
             Ok(0) | Err(_) => break,
             Ok(k) => n += k,
         }
@@ -544,6 +598,15 @@ fn fingerprint(path: &Path, lines: usize) -> Option<String> {
     }
     let digest = Sha256::digest(&head[..end]);
     Some(crate::event::hex(&digest[..8]))
+}
+
+/// True when `file` (an open handle) is the file now at `path` (same device and inode).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 fn fingerprint_matches(path: &Path, fp: &str, settings: &TailSettings) -> bool {

@@ -198,3 +198,19 @@ fn glob_bases() {
     assert_eq!(glob_base("/var/log/app-*/x.log"), PathBuf::from("/var/log"));
     assert_eq!(glob_base("x.log"), PathBuf::from("."));
 }
+
+#[test]
+fn a_file_rewritten_in_place_with_more_content_is_read_from_the_start_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, 0, 10);
+    let r = start(settings(dir.path(), "app.log"), |_| true);
+    assert_eq!(r.wait_for(10).len(), 10);
+    // Same file (inode), new content longer than what was read: not a size-based truncation.
+    let text: String = expected(10, 110).iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&log, text).unwrap();
+    r.wait_for(110);
+    std::thread::sleep(Duration::from_millis(200));
+    let (lines, _) = r.finish();
+    assert_eq!(lines, expected(0, 110));
+}
