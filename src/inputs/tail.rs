@@ -115,7 +115,8 @@ struct Tracked {
     generation: u64,
     fingerprint: String,
     path: PathBuf,
-    file: File,
+    /// Closed (`None`) while dormant, so rotated-away files do not hold disk space.
+    file: Option<File>,
     format: Format,
     /// Next byte to read.
     read_pos: u64,
@@ -168,6 +169,9 @@ struct Tail {
     tracked: HashMap<u64, Tracked>,
     /// Delivered positions restored from the checkpoint, by fingerprint, not yet resumed.
     restored: BTreeMap<String, Position>,
+    /// Files no longer followed (rotated away, rewritten), by id, kept in case their content
+    /// shows up again and so that acknowledgements still in flight are applied.
+    dormant: HashMap<u64, Tracked>,
     next_id: u64,
     dirty: bool,
     report: TailReport,
@@ -177,7 +181,7 @@ struct Tail {
 }
 
 const FINGERPRINT_MAX: usize = 4096;
-/// Positions of files no longer followed, kept (and checkpointed) in case they reappear.
+/// Files no longer followed that are remembered (and checkpointed) in case they reappear.
 const MAX_REMEMBERED: usize = 4096;
 /// How often moved positions are written. After a crash, lines delivered since the last write
 /// are read again: duplicates are bounded by this interval's deliveries plus those in flight.
@@ -218,6 +222,7 @@ impl Tail {
         Ok(Tail {
             settings,
             tracked: HashMap::new(),
+            dormant: HashMap::new(),
             restored,
             next_id: 0,
             dirty: false,
@@ -247,7 +252,11 @@ impl Tail {
         if outcome == Outcome::Failed {
             self.report.failed_acks += 1;
         }
-        if let Some(t) = self.tracked.get_mut(&id)
+        let t = match self.tracked.get_mut(&id) {
+            Some(t) => Some(t),
+            None => self.dormant.get_mut(&id),
+        };
+        if let Some(t) = t
             && t.generation == generation
             && t.commits.complete(start, outcome).is_some()
         {
@@ -293,11 +302,13 @@ impl Tail {
                 // Renamed, or the old path now holds other content (copytruncate): follow
                 // the content to its new name.
                 if let Ok(f) = File::open(p) {
-                    t.file = f;
+                    t.file = Some(f);
                     t.path = p.clone();
                     t.seen = now;
                 }
-            } else if found.iter().any(|(p, _)| *p == t.path) && same_file(&t.file, &t.path) {
+            } else if found.iter().any(|(p, _)| *p == t.path)
+                && t.file.as_ref().is_some_and(|f| same_file(f, &t.path))
+            {
                 // Its path holds other content in the same file: rewritten in place.
                 rewritten.push(t.id);
             }
@@ -306,8 +317,8 @@ impl Tail {
         }
         for id in rewritten {
             self.report.truncations += 1;
-            if let Some(t) = self.forget(id) {
-                tracing::info!(input = %self.input, path = %t.path.display(), "tail saw a file rewritten in place; reading it from the start");
+            if let Some(path) = self.forget(id) {
+                tracing::info!(input = %self.input, path = %path.display(), "tail saw a file rewritten in place; reading it from the start");
             }
         }
         for (path, fp) in found {
@@ -329,12 +340,17 @@ impl Tail {
             .tracked
             .values()
             .filter(|t| now.duration_since(t.seen) > wait && t.commits.in_flight() == 0)
-            .filter(|t| t.file.metadata().is_ok_and(|m| m.len() <= t.read_pos))
+            .filter(|t| {
+                t.file
+                    .as_ref()
+                    .and_then(|f| f.metadata().ok())
+                    .is_some_and(|m| m.len() <= t.read_pos)
+            })
             .map(|t| t.id)
             .collect();
         for id in gone {
-            if let Some(t) = self.forget(id) {
-                tracing::debug!(input = %self.input, path = %t.path.display(), "tail closes a rotated file");
+            if let Some(path) = self.forget(id) {
+                tracing::debug!(input = %self.input, path = %path.display(), "tail closes a rotated file");
             }
         }
         Ok(())
@@ -358,6 +374,22 @@ impl Tail {
                 }
             },
         };
+        // Content seen before in this run: resume where it was read, its records in flight
+        // still tracked (their acknowledgements find it under the same id).
+        if let Some(id) = self
+            .dormant
+            .values()
+            .find(|t| t.fingerprint == fp)
+            .map(|t| t.id)
+            && let Some(mut t) = self.dormant.remove(&id)
+        {
+            tracing::debug!(input = %self.input, path = %path.display(), offset = t.read_pos, "tail resumes a file it followed before");
+            t.path = path;
+            t.file = Some(file);
+            t.seen = now;
+            self.tracked.insert(id, t);
+            return;
+        }
         let offset = self.restored.remove(&fp).map_or(0, |p| p.offset);
         let id = self.next_id;
         self.next_id += 1;
@@ -370,7 +402,7 @@ impl Tail {
                 generation: 0,
                 fingerprint: fp,
                 path,
-                file,
+                file: Some(file),
                 format,
                 read_pos: offset,
                 partial: Vec::new(),
@@ -391,22 +423,28 @@ impl Tail {
         let Some(t) = self.tracked.get_mut(&id) else {
             return Ok(());
         };
-        let len = match t.file.metadata() {
+        let Some(file) = t.file.as_ref() else {
+            return Ok(());
+        };
+        let len = match file.metadata() {
             Ok(m) => m.len(),
             Err(_) => return Ok(()),
         };
         let consumed = t.read_pos + t.partial.len() as u64;
         // Shorter than what was read, or other first lines: truncated or rewritten in place.
-        if len < consumed
-            || fingerprint_of(&t.file, self.settings.fingerprint_lines).as_ref()
-                != Some(&t.fingerprint)
-        {
+        let changed = len < consumed
+            || fingerprint_of(file, self.settings.fingerprint_lines).as_ref()
+                != Some(&t.fingerprint);
+        if changed {
             self.truncated(id);
         }
         let Some(t) = self.tracked.get_mut(&id) else {
             return Ok(());
         };
-        if t.file.seek(SeekFrom::Start(consumed)).is_err() {
+        let Some(file) = t.file.as_mut() else {
+            return Ok(());
+        };
+        if file.seek(SeekFrom::Start(consumed)).is_err() {
             return Ok(());
         }
         let mut buf = vec![0u8; READ_CHUNK];
@@ -414,12 +452,12 @@ impl Tail {
         let lines = self.settings.fingerprint_lines;
         let mut changed = false;
         loop {
-            let n = match t.file.read(&mut buf) {
+            let n = match file.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             // Checked after the read: content replaced before or during it is never sent.
-            if fingerprint_of(&t.file, lines).as_ref() != Some(&t.fingerprint) {
+            if fingerprint_of(file, lines).as_ref() != Some(&t.fingerprint) {
                 changed = true;
                 break;
             }
@@ -477,24 +515,21 @@ impl Tail {
         Ok(())
     }
 
-    /// Stops following a file, remembering its delivered position by fingerprint: if the same
-    /// content shows up again (a glob matches it anew), reading resumes there instead of at 0.
-    fn forget(&mut self, id: u64) -> Option<Tracked> {
-        let t = self.tracked.remove(&id)?;
-        if self.restored.len() >= MAX_REMEMBERED
-            && let Some(oldest) = self.restored.keys().next().cloned()
+    /// Stops following a file but remembers it: if the same content shows up again (a glob
+    /// matches it anew), reading resumes where it stopped instead of at 0.
+    fn forget(&mut self, id: u64) -> Option<PathBuf> {
+        let mut t = self.tracked.remove(&id)?;
+        if self.dormant.len() >= MAX_REMEMBERED
+            && let Some(oldest) = self.dormant.values().min_by_key(|t| t.seen).map(|t| t.id)
         {
-            self.restored.remove(&oldest);
+            self.dormant.remove(&oldest);
         }
-        self.restored.insert(
-            t.fingerprint.clone(),
-            Position {
-                path: t.path.clone(),
-                offset: t.commits.committed(),
-            },
-        );
         self.dirty = true;
-        Some(t)
+        let path = t.path.clone();
+
+        t.file = None;
+        self.dormant.insert(t.id, t);
+        Some(path)
     }
 
     /// A followed file became shorter than what was read. If a copy with the same fingerprint
@@ -518,7 +553,7 @@ impl Tail {
             (Some((p, f)), Some(t)) => {
                 tracing::info!(input = %self.input, from = %path.display(), to = %p.display(), "tail follows the truncated file's copy");
                 t.path = p;
-                t.file = f;
+                t.file = Some(f);
             }
             _ => {
                 // The next scan finds the new content under its own fingerprint.
@@ -531,7 +566,7 @@ impl Tail {
     /// Writes the delivered positions: temporary file, fsync, rename.
     fn save(&mut self) {
         let mut files = self.restored.clone();
-        for t in self.tracked.values() {
+        for t in self.dormant.values().chain(self.tracked.values()) {
             files.insert(
                 t.fingerprint.clone(),
                 Position {
