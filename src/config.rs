@@ -85,7 +85,13 @@ pub struct Config {
 pub struct ApiConfig {
     pub listen: String,
     pub ws_max_lag: usize,
+    /// Verdicts kept for `/ws?after=<verdict_id>` resumption.
+    pub ws_replay: usize,
 }
+
+/// Largest accepted `api.ws_replay` (the ring holds shared verdict JSON, so its memory is
+/// this many verdicts at most).
+pub const MAX_WS_REPLAY: usize = 1_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct PipelineConfig {
@@ -223,6 +229,12 @@ impl Config {
         }
         if self.api.ws_max_lag == 0 {
             p.push(Problem::new("api.ws_max_lag", "must be at least 1"));
+        }
+        if !(1..=MAX_WS_REPLAY).contains(&self.api.ws_replay) {
+            p.push(Problem::new(
+                "api.ws_replay",
+                format!("must be between 1 and {MAX_WS_REPLAY}"),
+            ));
         }
         if self.pipeline.channel_capacity == 0 {
             p.push(Problem::new(

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub ws_clients: IntGauge,
     /// WebSocket clients disconnected by the server, by reason.
     pub ws_disconnects: IntCounterVec,
+    /// WebSocket clients that asked to resume (`/ws?after=`), by result (`replayed`, `gap`).
+    pub ws_resumes: IntCounterVec,
     /// Records written to the dead-letter output.
     pub dead_letters: IntCounterVec,
 }
@@ -73,6 +75,7 @@ mod labels {
     ];
     pub const WS_DISCONNECTS: &[&str] = &["lagging", "stalled", "shutdown"];
     pub const OUTPUT_ERRORS: &[&str] = &["serialize", "sink_closed"];
+    pub const WS_RESUMES: &[&str] = &["replayed", "gap"];
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -211,6 +214,11 @@ impl Metrics {
                 "WebSocket clients disconnected by the server, by reason.",
                 &["reason"],
             )?,
+            ws_resumes: counter_vec(
+                "nightwatch_ws_resumes_total",
+                "WebSocket clients that asked to resume after a verdict id, by result.",
+                &["result"],
+            )?,
             dead_letters: counter_vec(
                 "nightwatch_dead_letters_total",
                 "Records written to the dead-letter output, by stage.",
@@ -247,6 +255,9 @@ impl Metrics {
         }
         for r in labels::WS_DISCONNECTS {
             self.ws_disconnects.with_label_values(&[r]);
+        }
+        for r in labels::WS_RESUMES {
+            self.ws_resumes.with_label_values(&[r]);
         }
         self.dead_letters.with_label_values(&[stage::PARSE]);
         for f in formats {

@@ -2,8 +2,8 @@
 //!
 //! The fan-out serializes each verdict once and hands the same `Arc<str>` to every sink. Each
 //! file-like sink has its own bounded queue and task, so a slow disk backs pressure up through
-//! the pipeline instead of growing memory. The WebSocket stream is a broadcast ring
-//! ([`websocket`]): it never waits for clients, and a client that falls too far behind is
+//! the pipeline instead of growing memory. The WebSocket stream is a broadcast ring with a
+//! replay window ([`websocket`]): it never waits for clients, and a client that falls too far behind is
 //! disconnected with a reason.
 //!
 //! A verdict's acknowledgement (the records behind it, [`Ack`]) is shared by every sink and
@@ -16,13 +16,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::broadcast;
 
 use crate::cases::Published;
 use crate::config::OutputConfig;
 use crate::metrics::{Metrics, stage};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{self, Receiver, Sender};
+use websocket::VerdictStream;
 
 /// A sink could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ struct Sink {
 pub async fn spawn(
     configs: &[(String, OutputConfig)],
     verdicts: Receiver<Published>,
-    ws: broadcast::Sender<Arc<str>>,
+    ws: Arc<VerdictStream>,
     capacity: usize,
     metrics: Arc<Metrics>,
 ) -> Result<tokio::task::JoinHandle<Result<(), OutputError>>, OutputError> {
@@ -92,7 +92,7 @@ pub async fn spawn(
 async fn fan_out(
     verdicts: Receiver<Published>,
     sinks: Vec<Sink>,
-    ws: broadcast::Sender<Arc<str>>,
+    ws: Arc<VerdictStream>,
     m: Arc<Metrics>,
 ) -> Result<(), OutputError> {
     let received = m.stage_received.with_label_values(&[stage::OUTPUT]);
@@ -109,8 +109,7 @@ async fn fan_out(
                 continue;
             }
         };
-        // No receivers is fine: nobody is watching the stream right now.
-        let _ = ws.send(json.clone());
+        ws.publish(&published.verdict.verdict_id, json.clone());
         for sink in &sinks {
             let item = (json.clone(), published.ack.clone());
             if sink.queue.send(item).await.is_err() {

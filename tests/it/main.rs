@@ -7,3 +7,4 @@ mod dashboards;
 mod helpers;
 mod sigma_regression;
 mod sources;
+mod ws_resume;
