@@ -24,7 +24,7 @@ use crate::event::Origin;
 use crate::inputs::{self, Payload, RawRecord};
 use crate::metrics::Metrics;
 use crate::outputs::websocket::VerdictStream;
-use crate::outputs::{self, OutputError};
+use crate::outputs::{self, OutputError, OutputOptions};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{Receiver, Sender};
 use crate::pipeline::{self, DeadLetter, Publishing, Settings};
@@ -153,10 +153,19 @@ pub async fn run(
         metrics.clone(),
     );
     let output_configs: Vec<_> = config.outputs.clone().into_iter().collect();
-    let outputs =
-        outputs::spawn(&output_configs, verdicts, ws.clone(), cap, metrics.clone()).await?;
     let dead_path =
         (!config.dead_letter.path.is_empty()).then(|| PathBuf::from(&config.dead_letter.path));
+    let outputs = outputs::spawn(
+        &output_configs,
+        verdicts,
+        ws.clone(),
+        cap,
+        metrics.clone(),
+        OutputOptions {
+            dead_letter: dead_path.clone(),
+        },
+    )
+    .await?;
     let dead_task = tokio::spawn(dead_letters(graph.dead, dead_path, metrics.clone()));
 
     // The API.

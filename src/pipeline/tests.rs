@@ -74,6 +74,7 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
         ws,
         8,
         metrics.clone(),
+        Default::default(),
     )
     .await
     .unwrap();

@@ -7,4 +7,5 @@ mod dashboards;
 mod helpers;
 mod sigma_regression;
 mod sources;
+mod webhook;
 mod ws_resume;
