@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::cases::CaseSettings;
@@ -24,7 +23,8 @@ use crate::detect::{self, CorrelationLimits, LoadOptions, RuleSet};
 use crate::event::Origin;
 use crate::inputs::{self, Payload, RawRecord};
 use crate::metrics::Metrics;
-use crate::outputs::{self, OutputError};
+use crate::outputs::websocket::VerdictStream;
+use crate::outputs::{self, OutputError, OutputOptions};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{Receiver, Sender};
 use crate::pipeline::{self, DeadLetter, Publishing, Settings};
@@ -131,7 +131,7 @@ pub async fn run(
     let cap = config.pipeline.channel_capacity;
 
     // Downstream first: outputs, cases, detection.
-    let (ws_tx, _) = broadcast::channel::<Arc<str>>(config.api.ws_max_lag);
+    let ws = VerdictStream::new(config.api.ws_max_lag, config.api.ws_replay);
     let graph = pipeline::spawn_detection(
         &Settings {
             capacity: cap,
@@ -156,16 +156,19 @@ pub async fn run(
         metrics.clone(),
     );
     let output_configs: Vec<_> = config.outputs.clone().into_iter().collect();
+    let dead_path =
+        (!config.dead_letter.path.is_empty()).then(|| PathBuf::from(&config.dead_letter.path));
     let outputs = outputs::spawn(
         &output_configs,
         verdicts,
-        ws_tx.clone(),
+        ws.clone(),
         cap,
         metrics.clone(),
+        OutputOptions {
+            dead_letter: dead_path.clone(),
+        },
     )
     .await?;
-    let dead_path =
-        (!config.dead_letter.path.is_empty()).then(|| PathBuf::from(&config.dead_letter.path));
     let dead_task = tokio::spawn(dead_letters(graph.dead, dead_path, metrics.clone()));
 
     // The API.
@@ -178,7 +181,7 @@ pub async fn run(
     let app = api::router(api::AppState {
         metrics: metrics.clone(),
         draining: draining.clone(),
-        verdicts: ws_tx.clone(),
+        verdicts: ws.clone(),
         shutdown: server_stop.clone(),
     });
     let stop_serving = server_stop.clone();

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub ws_clients: IntGauge,
     /// WebSocket clients disconnected by the server, by reason.
     pub ws_disconnects: IntCounterVec,
+    /// WebSocket clients that asked to resume (`/ws?after=`), by result (`replayed`, `gap`).
+    pub ws_resumes: IntCounterVec,
     /// Records written to the dead-letter output.
     pub dead_letters: IntCounterVec,
     /// Records an input framed and sent, by input name (names come from the configuration).
@@ -56,6 +58,10 @@ pub struct Metrics {
     pub input_dropped: IntCounterVec,
     /// Open connections of a listening input.
     pub input_connections: IntGaugeVec,
+    /// Verdict deliveries by sink, by result (`ok`, `retry`, `failed`).
+    pub sink_deliveries: IntCounterVec,
+    /// Time from a webhook's first attempt at a verdict to its outcome (retries included).
+    pub sink_delivery: HistogramVec,
 }
 
 /// Stage names used as the `stage` label.
@@ -79,10 +85,17 @@ mod labels {
     ];
     pub const WS_DISCONNECTS: &[&str] = &["lagging", "stalled", "shutdown"];
     pub const OUTPUT_ERRORS: &[&str] = &["serialize", "sink_closed"];
+    pub const WS_RESUMES: &[&str] = &["replayed", "gap"];
+    pub const DEAD_LETTER_STAGES: &[&str] = &["parse", "output"];
+    /// `nightwatch_sink_deliveries_total` results, created per sink when it opens.
+    pub const SINK_RESULTS: &[&str] = &["ok", "retry", "failed"];
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+const DELIVERY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 const END_TO_END_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -126,6 +139,15 @@ impl Metrics {
             .buckets(END_TO_END_BUCKETS.to_vec()),
         )?;
         registry.register(Box::new(ingest_to_verdict.clone()))?;
+        let sink_delivery = HistogramVec::new(
+            HistogramOpts::new(
+                "nightwatch_sink_delivery_seconds",
+                "Time from a webhook's first attempt at a verdict to its outcome, retries included.",
+            )
+            .buckets(DELIVERY_BUCKETS.to_vec()),
+            &["output"],
+        )?;
+        registry.register(Box::new(sink_delivery.clone()))?;
         let rules_rejected = IntCounter::new(
             "nightwatch_rules_rejected_total",
             "Rules skipped at load because they could not be compiled.",
@@ -217,6 +239,11 @@ impl Metrics {
                 "WebSocket clients disconnected by the server, by reason.",
                 &["reason"],
             )?,
+            ws_resumes: counter_vec(
+                "nightwatch_ws_resumes_total",
+                "WebSocket clients that asked to resume after a verdict id, by result.",
+                &["result"],
+            )?,
             dead_letters: counter_vec(
                 "nightwatch_dead_letters_total",
                 "Records written to the dead-letter output, by stage.",
@@ -237,6 +264,12 @@ impl Metrics {
                 "Open connections of a listening input.",
                 &["input"],
             )?,
+            sink_deliveries: counter_vec(
+                "nightwatch_sink_deliveries_total",
+                "Verdict deliveries by sink and result (ok, retry, failed).",
+                &["output", "result"],
+            )?,
+            sink_delivery,
             registry,
         };
         let formats: Vec<&str> = crate::normalize::Format::ALL
@@ -269,7 +302,12 @@ impl Metrics {
         for r in labels::WS_DISCONNECTS {
             self.ws_disconnects.with_label_values(&[r]);
         }
-        self.dead_letters.with_label_values(&[stage::PARSE]);
+        for r in labels::WS_RESUMES {
+            self.ws_resumes.with_label_values(&[r]);
+        }
+        for s in labels::DEAD_LETTER_STAGES {
+            self.dead_letters.with_label_values(&[s]);
+        }
         for f in formats {
             self.events_parsed.with_label_values(&[f]);
             self.parse_errors.with_label_values(&[f]);
@@ -277,6 +315,17 @@ impl Metrics {
         }
         for kind in labels::OUTPUT_ERRORS {
             self.stage_errors.with_label_values(&[stage::OUTPUT, kind]);
+        }
+    }
+
+    /// Creates the delivery series of one sink (every result at 0), so its rates and error
+    /// ratios exist from start-up. `timed` sinks (webhooks) also get the latency histogram.
+    pub fn register_sink(&self, output: &str, timed: bool) {
+        for r in labels::SINK_RESULTS {
+            self.sink_deliveries.with_label_values(&[output, r]);
+        }
+        if timed {
+            self.sink_delivery.with_label_values(&[output]);
         }
     }
 

@@ -7,17 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::outputs::websocket;
+use crate::outputs::websocket::{self, VerdictStream};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -25,7 +25,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Set once shutdown begins: `/health` answers 503 from then on.
     pub draining: Arc<AtomicBool>,
-    pub verdicts: broadcast::Sender<Arc<str>>,
+    pub verdicts: Arc<VerdictStream>,
     /// Fires when the server stops; open WebSocket clients are closed with a reason.
     pub shutdown: CancellationToken,
 }
@@ -62,10 +62,34 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn ws(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
-    let rx = state.verdicts.subscribe();
+/// `/ws?after=<verdict_id>`: resume after the last verdict the client saw.
+#[derive(Debug, Deserialize)]
+struct WsQuery {
+    after: Option<String>,
+}
+
+async fn ws(
+    State(state): State<AppState>,
+    Query(query): Query<WsQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // Subscribed here, at the handshake, so nothing published from now on is missed.
+    let subscription = state.verdicts.subscribe(query.after.as_deref());
+    if query.after.is_some() {
+        let result = if subscription.gap.is_some() {
+            "gap"
+        } else {
+            "replayed"
+        };
+        state.metrics.ws_resumes.with_label_values(&[result]).inc();
+    }
     upgrade.on_upgrade(move |socket| {
-        websocket::serve_client(socket, rx, state.shutdown.clone(), state.metrics.clone())
+        websocket::serve_client(
+            socket,
+            subscription,
+            state.shutdown.clone(),
+            state.metrics.clone(),
+        )
     })
 }
 

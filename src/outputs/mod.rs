@@ -1,28 +1,31 @@
 //! Outputs: where published verdicts leave the daemon.
 //!
 //! The fan-out serializes each verdict once and hands the same `Arc<str>` to every sink. Each
-//! file-like sink has its own bounded queue and task, so a slow disk backs pressure up through
-//! the pipeline instead of growing memory. The WebSocket stream is a broadcast ring
-//! ([`websocket`]): it never waits for clients, and a client that falls too far behind is
-//! disconnected with a reason.
+//! sink (stdout, JSONL file, [`webhook`]) has its own bounded queue and task, so a slow disk or
+//! a slow or failing webhook backs pressure up through the pipeline instead of growing memory.
+//! The WebSocket stream is a broadcast ring with a replay window ([`websocket`]): it never
+//! waits for clients, and a client that falls too far behind is disconnected with a reason.
 //!
 //! A verdict's acknowledgement (the records behind it, [`Ack`]) is shared by every sink and
-//! released when each has written and flushed it; the WebSocket stream is best-effort and does
-//! not hold it.
+//! released when each has written and flushed it (a webhook: got a 2xx, or dead-lettered the
+//! verdict); the WebSocket stream is best-effort and does not hold it.
 
+pub mod thehive;
+pub mod webhook;
 pub mod websocket;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::broadcast;
 
 use crate::cases::Published;
 use crate::config::OutputConfig;
 use crate::metrics::{Metrics, stage};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{self, Receiver, Sender};
+use crate::verdict::Verdict;
+use websocket::VerdictStream;
 
 /// A sink could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -40,13 +43,35 @@ pub enum OutputError {
         name: String,
         source: std::io::Error,
     },
+    /// A webhook could not be set up (the URL is shown without credentials).
+    #[error("output {name} ({url}): {message}")]
+    Webhook {
+        name: String,
+        url: String,
+        message: String,
+    },
+}
+
+/// One verdict on its way to a sink: the shared JSON, the document (for sinks that reshape
+/// it), and this sink's share of the acknowledgement.
+pub(crate) struct Item {
+    pub json: Arc<str>,
+    pub verdict: Arc<Verdict>,
+    pub ack: Ack,
 }
 
 /// A configured sink, opened.
 struct Sink {
     name: String,
-    queue: Sender<(Arc<str>, Ack)>,
+    queue: Sender<Item>,
     task: tokio::task::JoinHandle<Result<(), OutputError>>,
+}
+
+/// Settings shared by every output.
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions {
+    /// The `[dead_letter] path` file, when configured.
+    pub dead_letter: Option<PathBuf>,
 }
 
 /// Opens every configured sink and spawns the fan-out. The returned handle completes once the
@@ -54,17 +79,39 @@ struct Sink {
 pub async fn spawn(
     configs: &[(String, OutputConfig)],
     verdicts: Receiver<Published>,
-    ws: broadcast::Sender<Arc<str>>,
+    ws: Arc<VerdictStream>,
     capacity: usize,
     metrics: Arc<Metrics>,
+    options: OutputOptions,
+) -> Result<tokio::task::JoinHandle<Result<(), OutputError>>, OutputError> {
+    spawn_with_env(configs, verdicts, ws, capacity, metrics, options, |var| {
+        std::env::var(var).ok()
+    })
+    .await
+}
+
+/// [`spawn`] with the environment lookup (for `hmac_secret_env`) given.
+pub(crate) async fn spawn_with_env(
+    configs: &[(String, OutputConfig)],
+    verdicts: Receiver<Published>,
+    ws: Arc<VerdictStream>,
+    capacity: usize,
+    metrics: Arc<Metrics>,
+    options: OutputOptions,
+    env: impl Fn(&str) -> Option<String>,
 ) -> Result<tokio::task::JoinHandle<Result<(), OutputError>>, OutputError> {
     let mut sinks = Vec::new();
     for (name, config) in configs {
-        let (tx, rx) =
-            channel::bounded::<(Arc<str>, Ack)>(&format!("output_{name}"), capacity, &metrics);
+        let (tx, rx) = channel::bounded::<Item>(&format!("output_{name}"), capacity, &metrics);
         let task = match config {
             OutputConfig::Stdout {} => {
-                tokio::spawn(write_lines(name.clone(), rx, tokio::io::stdout()))
+                metrics.register_sink(name, false);
+                tokio::spawn(write_lines(
+                    name.clone(),
+                    rx,
+                    tokio::io::stdout(),
+                    metrics.clone(),
+                ))
             }
             OutputConfig::Jsonl { path } => {
                 let file = tokio::fs::OpenOptions::new()
@@ -77,7 +124,18 @@ pub async fn spawn(
                         path: path.clone(),
                         source,
                     })?;
-                tokio::spawn(write_lines(name.clone(), rx, file))
+                metrics.register_sink(name, false);
+                tokio::spawn(write_lines(name.clone(), rx, file, metrics.clone()))
+            }
+            OutputConfig::Webhook(config) => {
+                let hook = webhook::Webhook::open(
+                    name,
+                    config,
+                    &env,
+                    options.dead_letter.clone(),
+                    metrics.clone(),
+                )?;
+                tokio::spawn(hook.run(rx))
             }
         };
         sinks.push(Sink {
@@ -92,7 +150,7 @@ pub async fn spawn(
 async fn fan_out(
     verdicts: Receiver<Published>,
     sinks: Vec<Sink>,
-    ws: broadcast::Sender<Arc<str>>,
+    ws: Arc<VerdictStream>,
     m: Arc<Metrics>,
 ) -> Result<(), OutputError> {
     let received = m.stage_received.with_label_values(&[stage::OUTPUT]);
@@ -109,10 +167,13 @@ async fn fan_out(
                 continue;
             }
         };
-        // No receivers is fine: nobody is watching the stream right now.
-        let _ = ws.send(json.clone());
+        ws.publish(&published.verdict.verdict_id, json.clone());
         for sink in &sinks {
-            let item = (json.clone(), published.ack.clone());
+            let item = Item {
+                json: json.clone(),
+                verdict: published.verdict.clone(),
+                ack: published.ack.clone(),
+            };
             if sink.queue.send(item).await.is_err() {
                 m.stage_errors
                     .with_label_values(&[stage::OUTPUT, "sink_closed"])
@@ -139,24 +200,30 @@ async fn fan_out(
 /// released after the flush that covers them.
 async fn write_lines<W: AsyncWrite + Unpin>(
     name: String,
-    rx: Receiver<(Arc<str>, Ack)>,
+    rx: Receiver<Item>,
     mut out: W,
+    metrics: Arc<Metrics>,
 ) -> Result<(), OutputError> {
     let err = |source| OutputError::Write {
         name: name.clone(),
         source,
     };
+    let ok = metrics
+        .sink_deliveries
+        .with_label_values(&[name.as_str(), "ok"]);
     let mut written = Vec::new();
-    while let Ok((line, ack)) = rx.recv().await {
-        out.write_all(line.as_bytes()).await.map_err(err)?;
+    while let Ok(Item { json, ack, .. }) = rx.recv().await {
+        out.write_all(json.as_bytes()).await.map_err(err)?;
         out.write_all(b"\n").await.map_err(err)?;
         written.push(ack);
         if rx.is_empty() {
             out.flush().await.map_err(err)?;
+            ok.inc_by(written.len() as u64);
             written.drain(..).for_each(Ack::done);
         }
     }
     out.flush().await.map_err(err)?;
+    ok.inc_by(written.len() as u64);
     written.into_iter().for_each(Ack::done);
     Ok(())
 }

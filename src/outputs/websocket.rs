@@ -1,11 +1,22 @@
-//! The `/ws` verdict stream.
+//! The `/ws` verdict stream, with resumption.
 //!
-//! Every verdict goes into a broadcast ring of `api.ws_max_lag` entries; each connected client
-//! reads the ring at its own pace. The pipeline never waits for a client: one that falls more
-//! than the ring's length behind, or that stops reading long enough for a send to stall, is
-//! closed with a reason (`lagging` or `stalled`) and counted.
+//! [`VerdictStream`] numbers every published verdict and keeps two things: a broadcast ring of
+//! `api.ws_max_lag` entries that connected clients read at their own pace, and a replay ring of
+//! the last `api.ws_replay` verdicts for clients that reconnect with `/ws?after=<verdict_id>`.
+//! The pipeline never waits for a client: one that falls more than the broadcast ring's length
+//! behind, or that stops reading long enough for a send to stall, is closed with a reason
+//! (`lagging` or `stalled`) and counted.
+//!
+//! Resumption has no gap and no duplicate: [`VerdictStream::publish`] appends to the replay
+//! ring and broadcasts under one lock, and [`VerdictStream::subscribe`] subscribes to the
+//! broadcast *before* snapshotting the ring under that same lock. Every verdict is therefore
+//! either in the snapshot or received live, and the client loop also drops any live verdict
+//! whose sequence number is not past the snapshot's, so the replay-to-live switch cannot
+//! repeat one. When the requested id has left the replay ring (or was never seen) the client
+//! first gets `{"type":"resume_gap","after":"<id>"}`, then the ring from its oldest entry.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
@@ -17,23 +28,146 @@ use crate::metrics::Metrics;
 /// How long one send to a client may take before the client counts as stalled.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Streams verdicts to one client until it disconnects, lags, stalls, or the server stops.
+/// One published verdict as the stream carries it.
+#[derive(Debug)]
+pub struct StreamItem {
+    /// Position in the stream, from 0, without holes.
+    pub seq: u64,
+    pub verdict_id: Box<str>,
+    /// The verdict document, shared with the other sinks.
+    pub json: Arc<str>,
+}
+
+struct Ring {
+    items: VecDeque<Arc<StreamItem>>,
+    capacity: usize,
+    next_seq: u64,
+}
+
+/// The live verdict stream and its replay ring.
+pub struct VerdictStream {
+    live: broadcast::Sender<Arc<StreamItem>>,
+    ring: Mutex<Ring>,
+}
+
+/// What a new client starts from, taken atomically with its live subscription.
+pub struct Subscription {
+    /// The requested id when it was not in the replay ring: the client missed verdicts.
+    pub gap: Option<String>,
+    /// Verdicts to send before the live stream, oldest first.
+    pub backlog: Vec<Arc<StreamItem>>,
+    /// Live verdicts with a sequence below this were already covered by the snapshot.
+    pub live_from: u64,
+    pub live: broadcast::Receiver<Arc<StreamItem>>,
+}
+
+impl VerdictStream {
+    /// A stream whose clients may lag `max_lag` verdicts and that keeps `replay` verdicts for
+    /// resumption (both at least 1).
+    pub fn new(max_lag: usize, replay: usize) -> Arc<Self> {
+        let (live, _) = broadcast::channel(max_lag.max(1));
+        Arc::new(VerdictStream {
+            live,
+            ring: Mutex::new(Ring {
+                items: VecDeque::with_capacity(replay.clamp(1, 4096)),
+                capacity: replay.max(1),
+                next_seq: 0,
+            }),
+        })
+    }
+
+    fn ring(&self) -> MutexGuard<'_, Ring> {
+        // The ring is consistent after every statement; a panic elsewhere cannot break it.
+        self.ring.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a verdict to the replay ring and broadcasts it. Never waits for clients.
+    pub fn publish(&self, verdict_id: &str, json: Arc<str>) {
+        let mut ring = self.ring();
+        let item = Arc::new(StreamItem {
+            seq: ring.next_seq,
+            verdict_id: verdict_id.into(),
+            json,
+        });
+        ring.next_seq += 1;
+        if ring.items.len() == ring.capacity {
+            ring.items.pop_front();
+        }
+        ring.items.push_back(item.clone());
+        // No receivers is fine: nobody is watching the stream right now. Sent under the lock
+        // so that ring order and broadcast order are one order.
+        let _ = self.live.send(item);
+    }
+
+    /// Subscribes a client. With `after`, the backlog holds every kept verdict published after
+    /// that id; an id not in the ring yields a gap and the whole ring.
+    pub fn subscribe(&self, after: Option<&str>) -> Subscription {
+        let ring = self.ring();
+        let live = self.live.subscribe();
+        let live_from = ring.next_seq;
+        let (gap, backlog) = match after {
+            None => (None, Vec::new()),
+            Some(id) => match ring.items.iter().rposition(|i| &*i.verdict_id == id) {
+                Some(pos) => (None, ring.items.iter().skip(pos + 1).cloned().collect()),
+                None => (Some(id.to_owned()), ring.items.iter().cloned().collect()),
+            },
+        };
+        Subscription {
+            gap,
+            backlog,
+            live_from,
+            live,
+        }
+    }
+}
+
+/// Streams verdicts to one client until it disconnects, lags, stalls, or the server stops:
+/// first the gap notice and backlog of its [`Subscription`], then the live stream.
 pub async fn serve_client(
     mut socket: WebSocket,
-    mut verdicts: broadcast::Receiver<Arc<str>>,
+    subscription: Subscription,
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
 ) {
     metrics.ws_clients.inc();
+    let Subscription {
+        gap,
+        backlog,
+        live_from,
+        live: mut verdicts,
+    } = subscription;
+    let mut first: Option<Arc<str>> = gap.map(|after| {
+        Arc::from(serde_json::json!({"type": "resume_gap", "after": after}).to_string())
+    });
+    let mut backlog = backlog.into_iter();
     let reason = loop {
-        let next = tokio::select! {
-            _ = shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down".to_owned(), "shutdown")),
-            next = verdicts.recv() => next,
-            incoming = socket.recv() => match incoming {
-                // Clients only listen; pings are answered by axum, anything else is ignored.
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
-                Some(Ok(_)) => continue,
-            },
+        if shutdown.is_cancelled() {
+            break Some((
+                close_code::AWAY,
+                "server shutting down".to_owned(),
+                "shutdown",
+            ));
+        }
+        let next = if let Some(notice) = first.take() {
+            Ok(notice)
+        } else if let Some(item) = backlog.next() {
+            Ok(item.json.clone())
+        } else {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => continue,
+                next = verdicts.recv() => next,
+                incoming = socket.recv() => match incoming {
+                    // Clients only listen; pings are answered by axum, anything else is ignored.
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => continue,
+                },
+            };
+            match next {
+                // Already sent from the snapshot.
+                Ok(item) if item.seq < live_from => continue,
+                Ok(item) => Ok(item.json.clone()),
+                Err(e) => Err(e),
+            }
         };
         match next {
             Ok(json) => {
@@ -76,4 +210,111 @@ pub async fn serve_client(
         let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
     }
     metrics.ws_clients.dec();
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn ids(items: &[Arc<StreamItem>]) -> Vec<&str> {
+        items.iter().map(|i| &*i.verdict_id).collect()
+    }
+
+    fn publish(s: &VerdictStream, ids: &[&str]) {
+        for id in ids {
+            s.publish(id, Arc::from(format!("{{\"verdict_id\":\"{id}\"}}")));
+        }
+    }
+
+    #[test]
+    fn after_a_kept_id_the_backlog_is_what_followed_it() {
+        let s = VerdictStream::new(8, 4);
+        publish(&s, &["a", "b", "c"]);
+        let sub = s.subscribe(Some("a"));
+        assert_eq!(sub.gap, None);
+        assert_eq!(ids(&sub.backlog), ["b", "c"]);
+        let sub = s.subscribe(Some("c"));
+        assert!(sub.backlog.is_empty(), "nothing after the newest");
+        assert!(s.subscribe(None).backlog.is_empty(), "no after: live only");
+    }
+
+    #[test]
+    fn an_evicted_or_unknown_id_is_a_gap_and_the_whole_ring() {
+        let s = VerdictStream::new(8, 3);
+        publish(&s, &["a", "b", "c", "d", "e"]);
+        let sub = s.subscribe(Some("a"));
+        assert_eq!(sub.gap.as_deref(), Some("a"));
+        assert_eq!(ids(&sub.backlog), ["c", "d", "e"]);
+        assert_eq!(s.subscribe(Some("zzz")).gap.as_deref(), Some("zzz"));
+    }
+
+    #[test]
+    fn snapshot_and_live_meet_without_gap_or_duplicate() {
+        let s = VerdictStream::new(64, 64);
+        publish(&s, &["a", "b"]);
+        let mut sub = s.subscribe(Some("a"));
+        publish(&s, &["c", "d"]);
+        let mut seen: Vec<String> = sub
+            .backlog
+            .iter()
+            .map(|i| i.verdict_id.to_string())
+            .collect();
+        while let Ok(item) = sub.live.try_recv() {
+            if item.seq >= sub.live_from {
+                seen.push(item.verdict_id.to_string());
+            }
+        }
+        assert_eq!(seen, ["b", "c", "d"]);
+    }
+
+    #[test]
+    fn concurrent_publishing_never_splits_a_subscription() {
+        // A publisher thread races subscribers; each subscriber's backlog + live stream must be
+        // exactly the published sequence after its id.
+        let s = VerdictStream::new(100_000, 100_000);
+        let n = 20_000u64;
+        let publisher = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..n {
+                    s.publish(&i.to_string(), Arc::from(i.to_string()));
+                }
+            })
+        };
+        let mut checked = 0;
+        while !publisher.is_finished() || checked == 0 {
+            let after = s.ring().next_seq.saturating_sub(3);
+            let mut sub = s.subscribe(Some(&after.to_string()));
+            if sub.gap.is_some() {
+                continue;
+            }
+            let mut expected = after + 1;
+            for item in &sub.backlog {
+                assert_eq!(item.seq, expected);
+                expected += 1;
+            }
+            // Read live until the publisher is done and the receiver is drained.
+            loop {
+                match sub.live.try_recv() {
+                    Ok(item) if item.seq < sub.live_from => {}
+                    Ok(item) => {
+                        assert_eq!(item.seq, expected, "gap or duplicate at the switch");
+                        expected += 1;
+                    }
+                    Err(broadcast::error::TryRecvError::Empty) if publisher.is_finished() => {
+                        break;
+                    }
+                    Err(broadcast::error::TryRecvError::Empty) => std::thread::yield_now(),
+                    Err(e) => panic!("{e:?}"),
+                }
+                if expected >= after + 200 {
+                    break;
+                }
+            }
+            checked += 1;
+        }
+        publisher.join().unwrap();
+        assert!(checked > 0);
+    }
 }

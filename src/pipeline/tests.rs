@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::broadcast;
 
 use super::ack::{Ack, Outcome};
 use super::*;
@@ -68,13 +67,14 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
     );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("verdicts.jsonl");
-    let (ws, _) = broadcast::channel(16);
+    let ws = crate::outputs::websocket::VerdictStream::new(16, 16);
     let outputs = crate::outputs::spawn(
         &[("file".into(), OutputConfig::Jsonl { path: out.clone() })],
         verdicts,
         ws,
         8,
         metrics.clone(),
+        Default::default(),
     )
     .await
     .unwrap();

@@ -8,3 +8,5 @@ mod helpers;
 mod sigma_regression;
 mod sources;
 mod streaming;
+mod webhook;
+mod ws_resume;
