@@ -7,9 +7,10 @@
 //! disconnected with a reason.
 //!
 //! A verdict's acknowledgement (the records behind it, [`Ack`]) is shared by every sink and
-//! released when each has written and flushed it; the WebSocket stream is best-effort and does
-//! not hold it.
+//! released when each has written and flushed it (the JetStream sink: when the broker acked
+//! it); the WebSocket stream is best-effort and does not hold it.
 
+pub mod nats;
 pub mod websocket;
 
 use std::path::PathBuf;
@@ -40,12 +41,25 @@ pub enum OutputError {
         name: String,
         source: std::io::Error,
     },
+    /// A NATS output could not connect or publish.
+    #[error(transparent)]
+    Nats(#[from] nats::NatsOutputError),
+}
+
+/// One serialized verdict on its way to a sink.
+pub struct Outgoing {
+    /// The verdict document, serialized once for every sink.
+    pub json: Arc<str>,
+    /// Its `verdict_id` (unique per case version), for sinks that deduplicate.
+    pub verdict_id: Arc<str>,
+    /// Released once this sink has delivered it.
+    pub ack: Ack,
 }
 
 /// A configured sink, opened.
 struct Sink {
     name: String,
-    queue: Sender<(Arc<str>, Ack)>,
+    queue: Sender<Outgoing>,
     task: tokio::task::JoinHandle<Result<(), OutputError>>,
 }
 
@@ -60,8 +74,7 @@ pub async fn spawn(
 ) -> Result<tokio::task::JoinHandle<Result<(), OutputError>>, OutputError> {
     let mut sinks = Vec::new();
     for (name, config) in configs {
-        let (tx, rx) =
-            channel::bounded::<(Arc<str>, Ack)>(&format!("output_{name}"), capacity, &metrics);
+        let (tx, rx) = channel::bounded::<Outgoing>(&format!("output_{name}"), capacity, &metrics);
         let task = match config {
             OutputConfig::Stdout {} => {
                 tokio::spawn(write_lines(name.clone(), rx, tokio::io::stdout()))
@@ -78,6 +91,11 @@ pub async fn spawn(
                         source,
                     })?;
                 tokio::spawn(write_lines(name.clone(), rx, file))
+            }
+            OutputConfig::Nats(cfg) => {
+                let settings = nats::NatsOutputSettings::from_config(name, cfg)?;
+                let sink = nats::NatsSink::open(name, settings, metrics.clone()).await?;
+                tokio::spawn(sink.run(rx))
             }
         };
         sinks.push(Sink {
@@ -111,8 +129,13 @@ async fn fan_out(
         };
         // No receivers is fine: nobody is watching the stream right now.
         let _ = ws.send(json.clone());
+        let verdict_id: Arc<str> = Arc::from(published.verdict.verdict_id.as_str());
         for sink in &sinks {
-            let item = (json.clone(), published.ack.clone());
+            let item = Outgoing {
+                json: json.clone(),
+                verdict_id: verdict_id.clone(),
+                ack: published.ack.clone(),
+            };
             if sink.queue.send(item).await.is_err() {
                 m.stage_errors
                     .with_label_values(&[stage::OUTPUT, "sink_closed"])
@@ -139,7 +162,7 @@ async fn fan_out(
 /// released after the flush that covers them.
 async fn write_lines<W: AsyncWrite + Unpin>(
     name: String,
-    rx: Receiver<(Arc<str>, Ack)>,
+    rx: Receiver<Outgoing>,
     mut out: W,
 ) -> Result<(), OutputError> {
     let err = |source| OutputError::Write {
@@ -147,7 +170,10 @@ async fn write_lines<W: AsyncWrite + Unpin>(
         source,
     };
     let mut written = Vec::new();
-    while let Ok((line, ack)) = rx.recv().await {
+    while let Ok(Outgoing {
+        json: line, ack, ..
+    }) = rx.recv().await
+    {
         out.write_all(line.as_bytes()).await.map_err(err)?;
         out.write_all(b"\n").await.map_err(err)?;
         written.push(ack);
