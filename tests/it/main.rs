@@ -5,5 +5,6 @@ mod cli;
 mod daemon;
 mod dashboards;
 mod helpers;
+mod nats;
 mod sigma_regression;
 mod sources;
