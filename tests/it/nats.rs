@@ -709,3 +709,49 @@ fn daemon_recovers_from_a_broker_restart_without_losing_events() {
         "{log:?}"
     );
 }
+
+#[test]
+fn core_nats_queue_group_input_reads_every_line() {
+    let Some((url, _server)) = broker("core_nats_queue_group_input_reads_every_line") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let subject = format!("{}.core.events", unique("nw"));
+    let rt = runtime();
+    let client = rt.block_on(connect(&url));
+    let config = dir.path().join("nightwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rules]\npaths = [{rules:?}]\n[inputs.bus]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\nqueue_group = \"nightwatch\"\n",
+            rules = repo().join("rules").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
+    wait_for("the input to connect", Duration::from_secs(30), || {
+        metric(&daemon, CONNECTED) >= 1.0
+    });
+    // Core NATS is best-effort: only what is published after the subscription exists arrives.
+    std::thread::sleep(Duration::from_millis(300));
+    let lines = demo_events(dir.path(), 500, 5);
+    rt.block_on(async {
+        for chunk in lines.chunks(5) {
+            client
+                .publish(subject.clone(), chunk.join("\n").into())
+                .await
+                .unwrap();
+        }
+        client.flush().await.unwrap();
+    });
+    wait_for("every line parsed", Duration::from_secs(60), || {
+        metric(&daemon, PARSED) >= 500.0
+    });
+    assert_eq!(metric(&daemon, PARSED), 500.0);
+    assert_eq!(
+        metric(&daemon, "nightwatch_nats_messages_total{mode=\"core\"}"),
+        100.0
+    );
+    let (code, log) = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(code, 0, "{log:?}");
+}
