@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::nats::{AuthKeys, NatsUrl, TlsConfig};
+
 /// The documented default configuration, compiled into the binary.
 pub const DEFAULT_TOML: &str = include_str!("../config/nightwatch.toml");
 
@@ -160,6 +162,128 @@ pub enum InputConfig {
         #[serde(default = "default_rotate_wait_secs")]
         rotate_wait_secs: u64,
     },
+    /// A NATS subject, core or through a JetStream durable consumer ([`crate::inputs::nats`]).
+    Nats(Box<NatsInputConfig>),
+}
+
+/// `[inputs.NAME] type = "nats"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsInputConfig {
+    /// Server URL(s), comma-separated; printed redacted.
+    pub url: NatsUrl,
+    /// Subject to read (wildcards allowed); with JetStream, the consumer's filter subject.
+    pub subject: String,
+    /// Core NATS only: share the subject's messages with the other members of this group.
+    #[serde(default)]
+    pub queue_group: Option<String>,
+    /// Read through a JetStream durable pull consumer (at-least-once) instead of core NATS.
+    #[serde(default)]
+    pub jetstream: Option<JetStreamInputConfig>,
+    /// Line format of each message's lines: json (default), syslog, web_access or text.
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// `jetstream = { … }` of a NATS input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JetStreamInputConfig {
+    pub stream: String,
+    /// Durable consumer name.
+    pub consumer: String,
+    /// Subjects of the stream when it is created (default: the input's `subject`).
+    #[serde(default)]
+    pub subjects: Vec<String>,
+    /// Create the stream (file storage) and the consumer when absent; with `true` the
+    /// consumer's ack_wait and max_ack_pending are also updated to these values.
+    #[serde(default)]
+    pub create: bool,
+    /// Seconds JetStream waits for an acknowledgement before redelivering.
+    #[serde(default = "default_ack_wait_secs")]
+    pub ack_wait_secs: u64,
+    /// Unacknowledged messages the consumer may have out; 0 means `pipeline.channel_capacity`.
+    #[serde(default)]
+    pub max_ack_pending: u64,
+}
+
+fn default_ack_wait_secs() -> u64 {
+    60
+}
+
+impl NatsInputConfig {
+    pub fn auth_keys(&self) -> AuthKeys {
+        AuthKeys {
+            credentials_file: self.credentials_file.clone(),
+            token_env: self.token_env.clone(),
+            user: self.user.clone(),
+            password_env: self.password_env.clone(),
+        }
+    }
+}
+
+/// `[outputs.NAME] type = "nats"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsOutputConfig {
+    pub url: NatsUrl,
+    /// Subject the verdicts are published on (no wildcards).
+    pub subject: String,
+    /// Publish through JetStream (a stream must capture the subject): wait for the broker's
+    /// ack, retry with backoff, `Nats-Msg-Id` = verdict id for dedup.
+    #[serde(default)]
+    pub jetstream: bool,
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+impl NatsOutputConfig {
+    pub fn auth_keys(&self) -> AuthKeys {
+        AuthKeys {
+            credentials_file: self.credentials_file.clone(),
+            token_env: self.token_env.clone(),
+            user: self.user.clone(),
+            password_env: self.password_env.clone(),
+        }
+    }
+}
+
+/// Problems of the connection keys shared by NATS inputs and outputs.
+fn nats_connection_problems(
+    key: &dyn Fn(&str) -> String,
+    url: &NatsUrl,
+    auth: &AuthKeys,
+    tls: Option<&TlsConfig>,
+    p: &mut Vec<Problem>,
+) {
+    if let Some(m) = crate::nats::url_problem(url) {
+        p.push(Problem::new(key("url"), m));
+    }
+    let env = |var: &str| std::env::var(var).ok();
+    for (k, m) in auth.problems(env) {
+        p.push(Problem::new(key(k), m));
+    }
+    for (k, m) in tls.map(TlsConfig::problems).unwrap_or_default() {
+        p.push(Problem::new(key(k), m));
+    }
 }
 
 fn default_syslog_protocol() -> String {
@@ -210,6 +334,8 @@ pub enum OutputConfig {
     Jsonl { path: PathBuf },
     /// One HTTP POST per verdict ([`crate::outputs::webhook`]).
     Webhook(WebhookConfig),
+    /// Each verdict published on a NATS subject ([`crate::outputs::nats`]).
+    Nats(Box<NatsOutputConfig>),
 }
 
 /// What a webhook output posts.
@@ -546,6 +672,7 @@ impl Config {
                         }
                     }
                 }
+                InputConfig::Nats(n) => validate_nats_input(name, n, &mut p),
             }
         }
         let stdin_inputs = self
@@ -565,6 +692,13 @@ impl Config {
                     ));
                 }
                 OutputConfig::Webhook(w) => validate_webhook(name, w, &mut p),
+                OutputConfig::Nats(n) => {
+                    let key = |k: &str| format!("outputs.{name}.{k}");
+                    if let Some(m) = crate::nats::subject_problem(&n.subject, false) {
+                        p.push(Problem::new(key("subject"), m));
+                    }
+                    nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), &mut p);
+                }
                 _ => {}
             }
         }
@@ -636,6 +770,63 @@ fn validate_webhook(name: &str, w: &WebhookConfig, p: &mut Vec<Problem>) {
             ));
         }
     }
+}
+
+fn validate_nats_input(name: &str, n: &NatsInputConfig, p: &mut Vec<Problem>) {
+    let key = |k: &str| format!("inputs.{name}.{k}");
+    if let Some(m) = crate::nats::subject_problem(&n.subject, true) {
+        p.push(Problem::new(key("subject"), m));
+    }
+    if let Some(f) = &n.format
+        && tail_format(f).is_none()
+    {
+        p.push(Problem::new(
+            key("format"),
+            format!("`{f}` is not one of json, syslog, web_access, text"),
+        ));
+    }
+    if let Some(g) = &n.queue_group
+        && (g.is_empty() || g.chars().any(char::is_whitespace))
+    {
+        p.push(Problem::new(
+            key("queue_group"),
+            "must be a non-empty name without whitespace",
+        ));
+    }
+    if let Some(js) = &n.jetstream {
+        if n.queue_group.is_some() {
+            p.push(Problem::new(
+                key("queue_group"),
+                "applies to core NATS only; JetStream consumers share work by name",
+            ));
+        }
+        for (k, v) in [
+            ("jetstream.stream", &js.stream),
+            ("jetstream.consumer", &js.consumer),
+        ] {
+            if let Some(m) = crate::nats::name_problem(v) {
+                p.push(Problem::new(key(k), m));
+            }
+        }
+        for s in &js.subjects {
+            if let Some(m) = crate::nats::subject_problem(s, true) {
+                p.push(Problem::new(key("jetstream.subjects"), m));
+            }
+        }
+        if !js.subjects.is_empty() && !js.create {
+            p.push(Problem::new(
+                key("jetstream.subjects"),
+                "only used when creating the stream (create = true)",
+            ));
+        }
+        if js.ack_wait_secs == 0 {
+            p.push(Problem::new(
+                key("jetstream.ack_wait_secs"),
+                "must be at least 1",
+            ));
+        }
+    }
+    nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), p);
 }
 
 /// Loads the configuration from `path` (or the embedded default) with environment overrides
@@ -908,5 +1099,127 @@ mod tests {
     #[test]
     fn input_with_unknown_type_is_rejected() {
         assert!(parse("[inputs.x]\ntype = \"carrier-pigeon\"\n", "t", no_env()).is_err());
+    }
+
+    #[test]
+    fn nats_inputs_and_outputs_parse_with_defaults() {
+        let c = parse(
+            r#"
+[inputs.core]
+type = "nats"
+url = "nats://127.0.0.1:4222"
+subject = "logs.>"
+queue_group = "nightwatch"
+format = "syslog"
+[inputs.durable]
+type = "nats"
+url = "nats://127.0.0.1:4222"
+subject = "events.sysmon"
+jetstream = { stream = "EVENTS", consumer = "nightwatch", create = true }
+[outputs.bus]
+type = "nats"
+url = "tls://127.0.0.1:4443"
+subject = "verdicts"
+jetstream = true
+"#,
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        assert_eq!(c.validate(), vec![]);
+        let InputConfig::Nats(core) = &c.inputs["core"] else {
+            panic!("{:?}", c.inputs["core"])
+        };
+        assert!(core.jetstream.is_none());
+        assert_eq!(core.queue_group.as_deref(), Some("nightwatch"));
+        let InputConfig::Nats(durable) = &c.inputs["durable"] else {
+            panic!("{:?}", c.inputs["durable"])
+        };
+        let js = durable.jetstream.as_ref().unwrap();
+        assert_eq!((js.ack_wait_secs, js.max_ack_pending), (60, 0));
+        assert!(js.create && js.subjects.is_empty());
+        let settings =
+            crate::inputs::nats::NatsSettings::from_config("durable", durable, 512).unwrap();
+        let js = settings.jetstream.unwrap();
+        assert_eq!(js.max_ack_pending, 512, "tied to the pipeline bound");
+        assert_eq!(js.subjects, vec!["events.sysmon".to_owned()]);
+        assert_eq!(settings.format, crate::normalize::Format::Json);
+        let OutputConfig::Nats(out) = &c.outputs["bus"] else {
+            panic!("{:?}", c.outputs["bus"])
+        };
+        assert!(out.jetstream);
+    }
+
+    #[test]
+    fn nats_unknown_keys_are_rejected() {
+        for text in [
+            "[inputs.n]\ntype = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\nsubjekt = \"b\"\n",
+            "[inputs.n]\ntype = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\njetstream = { stream = \"S\", consumer = \"C\", ack_wait = 5 }\n",
+            "[outputs.n]\ntype = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\nstream = \"S\"\n",
+        ] {
+            let err = parse(text, "t", no_env()).unwrap_err().to_string();
+            assert!(err.contains("unknown field"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn nats_validation_names_every_problem() {
+        let c = parse(
+            r#"
+[inputs.n]
+type = "nats"
+url = "http://user:hunter2@h:1"
+subject = "a..b"
+queue_group = "g"
+format = "evtx"
+token_env = "NIGHTWATCH_TEST_SURELY_UNSET_TOKEN"
+jetstream = { stream = "S.1", consumer = "", subjects = ["x"], ack_wait_secs = 0 }
+[outputs.o]
+type = "nats"
+url = "nats://h:1"
+subject = "verdicts.>"
+user = "svc"
+tls = { cert_file = "/nonexistent/cert.pem" }
+"#,
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        let problems = c.validate();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "inputs.n.subject",
+                "inputs.n.format",
+                "inputs.n.queue_group",
+                "inputs.n.jetstream.stream",
+                "inputs.n.jetstream.consumer",
+                "inputs.n.jetstream.subjects",
+                "inputs.n.jetstream.ack_wait_secs",
+                "inputs.n.url",
+                "inputs.n.token_env",
+                "outputs.o.subject",
+                "outputs.o.password_env",
+                "outputs.o.tls.key_file",
+                "outputs.o.tls.cert_file",
+            ],
+            "{problems:#?}"
+        );
+        let all = format!("{problems:?}");
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    #[test]
+    fn nats_config_debug_hides_url_credentials() {
+        let c = parse(
+            "[outputs.o]\ntype = \"nats\"\nurl = \"nats://svc:hunter2@h:4222\"\nsubject = \"v\"\n",
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("nats://***@h:4222"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -199,21 +199,12 @@ pub async fn run(
     let inputs_stop = CancellationToken::new();
     let raw = graph.raw;
     let dead_tx = graph.dead_tx;
-    // Inputs that acknowledge (tail) finish after the drain, once their last checkpoint is
-    // written; the daemon waits for them.
+    // Inputs that acknowledge (tail, NATS) finish after the drain, once their last checkpoint
+    // or acknowledgement is written; the daemon waits for them.
     let mut acking_inputs = Vec::new();
     for (name, input) in &config.inputs {
         acking_inputs.extend(
-            spawn_input(
-                name,
-                input,
-                &config.state,
-                &raw,
-                &dead_tx,
-                &inputs_stop,
-                &metrics,
-            )
-            .await?,
+            spawn_input(name, input, &config, &raw, &dead_tx, &inputs_stop, &metrics).await?,
         );
     }
     if opts.demo {
@@ -264,15 +255,39 @@ pub async fn run(
 async fn spawn_input(
     name: &str,
     input: &InputConfig,
-    state: &config::StateConfig,
+    config: &Config,
     raw: &Sender<RawRecord>,
     dead: &Sender<DeadLetter>,
     stop: &CancellationToken,
     metrics: &Arc<Metrics>,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, DaemonError> {
+    let state = &config.state;
     let name: Arc<str> = Arc::from(name);
     let (raw, dead, stop) = (raw.clone(), dead.clone(), stop.clone());
     match input.clone() {
+        InputConfig::Nats(cfg) => {
+            let settings = match inputs::nats::NatsSettings::from_config(
+                &name,
+                &cfg,
+                config.pipeline.channel_capacity,
+            ) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(input = %name, error = %e, "nats input failed");
+                    return Ok(None);
+                }
+            };
+            let metrics = metrics.clone();
+            let task = tokio::spawn(async move {
+                match inputs::nats::run(name.clone(), settings, raw, stop, metrics).await {
+                    Ok(r) => {
+                        tracing::info!(input = %name, messages = r.messages, records = r.records, redelivered = r.redelivered, acked = r.acked, nacked = r.nacked, "nats input stopped")
+                    }
+                    Err(e) => tracing::error!(input = %name, error = %e, "nats input failed"),
+                }
+            });
+            return Ok(Some(task));
+        }
         InputConfig::Syslog {
             listen,
             protocol,

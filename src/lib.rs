@@ -2,14 +2,15 @@
 //!
 //! Code map, in the order data flows (see README "Architecture"):
 //!
-//! - [`inputs`]: transports that frame bytes into `RawRecord`s (files, stdin).
+//! - [`inputs`]: transports that frame bytes into `RawRecord`s (files, stdin, tail, NATS).
 //! - [`normalize`]: parsers, one per format, from `RawRecord` to [`event::Event`].
 //! - [`event`]: the one normalized event shape every later stage speaks.
 //! - [`detect`]: the Sigma engine: rules compiled once, pure evaluation, correlations.
 //! - [`cases`]: rule matches grouped per host into cases.
 //! - [`verdict`]: the `nightwatch.verdict.v1` document and its scoring.
 //! - [`attack`]: the MITRE ATT&CK technique and tactic table.
-//! - [`outputs`]: verdict sinks (stdout, JSONL file, the `/ws` stream).
+//! - [`outputs`]: verdict sinks (stdout, JSONL file, NATS, the `/ws` stream).
+//! - [`nats`]: NATS connections shared by the NATS input and output.
 //! - [`pipeline`]: the bounded stage graph that connects all of the above.
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
@@ -29,6 +30,7 @@ pub mod detect;
 pub mod event;
 pub mod inputs;
 pub mod metrics;
+pub mod nats;
 pub mod normalize;
 pub mod outputs;
 pub mod pipeline;

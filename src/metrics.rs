@@ -62,6 +62,21 @@ pub struct Metrics {
     pub sink_deliveries: IntCounterVec,
     /// Time from a webhook's first attempt at a verdict to its outcome (retries included).
     pub sink_delivery: HistogramVec,
+    /// Messages NATS inputs received, by mode (`core`, `jetstream`).
+    pub nats_messages: IntCounterVec,
+    /// JetStream messages received that had been delivered before (a redelivery).
+    pub nats_redelivered: IntCounter,
+    /// Acknowledgements NATS inputs sent to JetStream, by kind (`ack`, `nak`).
+    pub nats_acks: IntCounterVec,
+    /// Verdicts NATS outputs published, by mode (`core`: flushed; `jetstream`: broker-acked).
+    pub nats_published: IntCounterVec,
+    /// JetStream publishes the broker reported as duplicates (absorbed by `Nats-Msg-Id`).
+    pub nats_publish_duplicates: IntCounter,
+    /// NATS failures, by kind (`bind`, `consume`, `ack`, `publish`).
+    pub nats_errors: IntCounterVec,
+    /// NATS client connection events, by event (`connected`, `disconnected`,
+    /// `slow_consumer`, `error`).
+    pub nats_connection_events: IntCounterVec,
 }
 
 /// Stage names used as the `stage` label.
@@ -89,6 +104,10 @@ mod labels {
     pub const DEAD_LETTER_STAGES: &[&str] = &["parse", "output"];
     /// `nightwatch_sink_deliveries_total` results, created per sink when it opens.
     pub const SINK_RESULTS: &[&str] = &["ok", "retry", "failed"];
+    pub const NATS_MODES: &[&str] = &["core", "jetstream"];
+    pub const NATS_ACKS: &[&str] = &["ack", "nak"];
+    pub const NATS_ERRORS: &[&str] = &["bind", "consume", "ack", "publish"];
+    pub const NATS_EVENTS: &[&str] = &["connected", "disconnected", "slow_consumer", "error"];
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -153,6 +172,11 @@ impl Metrics {
             "Rules skipped at load because they could not be compiled.",
         )?;
         registry.register(Box::new(rules_rejected.clone()))?;
+        let counter = |name: &str, help: &str| -> Result<_, prometheus::Error> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::new(
@@ -270,6 +294,39 @@ impl Metrics {
                 &["output", "result"],
             )?,
             sink_delivery,
+            nats_messages: counter_vec(
+                "nightwatch_nats_messages_total",
+                "Messages NATS inputs received, by mode.",
+                &["mode"],
+            )?,
+            nats_redelivered: counter(
+                "nightwatch_nats_redelivered_total",
+                "JetStream messages received that had been delivered before.",
+            )?,
+            nats_acks: counter_vec(
+                "nightwatch_nats_acks_total",
+                "Acknowledgements NATS inputs sent to JetStream, by kind.",
+                &["kind"],
+            )?,
+            nats_published: counter_vec(
+                "nightwatch_nats_published_total",
+                "Verdicts NATS outputs published (core: flushed; jetstream: acked by the broker).",
+                &["mode"],
+            )?,
+            nats_publish_duplicates: counter(
+                "nightwatch_nats_publish_duplicates_total",
+                "JetStream verdict publishes the broker reported as duplicates.",
+            )?,
+            nats_errors: counter_vec(
+                "nightwatch_nats_errors_total",
+                "NATS failures, by kind.",
+                &["kind"],
+            )?,
+            nats_connection_events: counter_vec(
+                "nightwatch_nats_connection_events_total",
+                "NATS client connection events, by event.",
+                &["event"],
+            )?,
             registry,
         };
         let formats: Vec<&str> = crate::normalize::Format::ALL
@@ -315,6 +372,19 @@ impl Metrics {
         }
         for kind in labels::OUTPUT_ERRORS {
             self.stage_errors.with_label_values(&[stage::OUTPUT, kind]);
+        }
+        for mode in labels::NATS_MODES {
+            self.nats_messages.with_label_values(&[mode]);
+            self.nats_published.with_label_values(&[mode]);
+        }
+        for kind in labels::NATS_ACKS {
+            self.nats_acks.with_label_values(&[kind]);
+        }
+        for kind in labels::NATS_ERRORS {
+            self.nats_errors.with_label_values(&[kind]);
+        }
+        for event in labels::NATS_EVENTS {
+            self.nats_connection_events.with_label_values(&[event]);
         }
     }
 

@@ -7,6 +7,7 @@
 //! what tells the rest of the graph to drain.
 
 pub mod file;
+pub mod nats;
 pub mod stdin;
 pub mod syslog;
 pub mod tail;

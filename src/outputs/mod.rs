@@ -8,8 +8,10 @@
 //!
 //! A verdict's acknowledgement (the records behind it, [`Ack`]) is shared by every sink and
 //! released when each has written and flushed it (a webhook: got a 2xx, or dead-lettered the
-//! verdict); the WebSocket stream is best-effort and does not hold it.
+//! verdict; the JetStream sink: the broker acked it); the WebSocket stream is best-effort and
+//! does not hold it.
 
+pub mod nats;
 pub mod thehive;
 pub mod webhook;
 pub mod websocket;
@@ -50,11 +52,14 @@ pub enum OutputError {
         url: String,
         message: String,
     },
+    /// A NATS output could not connect or publish.
+    #[error(transparent)]
+    Nats(#[from] nats::NatsOutputError),
 }
 
 /// One verdict on its way to a sink: the shared JSON, the document (for sinks that reshape
-/// it), and this sink's share of the acknowledgement.
-pub(crate) struct Item {
+/// it or need its id), and this sink's share of the acknowledgement.
+pub struct Item {
     pub json: Arc<str>,
     pub verdict: Arc<Verdict>,
     pub ack: Ack,
@@ -136,6 +141,11 @@ pub(crate) async fn spawn_with_env(
                     metrics.clone(),
                 )?;
                 tokio::spawn(hook.run(rx))
+            }
+            OutputConfig::Nats(cfg) => {
+                let settings = nats::NatsOutputSettings::from_config(name, cfg)?;
+                let sink = nats::NatsSink::open(name, settings, metrics.clone()).await?;
+                tokio::spawn(sink.run(rx))
             }
         };
         sinks.push(Sink {

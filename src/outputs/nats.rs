@@ -1,0 +1,272 @@
+//! The `nats` verdict output: each verdict published on a NATS subject.
+//!
+//! * **JetStream** (`jetstream = true`): every verdict is published with the header
+//!   `Nats-Msg-Id: <verdict_id>` (unique per case version, deterministic from case id and
+//!   version), so the stream's duplicate window absorbs retries and replays. The sink waits
+//!   for the broker's publish ack and only then releases the verdict's [`Ack`]; a failed or
+//!   timed-out publish is retried with backoff (100 ms doubling to 5 s) until it is acked, so a
+//!   broker outage backs pressure up the pipeline instead of losing verdicts. A stream must
+//!   capture the subject (until one does, publishes fail with "no responders" and are retried).
+//! * **Core NATS** (`jetstream = false`): best-effort. The acknowledgement is released once the
+//!   verdict is written to the connection and flushed; subscribers that are not listening, and
+//!   messages in the socket when the connection drops, are lost.
+//!
+//! Every message carries `Nats-Schema: nightwatch.verdict.v1`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::{Context, PublishAckFuture};
+use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
+
+use super::{Item, OutputError};
+use crate::config::NatsOutputConfig;
+use crate::metrics::Metrics;
+use crate::nats::{self, Connection};
+use crate::pipeline::ack::Ack;
+use crate::pipeline::channel::Receiver;
+
+/// The schema header's value.
+pub const SCHEMA: &str = "nightwatch.verdict.v1";
+
+/// Verdicts published together before their acks are awaited.
+const WINDOW: usize = 64;
+/// Retry backoff bounds.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// Why a NATS output could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsOutputError {
+    /// A secret named in the configuration is not in the environment.
+    #[error("output {name} ({url}): {reason}")]
+    Auth {
+        name: String,
+        url: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Connect(#[from] nats::ConnectError),
+    /// The client was closed under the sink.
+    #[error("output {name} ({url}): publishing to {subject}: {reason}")]
+    Publish {
+        name: String,
+        url: String,
+        subject: String,
+        reason: String,
+    },
+}
+
+/// A NATS output, resolved from its configuration.
+#[derive(Debug, Clone)]
+pub struct NatsOutputSettings {
+    pub connection: Connection,
+    pub subject: String,
+    pub jetstream: bool,
+}
+
+impl NatsOutputSettings {
+    /// Reads the secrets the configuration names from the environment.
+    pub fn from_config(name: &str, cfg: &NatsOutputConfig) -> Result<Self, NatsOutputError> {
+        let auth = cfg
+            .auth_keys()
+            .resolve(|var| std::env::var(var).ok())
+            .map_err(|reason| NatsOutputError::Auth {
+                name: name.to_owned(),
+                url: cfg.url.redacted(),
+                reason,
+            })?;
+        Ok(NatsOutputSettings {
+            connection: Connection {
+                url: cfg.url.clone(),
+                auth,
+                tls: cfg.tls.clone().unwrap_or_default(),
+                client_name: format!("nightwatch/output/{name}"),
+                subscription_capacity: 1024,
+            },
+            subject: cfg.subject.clone(),
+            jetstream: cfg.jetstream,
+        })
+    }
+}
+
+/// An opened NATS sink.
+pub struct NatsSink {
+    name: String,
+    url: String,
+    settings: NatsOutputSettings,
+    client: async_nats::Client,
+    metrics: Arc<Metrics>,
+}
+
+impl NatsSink {
+    /// Creates the client (the connection itself is made, and remade, in the background).
+    pub async fn open(
+        name: &str,
+        settings: NatsOutputSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, NatsOutputError> {
+        let client = nats::connect(&settings.connection, "output", name, metrics.clone()).await?;
+        tracing::info!(
+            output = name,
+            url = %settings.connection.url,
+            subject = %settings.subject,
+            jetstream = settings.jetstream,
+            "nats output ready"
+        );
+        Ok(NatsSink {
+            name: name.to_owned(),
+            url: settings.connection.url.redacted(),
+            settings,
+            client,
+            metrics,
+        })
+    }
+
+    /// Publishes every queued verdict until the queue closes, then flushes.
+    pub async fn run(self, rx: Receiver<Item>) -> Result<(), OutputError> {
+        let result = if self.settings.jetstream {
+            self.run_jetstream(&rx).await
+        } else {
+            self.run_core(&rx).await
+        };
+        result.map_err(OutputError::from)
+    }
+
+    fn headers(verdict_id: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("Nats-Schema", SCHEMA);
+        if let Some(id) = verdict_id {
+            h.insert("Nats-Msg-Id", id);
+        }
+        h
+    }
+
+    fn closed(&self, reason: impl ToString) -> NatsOutputError {
+        NatsOutputError::Publish {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            subject: self.settings.subject.clone(),
+            reason: nats::redact_url(&reason.to_string()),
+        }
+    }
+
+    async fn run_core(&self, rx: &Receiver<Item>) -> Result<(), NatsOutputError> {
+        let published = self.metrics.nats_published.with_label_values(&["core"]);
+        let mut written: Vec<Ack> = Vec::new();
+        while let Ok(item) = rx.recv().await {
+            self.client
+                .publish_with_headers(
+                    self.settings.subject.clone(),
+                    Self::headers(None),
+                    Bytes::copy_from_slice(item.json.as_bytes()),
+                )
+                .await
+                .map_err(|e| self.closed(e))?;
+            written.push(item.ack);
+            if rx.is_empty() {
+                self.client.flush().await.map_err(|e| self.closed(e))?;
+                published.inc_by(written.len() as u64);
+                written.drain(..).for_each(Ack::done);
+            }
+        }
+        self.client.flush().await.map_err(|e| self.closed(e))?;
+        published.inc_by(written.len() as u64);
+        written.into_iter().for_each(Ack::done);
+        Ok(())
+    }
+
+    async fn run_jetstream(&self, rx: &Receiver<Item>) -> Result<(), NatsOutputError> {
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(5))
+            .build(self.client.clone());
+        while let Ok(first) = rx.recv().await {
+            let mut window = vec![first];
+            while window.len() < WINDOW && !rx.is_empty() {
+                match rx.recv().await {
+                    Ok(item) => window.push(item),
+                    Err(_) => break,
+                }
+            }
+            // Publish the window, then collect the acks in order; retry what failed.
+            let mut sent = Vec::with_capacity(window.len());
+            for item in window {
+                let future = self.send(&js, &item).await;
+                sent.push((item, future));
+            }
+            for (item, future) in sent {
+                let first_try = match future {
+                    Ok(f) => f.await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                self.confirm(&js, item, first_try).await;
+            }
+        }
+        self.client.flush().await.map_err(|e| self.closed(e))?;
+        Ok(())
+    }
+
+    async fn send(&self, js: &Context, item: &Item) -> Result<PublishAckFuture, String> {
+        let message = PublishMessage::build()
+            .payload(Bytes::copy_from_slice(item.json.as_bytes()))
+            .headers(Self::headers(Some(item.verdict.verdict_id.as_str())));
+        js.send_publish(self.settings.subject.clone(), message)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Retries `item` until the broker acks it, then releases its acknowledgement.
+    async fn confirm(
+        &self,
+        js: &Context,
+        item: Item,
+        mut result: Result<async_nats::jetstream::publish::PublishAck, String>,
+    ) {
+        let mut attempt = 1u32;
+        let mut delay = RETRY_FIRST;
+        loop {
+            match result {
+                Ok(ack) => {
+                    if ack.duplicate {
+                        self.metrics.nats_publish_duplicates.inc();
+                    }
+                    if attempt > 1 {
+                        tracing::info!(output = %self.name, verdict_id = %item.verdict.verdict_id, attempts = attempt, "nats verdict published after retries");
+                    }
+                    self.metrics
+                        .nats_published
+                        .with_label_values(&["jetstream"])
+                        .inc();
+                    item.ack.done();
+                    return;
+                }
+                Err(e) => {
+                    self.metrics
+                        .nats_errors
+                        .with_label_values(&["publish"])
+                        .inc();
+                    if attempt == 1 || attempt.is_multiple_of(10) {
+                        tracing::warn!(
+                            output = %self.name,
+                            url = %self.url,
+                            subject = %self.settings.subject,
+                            verdict_id = %item.verdict.verdict_id,
+                            attempt,
+                            error = %nats::redact_url(&e),
+                            "nats verdict publish not acknowledged; retrying"
+                        );
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_MAX);
+            attempt += 1;
+            result = match self.send(js, &item).await {
+                Ok(f) => f.await.map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+        }
+    }
+}
