@@ -12,6 +12,7 @@
 //! - [`outputs`]: verdict sinks (stdout, JSONL file, NATS, the `/ws` stream).
 //! - [`nats`]: NATS connections shared by the NATS input and output.
 //! - [`pipeline`]: the bounded stage graph that connects all of the above.
+//! - [`store`]: the embedded sled database under `state.dir` (history, caches).
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
 //! - [`config`]: the configuration file, environment overrides, validation.
@@ -34,6 +35,7 @@ pub mod nats;
 pub mod normalize;
 pub mod outputs;
 pub mod pipeline;
+pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod verdict;
