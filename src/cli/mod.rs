@@ -4,11 +4,13 @@
 //! tooling: 0 ok, 2 bad config, rules or arguments, 1 runtime failure. Commands return
 //! `anyhow::Result`; an error wrapping [`BadInput`] maps to exit code 2.
 
+mod health;
 mod oneshot;
 mod rules;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -80,6 +82,14 @@ pub enum Command {
     Validate {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Probe a running daemon's /health (for container health checks): exit 0 when healthy.
+    Health {
+        #[arg(long, default_value = "http://127.0.0.1:8080/health")]
+        url: String,
+        /// Connect and read timeout, in seconds.
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
     },
     /// The built-in demo scenario.
     Demo {
@@ -171,6 +181,7 @@ pub fn main(cli: Cli) -> ExitCode {
                 },
         } => rules::check(&paths, placeholders.as_deref(), json),
         Command::Validate { config } => validate(config),
+        Command::Health { url, timeout } => health::probe(&url, Duration::from_secs(timeout)),
         Command::Demo {
             command:
                 DemoCommand::Generate {

@@ -4,6 +4,7 @@
 mod cli;
 mod daemon;
 mod dashboards;
+mod deploy;
 mod helpers;
 mod nats;
 mod sigma_regression;
