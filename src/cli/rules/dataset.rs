@@ -148,8 +148,8 @@ impl Labels {
                 truth,
             });
         }
-        if field.is_none() && events.is_empty() {
-            return Err("label file needs `by_field` or `events`".into());
+        if field.is_none() && events.is_empty() && matches!(doc["default"], Yaml::BadValue) {
+            return Err("label file needs `default`, `by_field` or `events`".into());
         }
         Ok(Self {
             default,
@@ -231,6 +231,16 @@ pub struct Score {
     pub overall: Counts,
     /// Per emitting rule that fired or was expected: (id, title) → counts.
     pub rules: BTreeMap<String, (String, Counts)>,
+    /// With `--unit input`: every input, whether it is malicious, and the rules that flagged it.
+    pub inputs: Vec<InputOutcome>,
+}
+
+/// One input file's outcome (`--unit input`).
+#[derive(Debug, Serialize)]
+pub struct InputOutcome {
+    pub input: String,
+    pub malicious: bool,
+    pub fired: Vec<String>,
 }
 
 /// What one scoring unit saw: its truth and the rules that flagged it.
@@ -300,8 +310,11 @@ pub fn evaluate(
                 truth: truth.clone(),
                 fired: BTreeSet::new(),
             });
-            // An input is malicious when any of its events is labelled so.
-            if unit == Unit::Input && entry.truth == Truth::Benign && truth.malicious() {
+            // An input is malicious when any of its events is labelled so, skipped only when
+            // all of its events are.
+            let upgrade = (entry.truth == Truth::Skip && truth != Truth::Skip)
+                || (entry.truth == Truth::Benign && truth.malicious());
+            if unit == Unit::Input && upgrade {
                 entry.truth = truth;
             }
             by_event_id.insert(event.id.clone(), keys.len());
@@ -382,6 +395,18 @@ fn score(
         scored: scored_units.len() as u64,
         overall,
         rules: per,
+        inputs: match unit {
+            Unit::Event => Vec::new(),
+            Unit::Input => units
+                .iter()
+                .filter(|(_, u)| u.truth != Truth::Skip)
+                .map(|((input, _), u)| InputOutcome {
+                    input: input.clone(),
+                    malicious: u.truth.malicious(),
+                    fired: u.fired.iter().cloned().collect(),
+                })
+                .collect(),
+        },
     }
 }
 
@@ -448,11 +473,14 @@ mod tests {
             .unwrap();
         assert_eq!(per_input.scored, 1);
         assert_eq!(per_input.overall.tp, 1);
+        assert_eq!(per_input.inputs.len(), 1);
+        assert!(per_input.inputs[0].malicious);
+        assert_eq!(per_input.inputs[0].fired, vec!["bad-1", "noisy-1"]);
     }
 
     #[test]
     fn bad_label_files_are_rejected() {
-        assert!(Labels::parse("default: benign\n").is_err());
+        assert!(Labels::parse("by_field: {malicious: [x]}\n").is_err());
         assert!(Labels::parse("events:\n  - {index: 1, expect: malicious}\n").is_err());
         assert!(Labels::parse("events:\n  - {input: a, expect: {x: 1}}\n").is_err());
     }

@@ -252,7 +252,8 @@ fn print_score(s: &dataset::Score, format: ReportFormat) -> anyhow::Result<()> {
             println!(
                 "{}",
                 json!({"unit": s.unit, "events": s.events, "parse_errors": s.parse_errors,
-                       "scored": s.scored, "overall": row(&s.overall), "rules": rules})
+                       "scored": s.scored, "overall": row(&s.overall), "rules": rules,
+                       "inputs": s.inputs})
             );
         }
         ReportFormat::Table => {
