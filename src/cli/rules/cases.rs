@@ -324,10 +324,22 @@ pub fn run(rules: &Arc<RuleSet>, files: &[TestFile]) -> Vec<CaseResult> {
     out
 }
 
+/// Correlations that only feed another correlation (no alert of their own): their matches are
+/// not observable, so their tests are the outer correlation's.
+fn inner_links(rules: &RuleSet) -> Vec<&str> {
+    rules
+        .correlations
+        .iter()
+        .filter(|c| !c.emit)
+        .map(|c| c.meta.id.as_str())
+        .collect()
+}
+
 /// Rules that have no test file, and rules with no `match` case or no `no_match` case.
 pub fn untested(rules: &RuleSet, files: &[TestFile]) -> Vec<String> {
+    let inner = inner_links(rules);
     let mut out = Vec::new();
-    for r in rules.rules() {
+    for r in rules.rules().filter(|r| !inner.contains(&r.id.as_str())) {
         let cases: Vec<&Case> = files
             .iter()
             .filter(|f| f.rule == r.id)
@@ -402,6 +414,18 @@ mod tests {
         assert_eq!(results.len(), 2);
         assert!(results.iter().all(|r| !r.passed()));
         assert_eq!(untested(&rs, &files).len(), 2);
+    }
+
+    #[test]
+    fn inner_link_correlations_need_no_test_file_of_their_own() {
+        let yaml = format!(
+            "{RULES}---\ntitle: Then success\nid: chain-1\ncorrelation:\n    type: temporal_ordered\n    rules: [burst-link, ok]\n    group-by: [TargetUserName]\n    timespan: 5m\n---\ntitle: Burst link\nid: link-1\nname: burst-link\ncorrelation:\n    type: event_count\n    rules: [fail]\n    group-by: [TargetUserName]\n    timespan: 1m\n    condition:\n        gte: 5\n---\ntitle: Ok\nid: ok-1\nname: ok\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        EventID: 4624\n    condition: sel\n"
+        );
+        let rep = compile_str(&yaml, &LoadOptions::default());
+        assert!(rep.rejected.is_empty(), "{:?}", rep.rejected);
+        let missing = untested(&rep.rules, &[]);
+        assert!(missing.iter().all(|m| !m.starts_with("link-1")), "{missing:?}");
+        assert!(missing.iter().any(|m| m.starts_with("chain-1")), "{missing:?}");
     }
 
     #[test]
