@@ -124,7 +124,11 @@ fn parse_span(y: &Yaml) -> Option<Duration> {
 }
 
 fn parse_logsource(y: &Yaml) -> LogSource {
-    LogSource::new(y["product"].as_str(), y["category"].as_str(), y["service"].as_str())
+    LogSource::new(
+        y["product"].as_str(),
+        y["category"].as_str(),
+        y["service"].as_str(),
+    )
 }
 
 /// Replaces `{n}` in string values by the repetition number; a value that is exactly `{n}`
@@ -249,10 +253,7 @@ pub fn discover(dirs: &[PathBuf]) -> Result<Vec<TestFile>, CaseFileError> {
         for e in walkdir::WalkDir::new(d).sort_by_file_name().into_iter() {
             let e = e.map_err(|x| err(d, x.to_string()))?;
             let p = e.path();
-            let yaml = matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("yml" | "yaml")
-            );
+            let yaml = matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml"));
             if e.file_type().is_file() && yaml {
                 paths.push(p.to_path_buf());
             }
@@ -424,8 +425,14 @@ mod tests {
         let rep = compile_str(&yaml, &LoadOptions::default());
         assert!(rep.rejected.is_empty(), "{:?}", rep.rejected);
         let missing = untested(&rep.rules, &[]);
-        assert!(missing.iter().all(|m| !m.starts_with("link-1")), "{missing:?}");
-        assert!(missing.iter().any(|m| m.starts_with("chain-1")), "{missing:?}");
+        assert!(
+            missing.iter().all(|m| !m.starts_with("link-1")),
+            "{missing:?}"
+        );
+        assert!(
+            missing.iter().any(|m| m.starts_with("chain-1")),
+            "{missing:?}"
+        );
     }
 
     #[test]
@@ -455,9 +462,17 @@ mod tests {
             .filter(|r| !r.passed())
             .map(|r| format!("{} {}: {}", r.rule, r.file.display(), r.case))
             .collect();
-        assert!(failed.is_empty(), "failing rule tests:\n{}", failed.join("\n"));
+        assert!(
+            failed.is_empty(),
+            "failing rule tests:\n{}",
+            failed.join("\n")
+        );
         let missing = untested(&rules, &files);
-        assert!(missing.is_empty(), "rules without tests:\n{}", missing.join("\n"));
+        assert!(
+            missing.is_empty(),
+            "rules without tests:\n{}",
+            missing.join("\n")
+        );
         assert!(rules.len() >= 30, "only {} rules", rules.len());
         println!("{} rules, {} cases passed", rules.len(), results.len());
     }

@@ -26,10 +26,8 @@ pub struct SubsetTechnique {
 
 /// Reads `attack-subset.yml`.
 pub fn load_subset(path: &Path) -> Result<Vec<SubsetTechnique>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let docs =
-        YamlLoader::load_from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let docs = YamlLoader::load_from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let list = docs
         .first()
         .and_then(|d| d["techniques"].as_vec())
@@ -246,9 +244,16 @@ mod tests {
             &LoadOptions::default(),
         );
         let layer = navigator_layer(&rep.rules, "t");
-        assert!(layer_problems(&layer).is_empty(), "{:?}", layer_problems(&layer));
+        assert!(
+            layer_problems(&layer).is_empty(),
+            "{:?}",
+            layer_problems(&layer)
+        );
         let techs = layer["techniques"].as_array().unwrap();
-        let lsass = techs.iter().find(|t| t["techniqueID"] == "T1003.001").unwrap();
+        let lsass = techs
+            .iter()
+            .find(|t| t["techniqueID"] == "T1003.001")
+            .unwrap();
         assert_eq!(lsass["score"], 2);
         assert_eq!(lsass["tactic"], "credential-access");
         assert_eq!(lsass["comment"], "A; B");
@@ -284,11 +289,23 @@ mod tests {
             want.sort_unstable();
             let mut have: Vec<&str> = t.rules.iter().map(String::as_str).collect();
             have.sort_unstable();
-            assert_eq!(have, want, "rules listed for {} (re-run rules/tools/subset.py)", t.id);
+            assert_eq!(
+                have, want,
+                "rules listed for {} (re-run rules/tools/subset.py)",
+                t.id
+            );
         }
         let r = report(&rep.rules, &subset);
-        assert!(r.subset_covered >= 60, "only {} of 80 covered", r.subset_covered);
+        assert!(
+            r.subset_covered >= 60,
+            "only {} of 80 covered",
+            r.subset_covered
+        );
         let layer = navigator_layer(&rep.rules, "nightwatch");
-        assert!(layer_problems(&layer).is_empty(), "{:?}", layer_problems(&layer));
+        assert!(
+            layer_problems(&layer).is_empty(),
+            "{:?}",
+            layer_problems(&layer)
+        );
     }
 }

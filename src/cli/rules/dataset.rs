@@ -140,8 +140,9 @@ impl Labels {
                 .ok_or_else(|| format!("events[{i}]: input missing"))?
                 .to_owned();
             let index = e["index"].as_i64().map(|n| n.max(0) as u64);
-            let truth = truth_from(&e["expect"])
-                .ok_or_else(|| format!("events[{i}]: expect must be malicious, benign, skip or rule ids"))?;
+            let truth = truth_from(&e["expect"]).ok_or_else(|| {
+                format!("events[{i}]: expect must be malicious, benign, skip or rule ids")
+            })?;
             events.push(ByPosition {
                 input,
                 index,
@@ -444,7 +445,14 @@ mod tests {
             "by_field:\n  field: verdict\n  malicious: [malicious]\n  benign: [benign]\n",
         )
         .unwrap();
-        let s = evaluate(&ruleset(), &[data], Some(Format::Json), &labels, Unit::Event).unwrap();
+        let s = evaluate(
+            &ruleset(),
+            &[data],
+            Some(Format::Json),
+            &labels,
+            Unit::Event,
+        )
+        .unwrap();
         assert_eq!(s.events, 4);
         let bad = s.rules["bad-1"].1;
         assert_eq!((bad.tp, bad.fp, bad.tn, bad.fn_), (1, 1, 1, 1));
@@ -462,15 +470,27 @@ mod tests {
             "default: benign\nevents:\n  - {input: events.ndjson, index: 0, expect: [bad-1]}\n  - {input: events.ndjson, index: 3, expect: skip}\n",
         )
         .unwrap();
-        let s = evaluate(&ruleset(), &[data.clone()], Some(Format::Json), &labels, Unit::Event)
-            .unwrap();
+        let s = evaluate(
+            &ruleset(),
+            std::slice::from_ref(&data),
+            Some(Format::Json),
+            &labels,
+            Unit::Event,
+        )
+        .unwrap();
         assert_eq!(s.scored, 3);
         let bad = s.rules["bad-1"].1;
         assert_eq!((bad.tp, bad.fp, bad.tn, bad.fn_), (1, 1, 1, 0));
         let noisy = s.rules["noisy-1"].1;
         assert_eq!((noisy.tp, noisy.fp), (0, 3));
-        let per_input = evaluate(&ruleset(), &[data], Some(Format::Json), &labels, Unit::Input)
-            .unwrap();
+        let per_input = evaluate(
+            &ruleset(),
+            &[data],
+            Some(Format::Json),
+            &labels,
+            Unit::Input,
+        )
+        .unwrap();
         assert_eq!(per_input.scored, 1);
         assert_eq!(per_input.overall.tp, 1);
         assert_eq!(per_input.inputs.len(), 1);

@@ -167,7 +167,8 @@ pub(super) fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let labels = dataset::Labels::load(labels).map_err(|e| BadInput(e.to_string()))?;
-        let score = dataset::evaluate(&rules, &args.dataset, args.input_format, &labels, args.unit)?;
+        let score =
+            dataset::evaluate(&rules, &args.dataset, args.input_format, &labels, args.unit)?;
         print_score(&score, args.format)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -208,8 +209,17 @@ pub(super) fn test(args: &TestArgs) -> anyhow::Result<ExitCode> {
         }
         ReportFormat::Table => {
             for r in &failed {
-                let want = if r.expect == cases::Expect::Match { "match" } else { "no match" };
-                println!("FAIL {} {} [{}]: expected {want}", r.rule, r.file.display(), r.case);
+                let want = if r.expect == cases::Expect::Match {
+                    "match"
+                } else {
+                    "no match"
+                };
+                println!(
+                    "FAIL {} {} [{}]: expected {want}",
+                    r.rule,
+                    r.file.display(),
+                    r.case
+                );
             }
             for u in &untested {
                 println!("UNTESTED {u}");
