@@ -127,6 +127,10 @@ pub enum RulesCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Run the rules' own test files, or score the rules on a labelled dataset.
+    Test(rules::TestArgs),
+    /// ATT&CK coverage per tactic of the technique subset; optionally a Navigator layer.
+    Coverage(rules::CoverageArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +184,12 @@ pub fn main(cli: Cli) -> ExitCode {
                     paths,
                 },
         } => rules::check(&paths, placeholders.as_deref(), json),
+        Command::Rules {
+            command: RulesCommand::Test(args),
+        } => rules::test(&args),
+        Command::Rules {
+            command: RulesCommand::Coverage(args),
+        } => rules::coverage(&args),
         Command::Validate { config } => validate(config),
         Command::Health { url, timeout } => health::probe(&url, Duration::from_secs(timeout)),
         Command::Demo {

@@ -259,3 +259,81 @@ fn scan_reads_shared_evtx_and_sysmon_xml_without_aborting() {
         assert!(!stdout_lines(&out).is_empty(), "{folder}: no verdicts");
     }
 }
+
+#[test]
+fn rules_test_runs_the_shipped_tests_and_fails_a_broken_one() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let (rules, tests) = (root.join("behavioral"), root.join("tests"));
+    let out = run(&[
+        "rules",
+        "test",
+        "--rules",
+        &s(rules.clone()),
+        "--tests",
+        &s(tests),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"], 0);
+    assert!(report["rules"].as_u64().unwrap() >= 30);
+
+    // A near-miss that actually matches must fail the run with exit 1.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.yml"),
+        "rule: 0640f9ce-9890-4f97-96c4-01f99ba78889\ncases:\n  - name: wrong\n    expect: no_match\n    event: {TargetImage: 'C:\\Windows\\system32\\lsass.exe', GrantedAccess: '0x1fffff', SourceImage: 'C:\\x\\a.exe'}\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "rules",
+        "test",
+        "--rules",
+        &s(rules),
+        "--tests",
+        &s(dir.path().to_path_buf()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL 0640f9ce"));
+}
+
+#[test]
+fn rules_coverage_writes_a_navigator_layer() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let dir = tempfile::tempdir().unwrap();
+    let layer = dir.path().join("layer.json");
+    let out = run(&[
+        "rules",
+        "coverage",
+        "--rules",
+        &s(root.join("behavioral")),
+        "--subset",
+        &s(root.join("attack-subset.yml")),
+        "--layer",
+        &s(layer.clone()),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["subset_size"], 80);
+    assert!(report["subset_covered"].as_u64().unwrap() >= 60);
+    let layer: Value = serde_json::from_slice(&std::fs::read(&layer).unwrap()).unwrap();
+    assert_eq!(layer["versions"]["layer"], "4.5");
+    assert_eq!(layer["domain"], "enterprise-attack");
+    let techs = layer["techniques"].as_array().unwrap();
+    assert!(techs.iter().any(|t| t["techniqueID"] == "T1558.003"
+        && t["tactic"] == "credential-access"
+        && t["score"].as_u64().unwrap() >= 1));
+}

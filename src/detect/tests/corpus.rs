@@ -1,6 +1,7 @@
 //! Corpus-wide tests over the SigmaHQ rules (skipped with a note when the corpus is absent):
 //! every rule loads, indexed evaluation equals brute-force evaluation on randomized events
 //! derived from the rules' own literals, and the SigmaHQ regression events fire their rules.
+//! (The project's own rule tests run in `cli::rules::cases`.)
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -342,62 +343,4 @@ fn sigmahq_regression_events_fire_their_rules() {
         fail.is_empty() && pass >= 200,
         "too few regression events fire their rules ({pass})"
     );
-}
-
-/// Converts a YAML scalar/map from a rule-test file to JSON.
-fn yaml_to_json(y: &yaml_rust2::Yaml) -> Value {
-    use yaml_rust2::Yaml;
-    match y {
-        Yaml::String(s) | Yaml::Real(s) => Value::String(s.clone()),
-        Yaml::Integer(i) => Value::from(*i),
-        Yaml::Boolean(b) => Value::Bool(*b),
-        Yaml::Array(a) => Value::Array(a.iter().map(yaml_to_json).collect()),
-        Yaml::Hash(h) => Value::Object(
-            h.iter()
-                .filter_map(|(k, v)| Some((k.as_str()?.to_string(), yaml_to_json(v))))
-                .collect(),
-        ),
-        _ => Value::Null,
-    }
-}
-
-#[test]
-fn project_rule_tests_pass() {
-    let rules_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules");
-    let (starter, tests) = (rules_dir.join("starter"), rules_dir.join("tests"));
-    if !starter.is_dir() || !tests.is_dir() {
-        println!("note: rules/starter or rules/tests not found; skipping");
-        return;
-    }
-    let rep = load(&[starter], &LoadOptions::default());
-    assert!(rep.rejected.is_empty(), "{:?}", rep.rejected);
-    let mut checked = 0;
-    for entry in walkdir::WalkDir::new(&tests).into_iter().flatten() {
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).unwrap();
-        let docs = yaml_rust2::YamlLoader::load_from_str(&text).unwrap();
-        let Some(doc) = docs.first() else { continue };
-        let Some(rule) = doc["rule"].as_str().map(String::from) else {
-            continue;
-        };
-        for case in doc["cases"].as_vec().into_iter().flatten() {
-            let fields = yaml_to_json(&case["event"]);
-            let e = event_at((None, None, None), fields, 0);
-            let mut out = Vec::new();
-            rep.rules.matches(&e, &mut out);
-            let hit = out.iter().any(|m| m.rule.id == rule);
-            let want = case["expect"].as_str() == Some("match");
-            assert_eq!(
-                hit,
-                want,
-                "{}: case {:?}",
-                entry.path().display(),
-                case["name"].as_str()
-            );
-            checked += 1;
-        }
-    }
-    println!("project rule tests: {checked} cases");
 }
