@@ -243,6 +243,9 @@ pub struct NatsOutputConfig {
     /// ack, retry with backoff, `Nats-Msg-Id` = verdict id for dedup.
     #[serde(default)]
     pub jetstream: bool,
+    /// `native` (the verdict document) or `ocsf` (an OCSF Detection Finding).
+    #[serde(default)]
+    pub format: OutputFormat,
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
     #[serde(default)]
@@ -329,13 +332,31 @@ pub struct StateConfig {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum OutputConfig {
     /// One verdict JSON per line on standard output.
-    Stdout {},
+    Stdout {
+        #[serde(default)]
+        format: OutputFormat,
+    },
     /// One verdict JSON per line appended to a file.
-    Jsonl { path: PathBuf },
+    Jsonl {
+        path: PathBuf,
+        #[serde(default)]
+        format: OutputFormat,
+    },
     /// One HTTP POST per verdict ([`crate::outputs::webhook`]).
     Webhook(WebhookConfig),
     /// Each verdict published on a NATS subject ([`crate::outputs::nats`]).
     Nats(Box<NatsOutputConfig>),
+}
+
+/// What a stdout, jsonl or nats output writes for each verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// The `nightwatch.verdict.v1` document.
+    #[default]
+    Native,
+    /// An OCSF Detection Finding ([`crate::outputs::ocsf`]).
+    Ocsf,
 }
 
 /// What a webhook output posts.
@@ -347,6 +368,8 @@ pub enum WebhookFormat {
     Native,
     /// A TheHive 5 alert (`POST /api/v1/alert`).
     Thehive,
+    /// An OCSF Detection Finding ([`crate::outputs::ocsf`]).
+    Ocsf,
 }
 
 /// A string that is never shown: `Debug` prints `"<redacted>"`.
@@ -685,7 +708,7 @@ impl Config {
         }
         for (name, output) in &self.outputs {
             match output {
-                OutputConfig::Jsonl { path } if path.as_os_str().is_empty() => {
+                OutputConfig::Jsonl { path, .. } if path.as_os_str().is_empty() => {
                     p.push(Problem::new(
                         format!("outputs.{name}.path"),
                         "must not be empty",
@@ -1042,6 +1065,43 @@ mod tests {
         assert!(matches!(c.inputs["drop"], InputConfig::File { .. }));
         assert!(matches!(c.outputs["out"], OutputConfig::Jsonl { .. }));
         assert_eq!(c.validate(), vec![]);
+    }
+
+    #[test]
+    fn output_formats_are_selectable_per_sink() {
+        let c = parse(
+            "[outputs.a]\ntype = \"stdout\"\nformat = \"ocsf\"\n\
+             [outputs.b]\ntype = \"jsonl\"\npath = \"v.jsonl\"\n\
+             [outputs.c]\ntype = \"jsonl\"\npath = \"o.jsonl\"\nformat = \"ocsf\"\n\
+             [outputs.d]\ntype = \"webhook\"\nurl = \"https://x.example/\"\nformat = \"ocsf\"\n\
+             [outputs.e]\ntype = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nsubject = \"v\"\nformat = \"ocsf\"\n",
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        assert!(matches!(
+            c.outputs["a"],
+            OutputConfig::Stdout {
+                format: OutputFormat::Ocsf
+            }
+        ));
+        assert!(matches!(
+            c.outputs["b"],
+            OutputConfig::Jsonl {
+                format: OutputFormat::Native,
+                ..
+            }
+        ));
+        assert!(matches!(
+            c.outputs["c"],
+            OutputConfig::Jsonl {
+                format: OutputFormat::Ocsf,
+                ..
+            }
+        ));
+        assert!(matches!(&c.outputs["d"], OutputConfig::Webhook(w) if w.format == WebhookFormat::Ocsf));
+        assert!(matches!(&c.outputs["e"], OutputConfig::Nats(n) if n.format == OutputFormat::Ocsf));
+        assert!(parse("[outputs.a]\ntype = \"stdout\"\nformat = \"xml\"\n", "t", no_env()).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`outputs`]: verdict sinks (stdout, JSONL file, NATS, the `/ws` stream).
 //! - [`nats`]: NATS connections shared by the NATS input and output.
 //! - [`pipeline`]: the bounded stage graph that connects all of the above.
+//! - [`report`]: printable case reports (Markdown, HTML, PDF) of a verdict.
 //! - [`store`]: the embedded sled database under `state.dir` (history, caches).
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
@@ -35,6 +36,7 @@ pub mod nats;
 pub mod normalize;
 pub mod outputs;
 pub mod pipeline;
+pub mod report;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testutil;

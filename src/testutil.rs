@@ -10,3 +10,31 @@ pub(crate) fn shared(rel: &str) -> Option<PathBuf> {
         .join(rel);
     p.exists().then_some(p)
 }
+
+/// Compares `actual` with the committed JSON document `tests/fixtures/golden/<name>` (as JSON
+/// values, so key order does not matter); with `UPDATE_GOLDEN=1` in the environment,
+/// (re)writes the file instead.
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub(crate) fn golden_json(name: &str, actual: &serde_json::Value) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(name);
+    let pretty = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, pretty).unwrap();
+        return;
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        &expected == actual,
+        "{} differs from the output (UPDATE_GOLDEN=1 rewrites it after review):\n--- expected\n{text}\n--- actual\n{pretty}",
+        path.display()
+    );
+}

@@ -6,6 +6,7 @@
 
 mod health;
 mod oneshot;
+mod report;
 mod rules;
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config;
 use crate::daemon::{self, RunOptions};
 use crate::demo;
+use crate::report::ReportFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,9 +57,26 @@ pub enum Command {
         /// Parse every file as this format instead of detecting it from content.
         #[arg(long)]
         input_format: Option<crate::normalize::Format>,
+        /// Also write a report per case (its latest verdict) into this directory.
+        #[arg(long, value_name = "DIR")]
+        report: Option<PathBuf>,
+        /// Formats of the `--report` files (comma-separated).
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "md,html,pdf")]
+        report_format: Vec<ReportFormat>,
         /// Files or directories (read recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Render a verdict as a printable report (Markdown, HTML or PDF).
+    Report {
+        /// A verdict JSON document, e.g. one line of a jsonl output (`-`: standard input).
+        #[arg(long)]
+        verdict: PathBuf,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Detection only: one JSON object per line per rule match.
     Detect {
@@ -168,8 +187,21 @@ pub fn main(cli: Cli) -> ExitCode {
             rules,
             format,
             input_format,
+            report,
+            report_format,
             paths,
-        } => oneshot::scan(&rules, format, input_format, &paths),
+        } => oneshot::scan(
+            &rules,
+            format,
+            input_format,
+            report.as_deref().map(|dir| (dir, report_format.as_slice())),
+            &paths,
+        ),
+        Command::Report {
+            verdict,
+            format,
+            out,
+        } => report::report(&verdict, format, out.as_deref()),
         Command::Detect {
             rules,
             ignore_logsource,

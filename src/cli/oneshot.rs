@@ -2,7 +2,8 @@
 //!
 //! Both commands feed the same graph as the daemon (file input → parse pool → detect pool →
 //! correlation) so what they print is what the daemon would publish. `scan` continues into the
-//! case builder and prints one verdict per case; `detect` prints every rule match. Output is
+//! case builder and prints one verdict per case (and with `--report DIR` writes a report per
+//! case); `detect` prints every rule match. Output is
 //! sorted so repeated runs over the same files print the same lines.
 
 use std::io::Write;
@@ -22,6 +23,7 @@ use crate::inputs::file::{self, FileReport};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{Format, ParseError};
 use crate::pipeline::{self, Detection, Hit, Publishing, Settings};
+use crate::report::ReportFormat;
 use crate::verdict::Verdict;
 
 /// Parse errors printed in full on stderr; the rest are counted.
@@ -173,6 +175,7 @@ pub(super) fn scan(
     args: &RuleArgs,
     format: ScanFormat,
     input_format: Option<Format>,
+    report: Option<(&std::path::Path, &[ReportFormat])>,
     paths: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
     check_paths(paths)?;
@@ -215,6 +218,10 @@ pub(super) fn scan(
         }
     }
     out.flush()?;
+    if let Some((dir, formats)) = report {
+        let written = super::report::write_case_reports(dir, formats, &verdicts)?;
+        eprintln!("wrote {} report files to {}", written.len(), dir.display());
+    }
     Totals::new(files, errors, &metrics, start).print(&format!("{} verdicts", verdicts.len()));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,8 @@
 //! Outputs: where published verdicts leave the daemon.
 //!
 //! The fan-out serializes each verdict once and hands the same `Arc<str>` to every sink. Each
-//! sink (stdout, JSONL file, [`webhook`]) has its own bounded queue and task, so a slow disk or
+//! sink (stdout, JSONL file, [`webhook`]) writes the native document or another format
+//! ([`ocsf`], [`thehive`]) and has its own bounded queue and task, so a slow disk or
 //! a slow or failing webhook backs pressure up through the pipeline instead of growing memory.
 //! The WebSocket stream is a broadcast ring with a replay window ([`websocket`]): it never
 //! waits for clients, and a client that falls too far behind is disconnected with a reason.
@@ -12,6 +13,7 @@
 //! does not hold it.
 
 pub mod nats;
+pub mod ocsf;
 pub mod thehive;
 pub mod webhook;
 pub mod websocket;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::cases::Published;
-use crate::config::OutputConfig;
+use crate::config::{OutputConfig, OutputFormat};
 use crate::metrics::{Metrics, stage};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{self, Receiver, Sender};
@@ -109,16 +111,17 @@ pub(crate) async fn spawn_with_env(
     for (name, config) in configs {
         let (tx, rx) = channel::bounded::<Item>(&format!("output_{name}"), capacity, &metrics);
         let task = match config {
-            OutputConfig::Stdout {} => {
+            OutputConfig::Stdout { format } => {
                 metrics.register_sink(name, false);
                 tokio::spawn(write_lines(
                     name.clone(),
+                    *format,
                     rx,
                     tokio::io::stdout(),
                     metrics.clone(),
                 ))
             }
-            OutputConfig::Jsonl { path } => {
+            OutputConfig::Jsonl { path, format } => {
                 let file = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -130,7 +133,13 @@ pub(crate) async fn spawn_with_env(
                         source,
                     })?;
                 metrics.register_sink(name, false);
-                tokio::spawn(write_lines(name.clone(), rx, file, metrics.clone()))
+                tokio::spawn(write_lines(
+                    name.clone(),
+                    *format,
+                    rx,
+                    file,
+                    metrics.clone(),
+                ))
             }
             OutputConfig::Webhook(config) => {
                 let hook = webhook::Webhook::open(
@@ -206,10 +215,22 @@ async fn fan_out(
     result
 }
 
+impl Item {
+    /// The document a sink writes for this verdict in `format`: the shared native JSON, or
+    /// its OCSF Detection Finding.
+    pub fn document(&self, format: OutputFormat) -> Arc<str> {
+        match format {
+            OutputFormat::Native => self.json.clone(),
+            OutputFormat::Ocsf => ocsf::detection_finding(&self.verdict).to_string().into(),
+        }
+    }
+}
+
 /// Writes one line per item, flushing whenever the queue runs empty; acknowledgements are
 /// released after the flush that covers them.
 async fn write_lines<W: AsyncWrite + Unpin>(
     name: String,
+    format: OutputFormat,
     rx: Receiver<Item>,
     mut out: W,
     metrics: Arc<Metrics>,
@@ -222,10 +243,12 @@ async fn write_lines<W: AsyncWrite + Unpin>(
         .sink_deliveries
         .with_label_values(&[name.as_str(), "ok"]);
     let mut written = Vec::new();
-    while let Ok(Item { json, ack, .. }) = rx.recv().await {
-        out.write_all(json.as_bytes()).await.map_err(err)?;
+    while let Ok(item) = rx.recv().await {
+        out.write_all(item.document(format).as_bytes())
+            .await
+            .map_err(err)?;
         out.write_all(b"\n").await.map_err(err)?;
-        written.push(ack);
+        written.push(item.ack);
         if rx.is_empty() {
             out.flush().await.map_err(err)?;
             ok.inc_by(written.len() as u64);
@@ -236,4 +259,76 @@ async fn write_lines<W: AsyncWrite + Unpin>(
     ok.inc_by(written.len() as u64);
     written.into_iter().for_each(Ack::done);
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::outputs::thehive::tests::sample;
+
+    /// Two jsonl sinks fed by the real fan-out: one native, one OCSF.
+    #[tokio::test]
+    async fn jsonl_sinks_write_the_format_each_is_configured_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let (native, ocsf) = (dir.path().join("n.jsonl"), dir.path().join("o.jsonl"));
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (tx, rx) = channel::bounded::<Published>("verdicts", 4, &metrics);
+        let configs = vec![
+            (
+                "native".to_owned(),
+                OutputConfig::Jsonl {
+                    path: native.clone(),
+                    format: OutputFormat::Native,
+                },
+            ),
+            (
+                "ocsf".to_owned(),
+                OutputConfig::Jsonl {
+                    path: ocsf.clone(),
+                    format: OutputFormat::Ocsf,
+                },
+            ),
+        ];
+        let handle = spawn(
+            &configs,
+            rx,
+            VerdictStream::new(16, 16),
+            4,
+            metrics,
+            OutputOptions::default(),
+        )
+        .await
+        .unwrap();
+        let verdicts = [sample("c", 1), sample("c", 2)];
+        for v in &verdicts {
+            tx.send(Published {
+                verdict: Arc::new(v.clone()),
+                oldest_received: None,
+                ack: Ack::none(),
+            })
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        handle.await.unwrap().unwrap();
+        let lines = |p: &std::path::Path| -> Vec<serde_json::Value> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let (n, o) = (lines(&native), lines(&ocsf));
+        assert_eq!(n.len(), 2);
+        assert_eq!(o.len(), 2);
+        for (i, v) in verdicts.iter().enumerate() {
+            assert_eq!(n[i], serde_json::to_value(v).unwrap());
+            assert_eq!(o[i], ocsf::detection_finding(v));
+        }
+        assert_eq!(o[0]["class_uid"], 2004);
+        assert_eq!(o[0]["activity_id"], 1);
+        assert_eq!(o[1]["activity_id"], 2);
+        assert_eq!(o[1]["metadata"]["uid"], verdicts[1].verdict_id);
+    }
 }

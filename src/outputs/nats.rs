@@ -11,7 +11,8 @@
 //!   verdict is written to the connection and flushed; subscribers that are not listening, and
 //!   messages in the socket when the connection drops, are lost.
 //!
-//! Every message carries `Nats-Schema: nightwatch.verdict.v1`.
+//! Every message carries `Nats-Schema: nightwatch.verdict.v1`, or with `format = "ocsf"` an OCSF
+//! Detection Finding as payload and `Nats-Schema: ocsf.detection_finding`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 
 use super::{Item, OutputError};
-use crate::config::NatsOutputConfig;
+use crate::config::{NatsOutputConfig, OutputFormat};
 use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
 use crate::pipeline::ack::Ack;
@@ -30,6 +31,8 @@ use crate::pipeline::channel::Receiver;
 
 /// The schema header's value.
 pub const SCHEMA: &str = "nightwatch.verdict.v1";
+/// The schema header's value with `format = "ocsf"`.
+pub const OCSF_SCHEMA: &str = "ocsf.detection_finding";
 
 /// Verdicts published together before their acks are awaited.
 const WINDOW: usize = 64;
@@ -65,6 +68,7 @@ pub struct NatsOutputSettings {
     pub connection: Connection,
     pub subject: String,
     pub jetstream: bool,
+    pub format: OutputFormat,
 }
 
 impl NatsOutputSettings {
@@ -88,6 +92,7 @@ impl NatsOutputSettings {
             },
             subject: cfg.subject.clone(),
             jetstream: cfg.jetstream,
+            format: cfg.format,
         })
     }
 }
@@ -135,9 +140,15 @@ impl NatsSink {
         result.map_err(OutputError::from)
     }
 
-    fn headers(verdict_id: Option<&str>) -> HeaderMap {
+    fn headers(&self, verdict_id: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert("Nats-Schema", SCHEMA);
+        h.insert(
+            "Nats-Schema",
+            match self.settings.format {
+                OutputFormat::Native => SCHEMA,
+                OutputFormat::Ocsf => OCSF_SCHEMA,
+            },
+        );
         if let Some(id) = verdict_id {
             h.insert("Nats-Msg-Id", id);
         }
@@ -160,8 +171,8 @@ impl NatsSink {
             self.client
                 .publish_with_headers(
                     self.settings.subject.clone(),
-                    Self::headers(None),
-                    Bytes::copy_from_slice(item.json.as_bytes()),
+                    self.headers(None),
+                    Bytes::copy_from_slice(item.document(self.settings.format).as_bytes()),
                 )
                 .await
                 .map_err(|e| self.closed(e))?;
@@ -210,8 +221,10 @@ impl NatsSink {
 
     async fn send(&self, js: &Context, item: &Item) -> Result<PublishAckFuture, String> {
         let message = PublishMessage::build()
-            .payload(Bytes::copy_from_slice(item.json.as_bytes()))
-            .headers(Self::headers(Some(item.verdict.verdict_id.as_str())));
+            .payload(Bytes::copy_from_slice(
+                item.document(self.settings.format).as_bytes(),
+            ))
+            .headers(self.headers(Some(item.verdict.verdict_id.as_str())));
         js.send_publish(self.settings.subject.clone(), message)
             .await
             .map_err(|e| e.to_string())

@@ -270,6 +270,12 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn golden_thehive_alert() {
+        let a = alert(&sample("41aa", 2));
+        crate::testutil::golden_json("thehive-alert.json", &serde_json::to_value(&a).unwrap());
+    }
+
+    #[test]
     fn source_ref_is_stable_per_case_version() {
         assert_eq!(
             alert(&sample("c", 1)).source_ref,

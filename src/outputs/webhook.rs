@@ -285,6 +285,9 @@ impl Webhook {
             WebhookFormat::Thehive => serde_json::to_vec(&thehive::alert(&item.verdict))
                 .map(Bytes::from)
                 .map_err(|e| format!("serializing the thehive alert: {e}")),
+            WebhookFormat::Ocsf => Ok(Bytes::from(
+                super::ocsf::detection_finding(&item.verdict).to_string(),
+            )),
         }
     }
 

@@ -153,3 +153,48 @@ pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Writes the intrusion demo (seed 3, 600 events) to `dir/demo.jsonl` and returns its path.
+pub fn demo_events(dir: &Path) -> PathBuf {
+    let path = dir.join("demo.jsonl");
+    let out = run(&[
+        "demo",
+        "generate",
+        "--seed",
+        "3",
+        "--events",
+        "600",
+        "--out",
+        path.to_str().expect("utf-8 temp path"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// The verdicts `scan` with the starter rules prints for [`demo_events`], computed once.
+pub fn demo_verdicts() -> Vec<serde_json::Value> {
+    static VERDICTS: std::sync::OnceLock<Vec<serde_json::Value>> = std::sync::OnceLock::new();
+    VERDICTS
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let events = demo_events(dir.path());
+            let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+            let out = run(&[
+                "scan",
+                "--rules",
+                rules.to_str().expect("utf-8 path"),
+                events.to_str().expect("utf-8 temp path"),
+            ]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout_lines(&out)
+        })
+        .clone()
+}

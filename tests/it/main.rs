@@ -7,6 +7,7 @@ mod dashboards;
 mod deploy;
 mod helpers;
 mod nats;
+mod schema;
 mod sigma_regression;
 mod sources;
 mod streaming;

@@ -197,6 +197,24 @@ fn hook(addr: SocketAddr, path: &str) -> WebhookConfig {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ocsf_webhooks_post_detection_findings() {
+    let receiver = Receiver::new(201);
+    let addr = receiver.clone().serve().await;
+    let mut ocsf = hook(addr, "/ocsf");
+    ocsf.format = WebhookFormat::Ocsf;
+    let rig = rig(vec![("ocsf", ocsf)], 4, &[], None).await;
+    let v = sample("case-o", 1);
+    rig.publish(v.clone()).await;
+    rig.finish().await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body, crate::outputs::ocsf::detection_finding(&v));
+    assert_eq!(body["class_uid"], 2004);
+    assert_eq!(body["finding_info"]["uid"], "case-o");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_and_thehive_verdicts_arrive_signed_and_in_order() {
     let mut receiver = Receiver::new(201);
     receiver.keys = Arc::new(BTreeMap::from([
