@@ -4,6 +4,7 @@
 //! tooling: 0 ok, 2 bad config, rules or arguments, 1 runtime failure. Commands return
 //! `anyhow::Result`; an error wrapping [`BadInput`] maps to exit code 2.
 
+mod history;
 mod oneshot;
 mod rules;
 
@@ -53,6 +54,10 @@ pub enum Command {
         /// Parse every file as this format instead of detecting it from content.
         #[arg(long)]
         input_format: Option<crate::normalize::Format>,
+        /// Keep the case history in this state directory (correlating with earlier scans);
+        /// without it the history lives in memory for this scan only.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
         /// Files or directories (read recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -80,6 +85,17 @@ pub enum Command {
     Validate {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Inspect, export and compact the case history of a (stopped) daemon's state directory.
+    History {
+        /// State directory (default: `state.dir` of the configuration).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Configuration file, for `state.dir` and `[history]` (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: HistoryCommand,
     },
     /// The built-in demo scenario.
     Demo {
@@ -120,6 +136,33 @@ pub enum RulesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// One line per case, newest activity first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON case record per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A case with every verdict version and its stored evidence events.
+    Show { case_id: String },
+    /// Every case (record, verdicts, events) as NDJSON.
+    Export {
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Apply the retention now (defaults from `[history]`).
+    Compact {
+        #[arg(long)]
+        retention_days: Option<u64>,
+        #[arg(long)]
+        max_cases: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DemoCommand {
     /// Write the scenario's events as NDJSON.
     Generate {
@@ -154,8 +197,9 @@ pub fn main(cli: Cli) -> ExitCode {
             rules,
             format,
             input_format,
+            state_dir,
             paths,
-        } => oneshot::scan(&rules, format, input_format, &paths),
+        } => oneshot::scan(&rules, format, input_format, state_dir.as_deref(), &paths),
         Command::Detect {
             rules,
             ignore_logsource,
@@ -171,6 +215,11 @@ pub fn main(cli: Cli) -> ExitCode {
                 },
         } => rules::check(&paths, placeholders.as_deref(), json),
         Command::Validate { config } => validate(config),
+        Command::History {
+            state_dir,
+            config,
+            command,
+        } => history_command(state_dir, config, command),
         Command::Demo {
             command:
                 DemoCommand::Generate {
@@ -234,6 +283,28 @@ fn run(
         None,
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn history_command(
+    state_dir: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+    command: HistoryCommand,
+) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path.as_deref())?;
+    let dir = state_dir.unwrap_or_else(|| config.state.dir.clone());
+    match command {
+        HistoryCommand::List { limit, json } => history::list(&dir, limit, json),
+        HistoryCommand::Show { case_id } => history::show(&dir, &case_id),
+        HistoryCommand::Export { out } => history::export(&dir, out.as_deref()),
+        HistoryCommand::Compact {
+            retention_days,
+            max_cases,
+        } => history::compact(
+            &dir,
+            retention_days.unwrap_or(config.history.retention_days),
+            max_cases.unwrap_or(config.history.max_cases),
+        ),
+    }
 }
 
 fn validate(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
