@@ -430,3 +430,31 @@ async fn technique(State(state): State<AppState>, Path(id): Path<String>) -> Api
     }))
     .into_response())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    #[test]
+    fn non_loopback_listeners_need_a_token_and_debug_hides_it() {
+        let public: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(matches!(
+            Access::for_listener(public, None),
+            Access::Refused
+        ));
+        assert!(matches!(
+            Access::for_listener(public, Some(Secret::new(""))),
+            Access::Refused
+        ));
+        assert!(matches!(Access::for_listener(local, None), Access::Open));
+        let t = Access::for_listener(public, Some(Secret::new("tok-123")));
+        assert!(matches!(t, Access::Token(_)));
+        assert!(!format!("{t:?}").contains("tok-123"));
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 const TECHNIQUES: &str = include_str!("../../config/runbooks/techniques.toml");
 const TACTICS: &str = include_str!("../../config/runbooks/tactics.toml");
 
-/// Steps recommended at most per verdict.
-const MAX_STEPS: usize = 12;
+/// Steps recommended at most per verdict, and per technique.
+const MAX_STEPS: usize = 16;
+const PER_TECHNIQUE: usize = 2;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,18 +123,24 @@ impl Runbooks {
     }
 
     /// Steps for the given techniques (sorted ids) and tactics (ATT&CK order), without
-    /// duplicate actions, at most [`MAX_STEPS`].
+    /// duplicate actions: up to [`PER_TECHNIQUE`] steps per technique, leaving room for the
+    /// first step of every tactic, at most [`MAX_STEPS`] in all.
     pub fn next_steps(&self, techniques: &[&str], tactics: &[&str]) -> Vec<NextStep> {
+        let tactic_entries: Vec<(&str, &Entry)> = tactics
+            .iter()
+            .filter_map(|t| self.tactics.get(*t).map(|e| (*t, e)))
+            .collect();
+        let technique_budget = MAX_STEPS
+            .saturating_sub(tactic_entries.len())
+            .max(MAX_STEPS / 2);
         let mut out: Vec<NextStep> = Vec::new();
-        let push = |key: &str, e: &Entry, out: &mut Vec<NextStep>| {
-            for s in &e.steps {
-                if out.len() < MAX_STEPS && !out.iter().any(|x| &x.action == s) {
-                    out.push(NextStep {
-                        runbook: key.to_owned(),
-                        title: e.title.clone(),
-                        action: s.clone(),
-                    });
-                }
+        let push = |key: &str, step: &str, e: &Entry, out: &mut Vec<NextStep>| {
+            if out.len() < MAX_STEPS && !out.iter().any(|x| x.action == step) {
+                out.push(NextStep {
+                    runbook: key.to_owned(),
+                    title: e.title.clone(),
+                    action: step.to_owned(),
+                });
             }
         };
         let mut used = Vec::new();
@@ -143,16 +150,26 @@ impl Runbooks {
             for key in [id, parent] {
                 if let Some(e) = self.techniques.get(&key) {
                     if !used.contains(&key) {
-                        push(&key, e, &mut out);
+                        for step in e.steps.iter().take(PER_TECHNIQUE) {
+                            if out.len() < technique_budget {
+                                push(&key, step, e, &mut out);
+                            }
+                        }
                         used.push(key);
                     }
                     break;
                 }
             }
         }
-        for t in tactics {
-            if let Some(e) = self.tactics.get(*t) {
-                push(t, e, &mut out);
+        // The first step of every tactic, then the rest while room remains.
+        for (t, e) in &tactic_entries {
+            if let Some(step) = e.steps.first() {
+                push(t, step, e, &mut out);
+            }
+        }
+        for (t, e) in &tactic_entries {
+            for step in e.steps.iter().skip(1) {
+                push(t, step, e, &mut out);
             }
         }
         out
