@@ -67,7 +67,8 @@ async fn compact_history(
     cfg: config::HistoryConfig,
     stop: CancellationToken,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(cfg.compact_interval_secs.max(60)));
+    let period = Duration::from_secs(cfg.compact_interval_secs.max(60));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

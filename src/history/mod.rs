@@ -6,7 +6,7 @@
 //! writes a case's new state, verdict, events and index entries in one transaction per update
 //! ([`HistoryStore::record`]); the API adds feedback and closes cases; history correlation reads
 //! the indexes when a case is built. Retention ([`HistoryStore::compact`]) drops cases older than
-//! a horizon and the oldest past a count cap, with their verdicts, events and index entries.
+//! a horizon and the least recently updated past a count cap, with their verdicts, events and index entries.
 //!
 //! The default implementation is [`sled_store::SledHistory`] on the process's embedded
 //! [`crate::store::Store`]; the trait keeps the rest of the program independent of it so another
@@ -199,7 +199,7 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
         rule_id: &str,
         entity: &EntityRef,
     ) -> Result<Option<Feedback>, HistoryError>;
-    /// Drops cases last active before `horizon`, then the least recently active past
+    /// Drops cases last updated before `horizon`, then the least recently updated past
     /// `max_cases`, with their verdicts, events and index entries.
     fn compact(
         &self,

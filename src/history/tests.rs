@@ -40,7 +40,7 @@ fn record(id: &str, host: &str, minutes: i64, conclusion: Conclusion) -> (CaseRe
         first_seen: t0(),
         last_seen: t0() + Duration::minutes(minutes),
         opened_at: t0(),
-        updated_at: t0(),
+        updated_at: t0() + Duration::minutes(minutes),
         status: CaseStatus::Open,
         closed_at: None,
         closed_by: None,
