@@ -398,7 +398,7 @@ async fn host(State(state): State<AppState>, Path(name): Path<String>) -> ApiRes
     if cases.is_empty() {
         return Err(ApiError::not_found(format!("no case involves host {name}")));
     }
-    cases.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+    cases.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
     let compromised = cases.iter().any(|c| c.is_compromise());
     let open = cases
         .iter()
