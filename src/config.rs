@@ -81,6 +81,28 @@ pub struct Config {
     pub outputs: BTreeMap<String, OutputConfig>,
     pub dead_letter: DeadLetterConfig,
     pub state: StateConfig,
+    pub verdict: VerdictConfig,
+    pub history: HistoryConfig,
+}
+
+/// `[verdict]`: score weights and thresholds ([`crate::verdict::Weights`]) and the runbooks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerdictConfig {
+    /// Directory of runbook TOML files; the embedded copies are used when it does not exist.
+    pub runbooks_dir: PathBuf,
+    /// `[verdict.weights]`.
+    pub weights: crate::verdict::Weights,
+}
+
+/// `[history]`: the case history in the embedded store.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HistoryConfig {
+    /// Cases whose last activity is older than this many days are dropped by compaction.
+    pub retention_days: u64,
+    /// At most this many cases are kept; the least recently active go first.
+    pub max_cases: usize,
+    /// How often the daemon compacts, in seconds.
+    pub compact_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +111,9 @@ pub struct ApiConfig {
     pub ws_max_lag: usize,
     /// Verdicts kept for `/ws?after=<verdict_id>` resumption.
     pub ws_replay: usize,
+    /// Bearer token of the case API; required when `listen` is not a loopback address.
+    #[serde(default)]
+    pub token: Secret,
 }
 
 /// Largest accepted `api.ws_replay` (the ring holds shared verdict JSON, so its memory is
@@ -115,6 +140,10 @@ pub struct CasesConfig {
     pub update_interval_secs: u64,
     pub max_evidence_per_finding: usize,
     pub max_open_cases: usize,
+    /// Repeats of a finding within this many seconds of its last alert are counted only.
+    pub suppression_secs: u64,
+    /// Evidence event copies kept per case in the history.
+    pub max_events_per_case: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -582,6 +611,15 @@ impl Config {
                 "cases.max_evidence_per_finding",
                 "must be at least 1",
             ));
+        }
+        for (key, message) in self.verdict.weights.problems() {
+            p.push(Problem::new(key, message));
+        }
+        if self.history.max_cases == 0 {
+            p.push(Problem::new("history.max_cases", "must be at least 1"));
+        }
+        if self.history.retention_days == 0 {
+            p.push(Problem::new("history.retention_days", "must be at least 1"));
         }
         if self.cases.max_open_cases == 0 {
             p.push(Problem::new("cases.max_open_cases", "must be at least 1"));

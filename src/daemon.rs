@@ -21,6 +21,8 @@ use crate::config::{Config, InputConfig};
 use crate::demo;
 use crate::detect::{self, CorrelationLimits, LoadOptions, RuleSet};
 use crate::event::Origin;
+use crate::history::audit::AuditLog;
+use crate::history::{HistoryStore, SledHistory};
 use crate::inputs::{self, Payload, RawRecord};
 use crate::metrics::Metrics;
 use crate::outputs::websocket::VerdictStream;
@@ -28,7 +30,69 @@ use crate::outputs::{self, OutputError, OutputOptions};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::{Receiver, Sender};
 use crate::pipeline::{self, DeadLetter, Publishing, Settings};
+use crate::store::Store;
+use crate::verdict::{Policy, Runbooks};
 use crate::{api, config};
+
+/// Opens the case history and the audit log under the state directory. The daemon runs on
+/// without history when the store cannot be opened (e.g. another process holds it): detection
+/// and verdicts continue, the case API answers 503, and the reason is logged.
+fn open_history(dir: &std::path::Path) -> (Option<Arc<dyn HistoryStore>>, Option<Arc<AuditLog>>) {
+    let history = match Store::open(dir)
+        .map_err(crate::history::HistoryError::from)
+        .and_then(|s| SledHistory::open(&s))
+    {
+        Ok(h) => {
+            tracing::info!(path = %dir.join("db").display(), "case history opened");
+            Some(Arc::new(h) as Arc<dyn HistoryStore>)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "case history disabled: cases are not remembered across restarts");
+            None
+        }
+    };
+    let audit = match AuditLog::open(&dir.join("audit.jsonl")) {
+        Ok(a) => Some(Arc::new(a)),
+        Err(e) => {
+            tracing::error!(error = %e, "audit log unavailable: analyst changes are refused");
+            None
+        }
+    };
+    (history, audit)
+}
+
+/// Applies the retention of `[history]` every `compact_interval_secs` until `stop`.
+async fn compact_history(
+    history: Arc<dyn HistoryStore>,
+    cfg: config::HistoryConfig,
+    stop: CancellationToken,
+) {
+    let period = Duration::from_secs(cfg.compact_interval_secs.max(60));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let h = history.clone();
+        let horizon = Utc::now() - chrono::Duration::days(cfg.retention_days as i64);
+        let max = cfg.max_cases;
+        match tokio::task::spawn_blocking(move || h.compact(horizon, max)).await {
+            Ok(Ok(r)) if r.removed_by_age + r.removed_by_cap > 0 => {
+                tracing::info!(
+                    removed_by_age = r.removed_by_age,
+                    removed_by_cap = r.removed_by_cap,
+                    cases = r.cases_after,
+                    "case history compacted"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "case history compaction failed"),
+            Err(e) => tracing::warn!(error = %e, "case history compaction task failed"),
+        }
+    }
+}
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +121,9 @@ pub enum DaemonError {
     /// The API server failed.
     #[error("serving the API: {0}")]
     Serve(std::io::Error),
+    /// The runbook directory could not be read.
+    #[error(transparent)]
+    Runbooks(#[from] crate::verdict::runbooks::RunbookError),
     /// The pipeline did not drain within the configured timeout.
     #[error("shutdown: the pipeline did not drain within {0:?}")]
     DrainTimeout(Duration),
@@ -129,6 +196,11 @@ pub async fn run(
     })?;
     let rules = load_rules(&config, &metrics)?;
     let cap = config.pipeline.channel_capacity;
+    let policy = Arc::new(Policy {
+        weights: config.verdict.weights.clone(),
+        runbooks: Runbooks::load(&config.verdict.runbooks_dir)?,
+    });
+    let (history, audit) = open_history(&config.state.dir);
 
     // Downstream first: outputs, cases, detection.
     let ws = VerdictStream::new(config.api.ws_max_lag, config.api.ws_replay);
@@ -148,6 +220,11 @@ pub async fn run(
             window: chrono::Duration::seconds(config.cases.window_secs as i64),
             max_evidence: config.cases.max_evidence_per_finding,
             max_open: config.cases.max_open_cases,
+            suppression: chrono::Duration::seconds(config.cases.suppression_secs as i64),
+            max_case_events: config.cases.max_events_per_case,
+            expect_enrichment: false,
+            policy: policy.clone(),
+            history: history.clone(),
         },
         Publishing::Live {
             interval: Duration::from_secs(config.cases.update_interval_secs.max(1)),
@@ -183,6 +260,23 @@ pub async fn run(
         draining: draining.clone(),
         verdicts: ws.clone(),
         shutdown: server_stop.clone(),
+        history: history.clone(),
+        audit,
+        policy,
+        access: api::cases::Access::for_listener(bound, Some(config.api.token.clone())),
+    });
+    if matches!(
+        api::cases::Access::for_listener(bound, Some(config.api.token.clone())),
+        api::cases::Access::Refused
+    ) {
+        tracing::warn!(addr = %bound, "the API listens on a non-loopback address without api.token: the case API refuses every request");
+    }
+    let compaction = history.clone().map(|h| {
+        tokio::spawn(compact_history(
+            h,
+            config.history.clone(),
+            server_stop.clone(),
+        ))
     });
     let stop_serving = server_stop.clone();
     let server = tokio::spawn(async move {
@@ -237,6 +331,14 @@ pub async fn run(
     .await;
     server_stop.cancel();
     let served = server.await;
+    if let Some(task) = compaction {
+        let _ = task.await;
+    }
+    if let Some(h) = &history
+        && let Err(e) = h.flush()
+    {
+        tracing::error!(error = %e, "flushing the case history failed");
+    }
     match drained {
         Err(_) => return Err(DaemonError::DrainTimeout(timeout)),
         Ok(Ok(Err(e))) => return Err(e.into()),

@@ -6,7 +6,7 @@
 //! - [`normalize`]: parsers, one per format, from `RawRecord` to [`event::Event`].
 //! - [`event`]: the one normalized event shape every later stage speaks.
 //! - [`detect`]: the Sigma engine: rules compiled once, pure evaluation, correlations.
-//! - [`cases`]: rule matches grouped per host into cases.
+//! - [`cases`]: detections, feed hits and enrichment grouped per entity into cases.
 //! - [`verdict`]: the `nightwatch.verdict.v1` document and its scoring.
 //! - [`attack`]: the MITRE ATT&CK technique and tactic table.
 //! - [`outputs`]: verdict sinks (stdout, JSONL file, NATS, the `/ws` stream).
@@ -14,6 +14,7 @@
 //! - [`pipeline`]: the bounded stage graph that connects all of the above.
 //! - [`report`]: printable case reports (Markdown, HTML, PDF) of a verdict.
 //! - [`store`]: the embedded sled database under `state.dir` (history, caches).
+//! - [`history`]: case history (cases, verdict versions, indexes, feedback) and the audit log.
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
 //! - [`config`]: the configuration file, environment overrides, validation.
@@ -30,6 +31,7 @@ pub mod daemon;
 pub mod demo;
 pub mod detect;
 pub mod event;
+pub mod history;
 pub mod inputs;
 pub mod metrics;
 pub mod nats;

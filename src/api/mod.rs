@@ -1,7 +1,11 @@
-//! The HTTP API: health, metrics, the verdict WebSocket, version.
+//! The HTTP API: health, metrics, the verdict WebSocket, version, and the case API
+//! ([`cases`]: cases, feedback, close, hosts, ATT&CK techniques).
 //!
-//! [`router`] is built apart from the daemon so tests can serve it on port 0. Handlers only read
-//! shared state; nothing here touches the pipeline except by subscribing to the verdict ring.
+//! [`router`] is built apart from the daemon so tests can serve it on port 0. Handlers read
+//! shared state and the case history; nothing here touches the pipeline except by subscribing to
+//! the verdict ring. Analyst changes go to the history store, which the case builder reads.
+
+pub mod cases;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +32,14 @@ pub struct AppState {
     pub verdicts: Arc<VerdictStream>,
     /// Fires when the server stops; open WebSocket clients are closed with a reason.
     pub shutdown: CancellationToken,
+    /// The case history behind the case API; without it those routes answer 503.
+    pub history: Option<Arc<dyn crate::history::HistoryStore>>,
+    /// Where analyst state changes are appended.
+    pub audit: Option<Arc<crate::history::audit::AuditLog>>,
+    /// Runbooks and weights, for technique look-ups.
+    pub policy: Arc<crate::verdict::Policy>,
+    /// Whether the case API needs a bearer token.
+    pub access: cases::Access,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -36,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/ws", get(ws))
         .route("/api/version", get(version))
+        .merge(cases::routes(state.clone()))
         .with_state(state)
 }
 

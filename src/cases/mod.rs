@@ -1,26 +1,60 @@
-//! Cases: rule matches grouped per host within a time window.
+//! Cases: detections, feed hits and enrichment grouped per entity within a time window.
 //!
-//! A [`CaseBook`] receives [`Detection`]s (an event and the rules it matched) and keeps one open
-//! case per host. A match joins the host's open case when its event time is within the window of
-//! the case's last activity; otherwise the old case is closed and a new one opens. Repeats of the
-//! same rule are counted, not re-alerted: they raise the finding's count while its evidence list
-//! stays bounded. Each published state of a case is a new verdict version ([`crate::verdict`]).
+//! A [`CaseBook`] receives [`Detection`]s (an event and why it is interesting) and keeps one open
+//! case per entity: the event's host, else its user, else its source address ([`entity`]). A
+//! detection joins the entity's open case when its event time is within the window of the case's
+//! last activity; otherwise the old case is closed and a new one opens.
 //!
-//! The book does no IO and reads no clock: callers pass `now`, so it is deterministic in tests
-//! and in one-shot scans.
+//! **Suppression.** A repeat of a finding already in the case (same rule, same correlation group,
+//! same feed indicator) within `suppression` of the finding's last alert is counted (`count`,
+//! `suppressed`) but does not make a new verdict version; past the suppression window it alerts
+//! again. New findings always alert.
+//!
+//! **Stages.** A case moves forward only: `triage` when it opens; `investigate` once case history
+//! or enrichment has been consulted for it; `validate` when its verdict concludes `incident`;
+//! `recommend` when next steps from the runbooks are attached to a validated verdict; `respond`
+//! when an analyst acts (feedback or close, through the API and the history store). Every
+//! transition is a timestamped timeline entry.
+//!
+//! **History.** With a [`HistoryStore`], each published version first looks up the case's
+//! indicators, entities and rule/entity pairs in earlier cases and analyst feedback (explicit
+//! `history` and `feedback` findings), then stores the case, its verdict, new evidence event
+//! copies and index entries in one transaction. A case an analyst closed is dropped from the
+//! book at its next publication.
+//!
+//! Each published state is a new verdict version ([`crate::verdict`]); the records behind its
+//! changes are acknowledged when it is delivered. The book reads no clock: callers pass `now`.
 
-use std::collections::HashMap;
+pub mod entity;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
+use crate::detect::Level;
 use crate::event::Event;
+use crate::history::{CaseRecord, CaseStatus, HistoryError, HistoryStore};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::{Detection, Hit};
-use crate::verdict::{self, CaseHeader, Evidence, FindingInput, FindingKind, Verdict};
+use crate::verdict::{
+    self, Basis, CaseContext, CaseHeader, EntityKind, EntityRef, Evidence, FindingInput,
+    FindingKind, IndicatorRef, Policy, Stage, TimelineEntry, UnclassifiedEvidence, Verdict,
+};
 
-/// How cases are grouped and bounded.
+/// The actor named in timeline entries nightwatch makes itself.
+pub const ACTOR: &str = "nightwatch";
+
+/// Host name used when an event names none.
+pub const UNKNOWN_HOST: &str = verdict::UNKNOWN;
+
+/// Indicators and entities looked up in history per published version, at most.
+const MAX_LOOKUPS: usize = 50;
+/// History errors logged (the rest are only counted in the book).
+const MAX_ERRORS_LOGGED: u64 = 10;
+
+/// How cases are grouped and bounded, and what they are scored with.
 #[derive(Debug, Clone)]
 pub struct CaseSettings {
     /// Matches within this much event time of a case's last activity join it.
@@ -29,6 +63,15 @@ pub struct CaseSettings {
     pub max_evidence: usize,
     /// Open cases kept; past this the least recently active case is closed.
     pub max_open: usize,
+    /// Repeats of a finding within this much event time of its last alert are counted only.
+    pub suppression: Duration,
+    /// Evidence event copies kept per case (for `GET /api/cases/{id}`).
+    pub max_case_events: usize,
+    /// Whether indicators are sent for enrichment: unprofiled ones count as missing evidence.
+    pub expect_enrichment: bool,
+    pub policy: Arc<Policy>,
+    /// Where cases are remembered; without it there is no history correlation.
+    pub history: Option<Arc<dyn HistoryStore>>,
 }
 
 impl Default for CaseSettings {
@@ -37,24 +80,45 @@ impl Default for CaseSettings {
             window: Duration::hours(1),
             max_evidence: 20,
             max_open: 10_000,
+            suppression: Duration::minutes(10),
+            max_case_events: 50,
+            expect_enrichment: false,
+            policy: Arc::new(Policy::default()),
+            history: None,
         }
     }
 }
 
 struct FindingState {
     input: FindingInput,
+    /// Event time of the finding's last alert, for suppression.
+    last_alert: DateTime<Utc>,
 }
+
+type FindingKey = (FindingKind, String, String);
 
 struct Case {
     id: String,
-    host: String,
+    entity: EntityRef,
+    entities: BTreeSet<EntityRef>,
+    /// Indicators in the evidence by value, with their profile once enriched.
+    indicators: BTreeMap<String, IndicatorRef>,
+    /// The first events that carried each indicator.
+    indicator_evidence: HashMap<String, Vec<Evidence>>,
     first_seen: DateTime<Utc>,
     last_seen: DateTime<Utc>,
+    opened_at: DateTime<Utc>,
     /// Versions published so far.
     version: u32,
-    /// Findings in the order first seen, keyed by (kind, rule id, correlation group).
+    /// Findings in the order first seen.
     findings: Vec<FindingState>,
-    index: HashMap<(FindingKind, String, String), usize>,
+    index: HashMap<FindingKey, usize>,
+    stage: Stage,
+    timeline: Vec<TimelineEntry>,
+    unclassified: Vec<UnclassifiedEvidence>,
+    /// Bounded copies of evidence events; those from `events_stored` on are not in history yet.
+    events: Vec<Arc<Event>>,
+    events_stored: usize,
     /// Something changed since the last published version.
     dirty: bool,
     /// Earliest receive time among events not yet reflected in a published verdict.
@@ -64,6 +128,33 @@ struct Case {
     /// Acknowledgements of the records behind changes not yet published; the next published
     /// version carries them, so they are released only once it is delivered.
     acks: Vec<Ack>,
+    /// An analyst closed the case: it leaves the book after this publication.
+    closed_by_analyst: bool,
+}
+
+impl Case {
+    fn host(&self) -> String {
+        if self.entity.kind == EntityKind::Host {
+            return self.entity.value.clone();
+        }
+        self.entities
+            .iter()
+            .find(|e| e.kind == EntityKind::Host)
+            .map(|e| e.value.clone())
+            .unwrap_or_else(|| UNKNOWN_HOST.to_owned())
+    }
+
+    fn advance(&mut self, to: Stage, now: DateTime<Utc>, note: String) {
+        if to > self.stage {
+            self.stage = to;
+            self.timeline.push(TimelineEntry {
+                time: now,
+                stage: to,
+                actor: ACTOR.to_owned(),
+                note,
+            });
+        }
+    }
 }
 
 /// A verdict ready to publish, with the receive time of its oldest new evidence (for the
@@ -76,15 +167,13 @@ pub struct Published {
     pub ack: Ack,
 }
 
-/// The open cases, one per host.
+/// The open cases, one per entity.
 pub struct CaseBook {
     settings: CaseSettings,
-    open: HashMap<String, Case>,
+    open: HashMap<EntityRef, Case>,
     clock: u64,
+    history_errors: u64,
 }
-
-/// Host name used when an event names none.
-pub const UNKNOWN_HOST: &str = "unknown";
 
 impl CaseBook {
     pub fn new(settings: CaseSettings) -> Self {
@@ -92,6 +181,7 @@ impl CaseBook {
             settings,
             open: HashMap::new(),
             clock: 0,
+            history_errors: 0,
         }
     }
 
@@ -99,28 +189,35 @@ impl CaseBook {
         self.open.len()
     }
 
-    /// Adds a detection to its host's case. Returns the published verdict of the case it closed
-    /// to make room, if any (a case that ages out with unpublished changes is published once
-    /// more so nothing is lost), and whether the detection opened a new case.
+    /// History operations that failed so far (logged the first few times).
+    pub fn history_errors(&self) -> u64 {
+        self.history_errors
+    }
+
+    /// The entity a detection's case is keyed by.
+    pub fn entity_of(det: &Detection) -> EntityRef {
+        entity::primary(&entity::entities(&det.event))
+    }
+
+    /// Adds a detection to its entity's case. Returns the published verdicts of cases it closed
+    /// (a case that ages out with unpublished changes is published once more so nothing is
+    /// lost), and whether the detection opened a new case.
     pub fn observe(&mut self, det: &Detection, now: DateTime<Utc>) -> (Vec<Published>, bool) {
         let mut closed = Vec::new();
         if det.hits.is_empty() {
             return (closed, false);
         }
-        let host = det
-            .event
-            .host
-            .clone()
-            .unwrap_or_else(|| UNKNOWN_HOST.to_owned());
+        let entities = entity::entities(&det.event);
+        let key = entity::primary(&entities);
         let t = det.event.time;
-        let expired = self.open.get(&host).is_some_and(|c| {
+        let expired = self.open.get(&key).is_some_and(|c| {
             t - c.last_seen > self.settings.window || c.first_seen - t > self.settings.window
         });
-        if expired && let Some(old) = self.open.remove(&host) {
-            closed.extend(self.publish_case(old, now));
+        if expired && let Some(old) = self.open.remove(&key) {
+            closed.extend(self.finish(old, now, "window expired"));
         }
         let mut opened = false;
-        if !self.open.contains_key(&host) {
+        if !self.open.contains_key(&key) {
             if self.open.len() >= self.settings.max_open
                 && let Some(victim) = self
                     .open
@@ -129,43 +226,82 @@ impl CaseBook {
                     .map(|(h, _)| h.clone())
                 && let Some(old) = self.open.remove(&victim)
             {
-                closed.extend(self.publish_case(old, now));
+                closed.extend(self.finish(old, now, "evicted: too many open cases"));
             }
-            self.open.insert(host.clone(), new_case(&host, &det.event));
+            self.open
+                .insert(key.clone(), new_case(&key, &det.event, now));
             opened = true;
         }
         self.clock += 1;
         let clock = self.clock;
-        let max_evidence = self.settings.max_evidence;
-        if let Some(case) = self.open.get_mut(&host) {
+        let settings = &self.settings;
+        if let Some(case) = self.open.get_mut(&key) {
             case.touched = clock;
             case.first_seen = case.first_seen.min(t);
             case.last_seen = case.last_seen.max(t);
-            case.dirty = true;
-            let received = det.event.received;
-            case.pending_since = Some(case.pending_since.map_or(received, |p| p.min(received)));
-            if !det.ack.is_none() {
-                case.acks.push(det.ack.clone());
+            case.entities.extend(entities);
+            let mut alert = opened;
+            for ind in &det.indicators {
+                note_indicator(case, ind, &det.event, settings.max_evidence);
             }
+            let classified = det
+                .hits
+                .iter()
+                .any(|h| matches!(h, Hit::Rule(_) | Hit::Correlation(_)));
             for hit in &det.hits {
-                add_hit(case, hit, &det.event, max_evidence);
+                alert |= add_hit(case, hit, &det.event, settings);
+            }
+            if !classified {
+                alert |= add_unclassified(case, det, settings.max_evidence);
+            }
+            if case.events.len() < settings.max_case_events
+                && !case.events.iter().any(|e| e.id == det.event.id)
+            {
+                case.events.push(det.event.clone());
+            }
+            // A suppressed repeat is counted in the case and finished here: no new version.
+            if alert {
+                case.dirty = true;
+                let received = det.event.received;
+                case.pending_since = Some(case.pending_since.map_or(received, |p| p.min(received)));
+                if !det.ack.is_none() {
+                    case.acks.push(det.ack.clone());
+                }
             }
         }
         (closed, opened)
     }
 
+    /// Publishes a new version of the case of the detection's entity if it changed.
+    pub fn publish_for(&mut self, det: &Detection, now: DateTime<Utc>) -> Option<Published> {
+        self.publish_entity(&Self::entity_of(det), now)
+    }
+
     /// Publishes a new version of the case of `host` if it changed.
     pub fn publish_host(&mut self, host: &str, now: DateTime<Utc>) -> Option<Published> {
-        let case = self.open.get_mut(host)?;
-        publish(case, now)
+        self.publish_entity(&EntityRef::new(EntityKind::Host, host), now)
+    }
+
+    fn publish_entity(&mut self, key: &EntityRef, now: DateTime<Utc>) -> Option<Published> {
+        let mut case = self.open.remove(key)?;
+        let out = self.publish(&mut case, now);
+        if !case.closed_by_analyst {
+            self.open.insert(key.clone(), case);
+        }
+        out
     }
 
     /// Publishes a new version of every case that changed since its last version.
     pub fn publish_dirty(&mut self, now: DateTime<Utc>) -> Vec<Published> {
-        let mut out: Vec<Published> = self
+        let keys: Vec<EntityRef> = self
             .open
-            .values_mut()
-            .filter_map(|c| publish(c, now))
+            .iter()
+            .filter(|(_, c)| c.dirty)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out: Vec<Published> = keys
+            .iter()
+            .filter_map(|k| self.publish_entity(k, now))
             .collect();
         out.sort_by(|a, b| {
             a.verdict
@@ -184,47 +320,412 @@ impl CaseBook {
         now: DateTime<Utc>,
     ) -> Vec<Published> {
         let window = self.settings.window;
-        let stale: Vec<String> = self
+        let stale: Vec<EntityRef> = self
             .open
             .iter()
             .filter(|(_, c)| event_now - c.last_seen > window)
             .map(|(h, _)| h.clone())
             .collect();
         let mut out = Vec::new();
-        for host in stale {
-            if let Some(case) = self.open.remove(&host) {
-                out.extend(self.publish_case(case, now));
+        for key in stale {
+            if let Some(case) = self.open.remove(&key) {
+                out.extend(self.finish(case, now, "inactive"));
             }
         }
         out
     }
 
-    fn publish_case(&mut self, mut case: Case, now: DateTime<Utc>) -> Option<Published> {
-        publish(&mut case, now)
+    /// Attaches an enrichment profile to every open case whose evidence carries the indicator,
+    /// as an `enrichment` finding (added, or updated when the indicator was profiled before),
+    /// and publishes the new versions.
+    pub fn enrich(&mut self, profile: IndicatorRef, now: DateTime<Utc>) -> Vec<Published> {
+        let keys: Vec<EntityRef> = self
+            .open
+            .iter()
+            .filter(|(_, c)| c.indicators.contains_key(&profile.value))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(case) = self.open.get_mut(&key) else {
+                continue;
+            };
+            case.indicators
+                .insert(profile.value.clone(), profile.clone());
+            let evidence = case
+                .indicator_evidence
+                .get(&profile.value)
+                .cloned()
+                .unwrap_or_default();
+            let fkey = (
+                FindingKind::Enrichment,
+                String::new(),
+                profile.value.clone(),
+            );
+            let (first, last) = evidence
+                .iter()
+                .fold((case.first_seen, case.first_seen), |(a, b), e| {
+                    (a.min(e.time), b.max(e.time))
+                });
+            let input = FindingInput {
+                kind: FindingKind::Enrichment,
+                basis: Basis::Enrichment,
+                level: Level::Informational,
+                count: 1,
+                first_seen: first,
+                last_seen: last,
+                evidence,
+                indicators: vec![profile.clone()],
+                ..Default::default()
+            };
+            match case.index.get(&fkey) {
+                Some(&i) => case.findings[i].input = input,
+                None => {
+                    case.findings.push(FindingState {
+                        input,
+                        last_alert: now,
+                    });
+                    case.index.insert(fkey, case.findings.len() - 1);
+                }
+            }
+            case.dirty = true;
+            case.advance(
+                Stage::Investigate,
+                now,
+                format!("enrichment received for {}", profile.value),
+            );
+            out.extend(self.publish_entity(&key, now));
+        }
+        out
+    }
+
+    /// Publishes what is unpublished and marks the case closed in history.
+    fn finish(&mut self, mut case: Case, now: DateTime<Utc>, reason: &str) -> Option<Published> {
+        let out = self.publish(&mut case, now);
+        if let Some(h) = self.settings.history.clone()
+            && !case.closed_by_analyst
+            && case.version > 0
+        {
+            let r = h.close(&case.id, ACTOR, reason, now).map(|_| ());
+            self.note_error(r);
+        }
+        out
+    }
+
+    fn note_error<T>(&mut self, r: Result<T, HistoryError>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.history_errors += 1;
+                if self.history_errors <= MAX_ERRORS_LOGGED {
+                    tracing::warn!(error = %e, "case history operation failed; the case continues without it");
+                }
+                None
+            }
+        }
+    }
+
+    fn publish(&mut self, case: &mut Case, now: DateTime<Utc>) -> Option<Published> {
+        if !case.dirty {
+            return None;
+        }
+        case.dirty = false;
+        case.version += 1;
+        let history = self.settings.history.clone();
+        let mut extra = Vec::new();
+        let mut stored: Option<CaseRecord> = None;
+        let mut missing = Vec::new();
+        match history.as_deref() {
+            Some(h) => {
+                let consulted = consult(h, case);
+                if let Some(found) = self.note_error(consulted) {
+                    extra = found;
+                    case.advance(
+                        Stage::Investigate,
+                        now,
+                        format!(
+                            "case history consulted: {} finding(s) from earlier cases and feedback",
+                            extra.len()
+                        ),
+                    );
+                }
+                stored = self.note_error(h.case(&case.id)).flatten();
+            }
+            None => missing.push("no case history available".to_owned()),
+        }
+        if self.settings.expect_enrichment {
+            let pending = case
+                .indicators
+                .values()
+                .filter(|i| !i.is_profiled())
+                .count();
+            if pending > 0 {
+                missing.push(format!("enrichment pending for {pending} indicator(s)"));
+            }
+        }
+        let mut inputs: Vec<FindingInput> = case.findings.iter().map(|f| f.input.clone()).collect();
+        inputs.extend(extra);
+        let host = case.host();
+        let ctx = CaseContext {
+            entity: Some(case.entity.clone()),
+            entities: case.entities.iter().cloned().collect(),
+            indicators: case.indicators.values().cloned().collect(),
+            unclassified: case.unclassified.clone(),
+            missing_evidence: missing,
+        };
+        let mut verdict = verdict::synthesize_with(
+            CaseHeader {
+                case_id: &case.id,
+                version: case.version,
+                host: &host,
+                first_seen: case.first_seen,
+                last_seen: case.last_seen,
+            },
+            &inputs,
+            &ctx,
+            &self.settings.policy,
+            now,
+        );
+        if verdict.conclusion == verdict::Conclusion::Incident && case.stage == Stage::Investigate {
+            case.advance(
+                Stage::Validate,
+                now,
+                format!("score {} concluded incident", verdict.score),
+            );
+        }
+        if case.stage == Stage::Validate && !verdict.next_steps.is_empty() {
+            case.advance(
+                Stage::Recommend,
+                now,
+                format!(
+                    "{} next step(s) attached from runbooks",
+                    verdict.next_steps.len()
+                ),
+            );
+        }
+        // What analysts did (feedback, close) is in the stored record: keep it in view.
+        let mut timeline = case.timeline.clone();
+        if let Some(s) = &stored {
+            case.stage = case.stage.max(s.stage);
+            timeline.extend(s.timeline.iter().filter(|e| e.actor != ACTOR).cloned());
+            timeline.sort_by(|a, b| a.time.cmp(&b.time).then(a.stage.cmp(&b.stage)));
+            case.closed_by_analyst = s.status == CaseStatus::Closed
+                && s.closed_by.as_deref().is_some_and(|b| b != ACTOR);
+        }
+        verdict.stage = case.stage;
+        verdict.timeline = timeline;
+        if let Some(h) = history.as_deref() {
+            let record = case_record(case, &verdict, now);
+            let new_events: Vec<&Event> = case.events[case.events_stored..]
+                .iter()
+                .map(|e| e.as_ref())
+                .collect();
+            let n = new_events.len();
+            if self
+                .note_error(h.record(&record, &verdict, &new_events))
+                .is_some()
+            {
+                case.events_stored += n;
+            }
+        }
+        Some(Published {
+            verdict: Arc::new(verdict),
+            oldest_received: case.pending_since.take(),
+            ack: Ack::merge(std::mem::take(&mut case.acks)),
+        })
     }
 }
 
-fn new_case(host: &str, first: &Event) -> Case {
+fn case_record(case: &Case, v: &Verdict, now: DateTime<Utc>) -> CaseRecord {
+    let rules: BTreeSet<String> = case
+        .findings
+        .iter()
+        .filter(|f| f.input.basis == Basis::Rule)
+        .map(|f| f.input.rule_id.clone())
+        .collect();
+    CaseRecord {
+        case_id: case.id.clone(),
+        entity: case.entity.clone(),
+        host: v.host.clone(),
+        entities: case.entities.iter().cloned().collect(),
+        indicators: case.indicators.keys().cloned().collect(),
+        rules: rules.into_iter().collect(),
+        techniques: v.attack.iter().map(|a| a.technique_id.clone()).collect(),
+        first_seen: case.first_seen,
+        last_seen: case.last_seen,
+        opened_at: case.opened_at,
+        updated_at: now,
+        status: CaseStatus::Open,
+        closed_at: None,
+        closed_by: None,
+        version: v.version,
+        verdict_id: v.verdict_id.clone(),
+        conclusion: v.conclusion,
+        severity: v.severity,
+        score: v.score,
+        confidence: v.confidence,
+        stage: case.stage,
+        timeline: case.timeline.clone(),
+        disposition: None,
+        feedback: Vec::new(),
+        events_stored: case.events_stored as u32,
+    }
+}
+
+/// History and feedback findings for a case: what earlier cases and analysts say about its
+/// indicators, entities and rules.
+fn consult(h: &dyn HistoryStore, case: &Case) -> Result<Vec<FindingInput>, HistoryError> {
+    let mut out = Vec::new();
+    let mut records: HashMap<String, Option<CaseRecord>> = HashMap::new();
+    let mut load = |id: &str| -> Result<Option<CaseRecord>, HistoryError> {
+        if let Some(r) = records.get(id) {
+            return Ok(r.clone());
+        }
+        let r = h.case(id)?;
+        records.insert(id.to_owned(), r.clone());
+        Ok(r)
+    };
+    let finding = |basis, ind: Option<&IndicatorRef>, ids: Vec<String>, detail: Option<String>| {
+        FindingInput {
+            kind: basis_kind(basis),
+            basis,
+            level: Level::Informational,
+            first_seen: case.first_seen,
+            last_seen: case.last_seen,
+            indicators: ind.cloned().into_iter().collect(),
+            evidence: ind
+                .and_then(|i| case.indicator_evidence.get(&i.value))
+                .cloned()
+                .unwrap_or_default(),
+            prior_cases: ids,
+            detail,
+            ..Default::default()
+        }
+    };
+    for (value, ind) in case.indicators.iter().take(MAX_LOOKUPS) {
+        let ids = h.cases_for_indicator(value)?;
+        let (mut confirmed, mut incident, mut seen, mut dismissed) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for id in ids {
+            let Some(r) = load(&id)? else { continue };
+            match r.disposition {
+                Some(d) if d.is_dismissal() => dismissed.push(id),
+                _ if id == case.id => {}
+                Some(_) => confirmed.push(id),
+                None if r.conclusion == verdict::Conclusion::Incident => incident.push(id),
+                None => seen.push(id),
+            }
+        }
+        if !confirmed.is_empty() {
+            out.push(finding(
+                Basis::ConfirmedIndicator,
+                Some(ind),
+                confirmed,
+                None,
+            ));
+        } else if !incident.is_empty() {
+            out.push(finding(
+                Basis::PriorIncidentIndicator,
+                Some(ind),
+                incident,
+                None,
+            ));
+        } else if !seen.is_empty() {
+            out.push(finding(Basis::RecurringIndicator, Some(ind), seen, None));
+        }
+        if !dismissed.is_empty() {
+            out.push(finding(
+                Basis::FalsePositiveIndicator,
+                Some(ind),
+                dismissed,
+                None,
+            ));
+        }
+    }
+    for e in case.entities.iter().take(MAX_LOOKUPS) {
+        let mut prior = Vec::new();
+        for id in h.cases_for_entity(e)? {
+            if id != case.id && load(&id)?.is_some_and(|r| r.is_compromise()) {
+                prior.push(id);
+            }
+        }
+        if !prior.is_empty() {
+            out.push(finding(
+                Basis::CompromisedEntity,
+                None,
+                prior,
+                Some(e.to_string()),
+            ));
+        }
+    }
+    let mut rules_done = BTreeSet::new();
+    for f in case
+        .findings
+        .iter()
+        .filter(|f| f.input.basis == Basis::Rule)
+    {
+        if !rules_done.insert(f.input.rule_id.clone()) {
+            continue;
+        }
+        if let Some(fb) = h.rule_feedback(&f.input.rule_id, &case.entity)? {
+            let basis = if fb.disposition.is_dismissal() {
+                Basis::FalsePositiveRule
+            } else {
+                Basis::TruePositiveRule
+            };
+            out.push(FindingInput {
+                rule_id: f.input.rule_id.clone(),
+                rule_title: f.input.rule_title.clone(),
+                ..finding(basis, None, vec![fb.case_id], Some(case.entity.to_string()))
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn basis_kind(b: Basis) -> FindingKind {
+    b.kind(FindingKind::RuleMatch)
+}
+
+fn new_case(key: &EntityRef, first: &Event, now: DateTime<Utc>) -> Case {
     let mut h = Sha256::new();
-    h.update(host.as_bytes());
+    h.update(key.value.as_bytes());
     h.update([0]);
     h.update(first.id.as_str().as_bytes());
+    if key.kind != EntityKind::Host {
+        h.update(key.kind.as_str().as_bytes());
+    }
     Case {
         id: verdict::hex16(&h.finalize()),
-        host: host.to_owned(),
+        entity: key.clone(),
+        entities: BTreeSet::from([key.clone()]),
+        indicators: BTreeMap::new(),
+        indicator_evidence: HashMap::new(),
         first_seen: first.time,
         last_seen: first.time,
+        opened_at: now,
         version: 0,
         findings: Vec::new(),
         index: HashMap::new(),
+        stage: Stage::Triage,
+        timeline: vec![TimelineEntry {
+            time: now,
+            stage: Stage::Triage,
+            actor: ACTOR.to_owned(),
+            note: format!("case opened for {key}"),
+        }],
+        unclassified: Vec::new(),
+        events: Vec::new(),
+        events_stored: 0,
         dirty: false,
         pending_since: None,
         touched: 0,
         acks: Vec::new(),
+        closed_by_analyst: false,
     }
 }
 
-fn evidence(event: &Event, rule_id: &str) -> Evidence {
+fn evidence(event: &Event, rule_id: &str, extra_fields: &[&str]) -> Evidence {
     Evidence {
         event_id: event.id.to_string(),
         time: event.time,
@@ -232,12 +733,41 @@ fn evidence(event: &Event, rule_id: &str) -> Evidence {
         input: event.origin.input.to_string(),
         source: event.origin.source.to_string(),
         index: event.origin.index,
+        fields: entity::key_fields(event, extra_fields),
     }
 }
 
-fn add_hit(case: &mut Case, hit: &Hit, event: &Event, max_evidence: usize) {
-    let (kind, rule, group, events): (_, _, String, Vec<&Event>) = match hit {
-        Hit::Rule(rule) => (FindingKind::RuleMatch, rule, String::new(), vec![event]),
+fn note_indicator(case: &mut Case, ind: &IndicatorRef, event: &Event, max_evidence: usize) {
+    let known = case
+        .indicators
+        .entry(ind.value.clone())
+        .or_insert_with(|| ind.clone());
+    if ind.is_profiled() && !known.is_profiled() {
+        *known = ind.clone();
+    }
+    let list = case
+        .indicator_evidence
+        .entry(ind.value.clone())
+        .or_default();
+    if list.len() < max_evidence.min(5) && !list.iter().any(|e| e.event_id == event.id.as_str()) {
+        list.push(evidence(event, "", &[]));
+    }
+}
+
+/// Adds one hit; returns whether it alerts (new finding, or a repeat past suppression).
+fn add_hit(case: &mut Case, hit: &Hit, event: &Event, settings: &CaseSettings) -> bool {
+    let (kind, rule_id, title, level, tags, group, events, indicator, detail) = match hit {
+        Hit::Rule(rule) => (
+            FindingKind::RuleMatch,
+            rule.id.clone(),
+            rule.title.clone(),
+            rule.level,
+            rule.tags.clone(),
+            String::new(),
+            vec![event],
+            None,
+            None,
+        ),
         Hit::Correlation(c) => {
             let group = c
                 .group
@@ -250,26 +780,145 @@ fn add_hit(case: &mut Case, hit: &Hit, event: &Event, max_evidence: usize) {
             } else {
                 c.events.iter().map(|e| e.as_ref()).collect()
             };
-            (FindingKind::Correlation, &c.rule, group, events)
+            let detail = (!group.is_empty()).then(|| group.clone());
+            (
+                FindingKind::Correlation,
+                c.rule.id.clone(),
+                c.rule.title.clone(),
+                c.rule.level,
+                c.rule.tags.clone(),
+                group,
+                events,
+                None,
+                detail,
+            )
+        }
+        Hit::Feed {
+            indicator,
+            feed,
+            level,
+        } => {
+            note_indicator(case, indicator, event, settings.max_evidence);
+            (
+                FindingKind::FeedHit,
+                String::new(),
+                String::new(),
+                *level,
+                Vec::new(),
+                format!("{feed}\0{}", indicator.value),
+                vec![event],
+                Some(indicator.clone()),
+                Some(feed.clone()),
+            )
         }
     };
-    let key = (kind, rule.id.clone(), group.clone());
+    let group_fields: Vec<String> = match hit {
+        Hit::Correlation(c) => c.group.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let extra: Vec<&str> = group_fields.iter().map(String::as_str).collect();
+    let t = event.time;
+    let key = (kind, rule_id.clone(), group);
+    let (idx, alert) = match case.index.get(&key) {
+        Some(&i) => {
+            let f = &mut case.findings[i];
+            let alert =
+                t - f.last_alert >= settings.suppression || t < f.last_alert - settings.suppression;
+            (i, alert)
+        }
+        None => {
+            case.findings.push(FindingState {
+                input: FindingInput {
+                    kind,
+                    basis: if kind == FindingKind::FeedHit {
+                        Basis::Feed
+                    } else {
+                        Basis::Rule
+                    },
+                    rule_id: rule_id.clone(),
+                    rule_title: title,
+                    level,
+                    tags,
+                    count: 0,
+                    first_seen: t,
+                    last_seen: t,
+                    evidence: Vec::new(),
+                    detail,
+                    indicators: indicator.into_iter().collect(),
+                    prior_cases: Vec::new(),
+                    suppressed: 0,
+                },
+                last_alert: t,
+            });
+            case.index.insert(key, case.findings.len() - 1);
+            (case.findings.len() - 1, true)
+        }
+    };
+    let f = &mut case.findings[idx];
+    f.input.count += 1;
+    if alert {
+        f.last_alert = t;
+    } else {
+        f.input.suppressed += 1;
+    }
+    for e in events {
+        f.input.first_seen = f.input.first_seen.min(e.time);
+        f.input.last_seen = f.input.last_seen.max(e.time);
+        if f.input.evidence.len() < settings.max_evidence
+            && !f.input.evidence.iter().any(|x| x.event_id == e.id.as_str())
+        {
+            f.input.evidence.push(evidence(e, &rule_id, &extra));
+        }
+    }
+    alert
+}
+
+/// Keeps an event that matched no rule (only feed hits) in the unclassified section.
+fn add_unclassified(case: &mut Case, det: &Detection, max_evidence: usize) -> bool {
+    let e = &det.event;
+    if case
+        .unclassified
+        .iter()
+        .any(|u| u.event_id == e.id.as_str())
+    {
+        return false;
+    }
+    let mut reasons = Vec::new();
+    let mut indicators = Vec::new();
+    for hit in &det.hits {
+        if let Hit::Feed {
+            indicator, feed, ..
+        } = hit
+        {
+            reasons.push(format!(
+                "feed hit: {} {} in {feed}",
+                indicator.kind, indicator.value
+            ));
+            indicators.push(indicator.value.clone());
+        }
+    }
+    if case.unclassified.len() < max_evidence {
+        case.unclassified.push(UnclassifiedEvidence {
+            event_id: e.id.to_string(),
+            time: e.time,
+            reason: reasons.join("; "),
+            indicators,
+        });
+    }
+    let key = (FindingKind::Unclassified, String::new(), String::new());
     let idx = match case.index.get(&key) {
         Some(&i) => i,
         None => {
             case.findings.push(FindingState {
                 input: FindingInput {
-                    kind,
-                    rule_id: rule.id.clone(),
-                    rule_title: rule.title.clone(),
-                    level: rule.level,
-                    tags: rule.tags.clone(),
+                    kind: FindingKind::Unclassified,
+                    basis: Basis::Unclassified,
                     count: 0,
-                    first_seen: event.time,
-                    last_seen: event.time,
-                    evidence: Vec::new(),
-                    detail: (!group.is_empty()).then_some(group),
+                    first_seen: e.time,
+                    last_seen: e.time,
+                    ..Default::default()
                 },
+                last_alert: e.time,
             });
             case.index.insert(key, case.findings.len() - 1);
             case.findings.len() - 1
@@ -277,160 +926,14 @@ fn add_hit(case: &mut Case, hit: &Hit, event: &Event, max_evidence: usize) {
     };
     let f = &mut case.findings[idx].input;
     f.count += 1;
-    for e in events {
-        f.first_seen = f.first_seen.min(e.time);
-        f.last_seen = f.last_seen.max(e.time);
-        if f.evidence.len() < max_evidence
-            && !f.evidence.iter().any(|x| x.event_id == e.id.as_str())
-        {
-            f.evidence.push(evidence(e, &rule.id));
-        }
+    f.first_seen = f.first_seen.min(e.time);
+    f.last_seen = f.last_seen.max(e.time);
+    if f.evidence.len() < max_evidence {
+        f.evidence.push(evidence(e, "", &[]));
     }
-}
-
-fn publish(case: &mut Case, now: DateTime<Utc>) -> Option<Published> {
-    if !case.dirty {
-        return None;
-    }
-    case.dirty = false;
-    case.version += 1;
-    let inputs: Vec<FindingInput> = case.findings.iter().map(|f| f.input.clone()).collect();
-    let verdict = verdict::synthesize(
-        CaseHeader {
-            case_id: &case.id,
-            version: case.version,
-            host: &case.host,
-            first_seen: case.first_seen,
-            last_seen: case.last_seen,
-        },
-        &inputs,
-        now,
-    );
-    Some(Published {
-        verdict: Arc::new(verdict),
-        oldest_received: case.pending_since.take(),
-        ack: Ack::merge(std::mem::take(&mut case.acks)),
-    })
+    true
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use crate::detect::{Level, RuleMeta};
-    use crate::event::{Fields, Origin};
-
-    fn rule(id: &str, level: Level) -> Arc<RuleMeta> {
-        Arc::new(RuleMeta {
-            id: id.to_owned(),
-            title: format!("rule {id}"),
-            name: None,
-            level,
-            description: None,
-            tags: vec!["attack.execution".to_owned()],
-            path: "t.yml".into(),
-            logsource: Default::default(),
-            kind: crate::detect::RuleKind::Detection,
-        })
-    }
-
-    fn det(host: &str, index: u64, minute: i64, rules: &[&Arc<RuleMeta>]) -> Detection {
-        let t0 = DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let mut e = Event::new(
-            Origin {
-                input: "file".into(),
-                source: "f.jsonl".into(),
-                index,
-            },
-            t0,
-            Fields::new(),
-        );
-        e.time = t0 + Duration::minutes(minute);
-        e.host = Some(host.to_owned());
-        Detection {
-            event: Arc::new(e),
-            hits: rules.iter().map(|r| Hit::Rule((*r).clone())).collect(),
-            ack: Ack::none(),
-        }
-    }
-
-    #[test]
-    fn repeats_are_counted_in_one_finding() {
-        let r = rule("r1", Level::High);
-        let mut book = CaseBook::new(CaseSettings {
-            max_evidence: 2,
-            ..Default::default()
-        });
-        let now = Utc::now();
-        for i in 0..5 {
-            book.observe(&det("ws-1", i, i as i64, &[&r]), now);
-        }
-        let out = book.publish_dirty(now);
-        assert_eq!(out.len(), 1);
-        let v = &out[0].verdict;
-        assert_eq!(v.findings.len(), 1);
-        assert_eq!(v.findings[0].count, 5);
-        assert_eq!(v.findings[0].evidence.len(), 2);
-        assert_eq!(v.version, 1);
-        // Nothing new: nothing to publish.
-        assert!(book.publish_dirty(now).is_empty());
-    }
-
-    #[test]
-    fn hosts_get_separate_cases_and_versions_increase() {
-        let r = rule("r1", Level::Medium);
-        let mut book = CaseBook::new(CaseSettings::default());
-        let now = Utc::now();
-        assert!(book.observe(&det("a", 0, 0, &[&r]), now).1);
-        assert!(book.observe(&det("b", 1, 0, &[&r]), now).1);
-        assert!(!book.observe(&det("a", 2, 1, &[&r]), now).1);
-        assert_eq!(book.publish_dirty(now).len(), 2);
-        book.observe(&det("a", 3, 2, &[&r]), now);
-        let again = book.publish_host("a", now).unwrap();
-        assert_eq!(again.verdict.version, 2);
-    }
-
-    #[test]
-    fn a_match_past_the_window_opens_a_new_case() {
-        let r = rule("r1", Level::Medium);
-        let mut book = CaseBook::new(CaseSettings {
-            window: Duration::minutes(30),
-            ..Default::default()
-        });
-        let now = Utc::now();
-        book.observe(&det("a", 0, 0, &[&r]), now);
-        let first = book.publish_dirty(now).remove(0).verdict;
-        let (closed, opened) = book.observe(&det("a", 1, 90, &[&r]), now);
-        assert!(opened);
-        assert!(closed.is_empty(), "the old case had nothing unpublished");
-        let second = book.publish_dirty(now).remove(0).verdict;
-        assert_ne!(first.case_id, second.case_id);
-    }
-
-    #[test]
-    fn inactive_cases_close_and_the_cap_holds() {
-        let r = rule("r1", Level::Medium);
-        let mut book = CaseBook::new(CaseSettings {
-            max_open: 2,
-            ..Default::default()
-        });
-        let now = Utc::now();
-        for (i, h) in ["a", "b", "c"].iter().enumerate() {
-            let (closed, _) = book.observe(&det(h, i as u64, 0, &[&r]), now);
-            if i == 2 {
-                // `a` was evicted with its unpublished change published.
-                assert_eq!(closed.len(), 1);
-                assert_eq!(closed[0].verdict.host, "a");
-            }
-        }
-        assert_eq!(book.open_cases(), 2);
-        let later = DateTime::parse_from_rfc3339("2024-05-01T13:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let out = book.close_inactive(later, now);
-        assert_eq!(out.len(), 2);
-        assert_eq!(book.open_cases(), 0);
-    }
-}
+#[path = "tests.rs"]
+mod tests;

@@ -5,6 +5,7 @@
 //! `anyhow::Result`; an error wrapping [`BadInput`] maps to exit code 2.
 
 mod health;
+mod history;
 mod oneshot;
 mod report;
 mod rules;
@@ -63,6 +64,10 @@ pub enum Command {
         /// Formats of the `--report` files (comma-separated).
         #[arg(long, value_enum, value_delimiter = ',', default_value = "md,html,pdf")]
         report_format: Vec<ReportFormat>,
+        /// Keep the case history in this state directory (correlating with earlier scans);
+        /// without it the history lives in memory for this scan only.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
         /// Files or directories (read recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -110,6 +115,17 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+    /// Inspect, export and compact the case history of a (stopped) daemon's state directory.
+    History {
+        /// State directory (default: `state.dir` of the configuration).
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Configuration file, for `state.dir` and `[history]` (default: the embedded one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
     /// The built-in demo scenario.
     Demo {
         #[command(subcommand)]
@@ -153,6 +169,33 @@ pub enum RulesCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// One line per case, newest activity first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON case record per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A case with every verdict version and its stored evidence events.
+    Show { case_id: String },
+    /// Every case (record, verdicts, events) as NDJSON.
+    Export {
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Apply the retention now (defaults from `[history]`).
+    Compact {
+        #[arg(long)]
+        retention_days: Option<u64>,
+        #[arg(long)]
+        max_cases: Option<usize>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DemoCommand {
     /// Write the scenario's events as NDJSON.
     Generate {
@@ -189,12 +232,14 @@ pub fn main(cli: Cli) -> ExitCode {
             input_format,
             report,
             report_format,
+            state_dir,
             paths,
         } => oneshot::scan(
             &rules,
             format,
             input_format,
             report.as_deref().map(|dir| (dir, report_format.as_slice())),
+            state_dir.as_deref(),
             &paths,
         ),
         Command::Report {
@@ -224,6 +269,11 @@ pub fn main(cli: Cli) -> ExitCode {
         } => rules::coverage(&args),
         Command::Validate { config } => validate(config),
         Command::Health { url, timeout } => health::probe(&url, Duration::from_secs(timeout)),
+        Command::History {
+            state_dir,
+            config,
+            command,
+        } => history_command(state_dir, config, command),
         Command::Demo {
             command:
                 DemoCommand::Generate {
@@ -287,6 +337,28 @@ fn run(
         None,
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn history_command(
+    state_dir: Option<PathBuf>,
+    config_path: Option<PathBuf>,
+    command: HistoryCommand,
+) -> anyhow::Result<ExitCode> {
+    let config = config::load(config_path.as_deref())?;
+    let dir = state_dir.unwrap_or_else(|| config.state.dir.clone());
+    match command {
+        HistoryCommand::List { limit, json } => history::list(&dir, limit, json),
+        HistoryCommand::Show { case_id } => history::show(&dir, &case_id),
+        HistoryCommand::Export { out } => history::export(&dir, out.as_deref()),
+        HistoryCommand::Compact {
+            retention_days,
+            max_cases,
+        } => history::compact(
+            &dir,
+            retention_days.unwrap_or(config.history.retention_days),
+            max_cases.unwrap_or(config.history.max_cases),
+        ),
+    }
 }
 
 fn validate(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {

@@ -19,11 +19,13 @@ use tokio_util::sync::CancellationToken;
 use super::{BadInput, RuleArgs, ScanFormat, runtime};
 use crate::cases::CaseSettings;
 use crate::detect::{self, CorrelationLimits, Level, LoadOptions, RuleSet};
+use crate::history::{HistoryStore, SledHistory};
 use crate::inputs::file::{self, FileReport};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{Format, ParseError};
 use crate::pipeline::{self, Detection, Hit, Publishing, Settings};
 use crate::report::ReportFormat;
+use crate::store::Store;
 use crate::verdict::Verdict;
 
 /// Parse errors printed in full on stderr; the rest are counted.
@@ -176,10 +178,20 @@ pub(super) fn scan(
     format: ScanFormat,
     input_format: Option<Format>,
     report: Option<(&std::path::Path, &[ReportFormat])>,
+    state_dir: Option<&std::path::Path>,
     paths: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
     check_paths(paths)?;
     let rules = load_rules(args, false)?;
+    let store = match state_dir {
+        Some(dir) => Store::open(dir).context("opening the case history")?,
+        None => Store::temporary().context("creating the in-memory case history")?,
+    };
+    let history: Arc<dyn HistoryStore> = Arc::new(SledHistory::open(&store)?);
+    let case_settings = CaseSettings {
+        history: Some(history.clone()),
+        ..CaseSettings::default()
+    };
     let start = Instant::now();
     let metrics = Arc::new(Metrics::new()?);
     let (verdicts, files, errors) = runtime()?.block_on(run_graph(
@@ -188,13 +200,8 @@ pub(super) fn scan(
         input_format,
         metrics.clone(),
         |detections, m| {
-            let published = pipeline::spawn_cases(
-                detections,
-                CaseSettings::default(),
-                Publishing::AtEnd,
-                1024,
-                m,
-            );
+            let published =
+                pipeline::spawn_cases(detections, case_settings, Publishing::AtEnd, 1024, m);
             tokio::spawn(async move {
                 let mut out: Vec<Arc<Verdict>> = Vec::new();
                 while let Ok(p) = published.recv().await {
@@ -204,6 +211,7 @@ pub(super) fn scan(
             })
         },
     ))?;
+    history.flush()?;
     let mut verdicts = verdicts;
     verdicts.sort_by(|a, b| {
         a.first_seen
@@ -241,6 +249,18 @@ fn write_pretty(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
     )?;
     for line in &v.reasoning {
         writeln!(out, "   - {line}")?;
+    }
+    for u in &v.unclassified {
+        writeln!(
+            out,
+            "   unclassified: {} at {}: {}",
+            u.event_id,
+            u.time.to_rfc3339(),
+            u.reason
+        )?;
+    }
+    for s in &v.next_steps {
+        writeln!(out, "   next step [{}]: {}", s.runbook, s.action)?;
     }
     if !v.attack.is_empty() {
         let techniques: Vec<String> = v
@@ -318,6 +338,18 @@ fn match_line(d: &Detection, hit: &Hit) -> (String, u64, String) {
             "correlation_type": c.correlation_type,
             "group": c.group,
             "event_indices": c.events.iter().map(|e| e.origin.index).collect::<Vec<_>>(),
+        }),
+        Hit::Feed {
+            indicator,
+            feed,
+            level,
+        } => json!({
+            "feed": feed,
+            "indicator": indicator.value,
+            "indicator_kind": indicator.kind,
+            "level": level,
+            "event_index": index,
+            "input": input,
         }),
     };
     (input, index, value.to_string())

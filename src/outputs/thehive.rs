@@ -185,8 +185,9 @@ pub(crate) mod tests {
                 input: "file".into(),
                 source: "logs/ws-fin-07.jsonl".into(),
                 index: 2,
+                fields: Default::default(),
             }],
-            detail: None,
+            ..Default::default()
         };
         synthesize(
             CaseHeader {

@@ -59,6 +59,9 @@ impl From<ParseError> for DeadLetter {
 pub struct Detection {
     pub event: Arc<Event>,
     pub hits: Vec<Hit>,
+    /// Indicators found in the event (addresses, domains, hashes …), for enrichment and
+    /// history correlation; empty until an extractor fills it.
+    pub indicators: Vec<crate::verdict::IndicatorRef>,
     /// The source record's acknowledgement, released when the case verdict is delivered.
     pub ack: Ack,
 }
@@ -70,6 +73,13 @@ pub enum Hit {
     Rule(Arc<RuleMeta>),
     /// A correlation rule fired with this event as its last contributor.
     Correlation(CorrelationMatch),
+    /// An indicator of this event is listed in an offline threat feed. Alone it still opens a
+    /// case, where the event is kept as unclassified evidence.
+    Feed {
+        indicator: crate::verdict::IndicatorRef,
+        feed: String,
+        level: crate::detect::Level,
+    },
 }
 
 /// An event and every single-event rule it matched (including rules only correlations use).
@@ -287,7 +297,15 @@ fn correlate_worker(
             ack.done();
             continue;
         }
-        if tx.send_blocking(Detection { event, hits, ack }).is_err() {
+        if tx
+            .send_blocking(Detection {
+                event,
+                hits,
+                indicators: Vec::new(),
+                ack,
+            })
+            .is_err()
+        {
             return;
         }
         sent.inc();
@@ -304,6 +322,7 @@ fn correlate_worker(
                 .send_blocking(Detection {
                     event,
                     hits: vec![Hit::Correlation(c)],
+                    indicators: Vec::new(),
                     ack: Ack::none(),
                 })
                 .is_ok()
@@ -368,8 +387,7 @@ async fn cases_stage(
                 let (closed, opened) = book.observe(&det, now);
                 out.extend(closed);
                 if live && opened {
-                    let host = det.event.host.as_deref().unwrap_or(crate::cases::UNKNOWN_HOST);
-                    out.extend(book.publish_host(host, now));
+                    out.extend(book.publish_for(&det, now));
                 }
                 // The case holds its own share until its next version is delivered.
                 det.ack.done();

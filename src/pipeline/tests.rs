@@ -153,6 +153,7 @@ async fn a_record_dropped_by_a_stopped_stage_fails() {
     tx.send(Detection {
         event: Arc::new(e),
         hits: vec![Hit::Rule(meta)],
+        indicators: Vec::new(),
         ack: Ack::new(move |o| otx.send(o).unwrap()),
     })
     .await

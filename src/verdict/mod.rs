@@ -2,10 +2,19 @@
 //!
 //! [`synthesize`] turns a case's findings into a score, severity, conclusion and confidence with
 //! a deterministic reasoning chain in which every sentence names its evidence (event ids, rule
-//! ids). The weights are constants here and documented in the README; the schema is stable and
-//! versioned: fields may be added, never renamed or removed, within `v1`.
+//! ids, indicators, prior cases). Findings come in seven kinds ([`FindingKind`]): rule matches and
+//! correlations from the Sigma engine, offline-feed hits, enrichment profiles, history (what
+//! earlier cases say about the same indicators and entities), analyst feedback, and unclassified
+//! evidence that matched no rule. Every number is a [`Weights`] field (config `[verdict]`,
+//! documented in the README); recommended next steps come from [`Runbooks`].
+//!
+//! The schema is stable and versioned: fields may be added, never renamed or removed, within
+//! `v1`. Each new piece of evidence on a case produces a new `version`.
 
-use std::collections::BTreeSet;
+pub mod runbooks;
+pub mod weights;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,6 +22,8 @@ use sha2::{Digest, Sha256};
 
 use crate::attack;
 use crate::detect::Level;
+pub use runbooks::{NextStep, Runbooks};
+pub use weights::Weights;
 
 /// Schema name carried by every verdict.
 pub const SCHEMA: &str = "nightwatch.verdict.v1";
@@ -34,6 +45,16 @@ impl Conclusion {
             Conclusion::Benign => "benign",
             Conclusion::NeedsReview => "needs_review",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "incident" => Conclusion::Incident,
+            "suspicious" => Conclusion::Suspicious,
+            "benign" => Conclusion::Benign,
+            "needs_review" => Conclusion::NeedsReview,
+            _ => return None,
+        })
     }
 }
 
@@ -57,15 +78,112 @@ impl Severity {
             Severity::Critical => "critical",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "informational" => Severity::Informational,
+            "low" => Severity::Low,
+            "medium" => Severity::Medium,
+            "high" => Severity::High,
+            "critical" => Severity::Critical,
+            _ => return None,
+        })
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// A single-event detection rule matched.
     RuleMatch,
     /// A correlation rule (count, value count, temporal, …) matched.
     Correlation,
+    /// An indicator of an event is listed in an offline threat feed.
+    FeedHit,
+    /// An indicator's enrichment profile (per-source opinions, tier, score).
+    Enrichment,
+    /// What earlier cases say about an indicator or entity of this case.
+    History,
+    /// What an analyst said about this indicator or rule/entity pair before.
+    Feedback,
+    /// Evidence that matched no rule, kept visible.
+    Unclassified,
+}
+
+/// The entity a case is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Host,
+    User,
+    SourceAddress,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Host => "host",
+            EntityKind::User => "user",
+            EntityKind::SourceAddress => "source_address",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntityRef {
+    pub kind: EntityKind,
+    pub value: String,
+}
+
+impl EntityRef {
+    pub fn new(kind: EntityKind, value: impl Into<String>) -> Self {
+        Self {
+            kind,
+            value: value.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for EntityRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.as_str(), self.value)
+    }
+}
+
+/// Where a case is in the analyst workflow; it only moves forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    #[default]
+    Triage,
+    Investigate,
+    Validate,
+    Recommend,
+    Respond,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Triage => "triage",
+            Stage::Investigate => "investigate",
+            Stage::Validate => "validate",
+            Stage::Recommend => "recommend",
+            Stage::Respond => "respond",
+        }
+    }
+}
+
+/// One timestamped step of a case's life: a stage transition, a close, an analyst action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub time: DateTime<Utc>,
+    /// The stage the case is in after this entry.
+    pub stage: Stage,
+    /// `nightwatch` or the analyst's name.
+    pub actor: String,
+    /// Why: the rule that moved the case, or the analyst's action.
+    pub note: String,
 }
 
 /// A pointer to one event that supports a finding.
@@ -78,6 +196,67 @@ pub struct Evidence {
     /// File, peer or topic the event came from, and its 0-based position there.
     pub source: String,
     pub index: u64,
+    /// The event fields that mattered (process, command line, destination, indicator …),
+    /// values cut to 200 characters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+}
+
+/// One source's opinion of an indicator (enrichment).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceOpinion {
+    pub source: String,
+    /// e.g. `malicious`, `suspicious`, `benign`, `unknown`.
+    pub opinion: String,
+    /// 0–1.
+    pub strength: f64,
+    pub detail: String,
+    pub link: Option<String>,
+    pub observed_at: DateTime<Utc>,
+}
+
+/// An indicator (address, domain, hash, URL …) and, once enriched, its profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorRef {
+    /// `ipv4`, `ipv6`, `domain`, `url`, `sha256`, `md5`, `sha1`, `email` …
+    pub kind: String,
+    pub value: String,
+    /// `malicious`, `suspicious`, `benign`, `unknown`; none until enriched.
+    pub tier: Option<String>,
+    /// 0–100; none until enriched.
+    pub score: Option<u8>,
+    pub sources: Vec<SourceOpinion>,
+}
+
+impl IndicatorRef {
+    /// An indicator not yet enriched.
+    pub fn bare(kind: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            value: value.into(),
+            tier: None,
+            score: None,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Whether an enrichment profile is attached.
+    pub fn is_profiled(&self) -> bool {
+        self.score.is_some() || self.tier.is_some()
+    }
+
+    /// The profile's score, or one derived from its tier; 50 (no opinion) when neither.
+    pub fn effective_score(&self) -> f64 {
+        if let Some(s) = self.score {
+            return f64::from(s.min(100));
+        }
+        match self.tier.as_deref() {
+            Some("malicious") => 100.0,
+            Some("suspicious") => 75.0,
+            Some("benign") | Some("clean") | Some("harmless") => 0.0,
+            _ => 50.0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,17 +264,31 @@ pub struct Finding {
     pub kind: FindingKind,
     /// One human sentence.
     pub summary: String,
-    /// Contribution to the score, before the 100 cap.
+    /// Contribution to the score, before the 0–100 clamp; negative lowers it.
     pub weight: f64,
+    /// The rule behind the finding; empty for findings no rule produced.
     pub rule_id: String,
     pub rule_title: String,
     pub level: Level,
-    /// How many times this rule matched within the case.
+    /// How many times this finding was observed within the case.
     pub count: u64,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     /// Bounded list of supporting events (the first ones seen).
     pub evidence: Vec<Evidence>,
+    /// Indicators the finding is about, with their profiles when enriched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indicators: Vec<IndicatorRef>,
+    /// Earlier cases the finding cites (history, feedback).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prior_cases: Vec<String>,
+    /// Repeats counted within the suppression window without a new alert.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suppressed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +296,17 @@ pub struct AttackRef {
     pub technique_id: String,
     pub technique: String,
     pub tactics: Vec<String>,
+}
+
+/// An event that matched no rule but is evidence (e.g. an indicator in a threat feed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnclassifiedEvidence {
+    pub event_id: String,
+    pub time: DateTime<Utc>,
+    /// Why it is evidence, e.g. `feed hit: ipv4 203.0.113.7 in feed abuse-ch`.
+    pub reason: String,
+    #[serde(default)]
+    pub indicators: Vec<String>,
 }
 
 /// One version of the verdict on a case.
@@ -113,6 +317,7 @@ pub struct Verdict {
     pub case_id: String,
     /// Increases by one with every new piece of evidence published for the case.
     pub version: u32,
+    /// The case's host, or `unknown` when the case is keyed by a user or address.
     pub host: String,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
@@ -121,18 +326,95 @@ pub struct Verdict {
     pub severity: Severity,
     /// 0–100.
     pub score: u8,
-    /// 0–1: how much of the evidence agrees.
+    /// 0–1: how much of the evidence agrees, less what is still missing.
     pub confidence: f64,
     pub findings: Vec<Finding>,
     pub attack: Vec<AttackRef>,
     /// The findings as ordered sentences, each citing its evidence.
     pub reasoning: Vec<String>,
+    /// The entity the case is keyed by.
+    #[serde(default = "unknown_entity")]
+    pub entity: EntityRef,
+    /// Every host, user and source address seen in the case's evidence.
+    #[serde(default)]
+    pub entities: Vec<EntityRef>,
+    #[serde(default)]
+    pub stage: Stage,
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+    /// ATT&CK tactics observed (short names, in ATT&CK order).
+    #[serde(default)]
+    pub tactics: Vec<String>,
+    /// Every indicator in the case's evidence, with its enrichment profile when known.
+    #[serde(default)]
+    pub indicators: Vec<IndicatorRef>,
+    #[serde(default)]
+    pub next_steps: Vec<NextStep>,
+    /// Evidence that matched no rule.
+    #[serde(default)]
+    pub unclassified: Vec<UnclassifiedEvidence>,
+    /// What the verdict had to do without (e.g. enrichment pending); lowers confidence.
+    #[serde(default)]
+    pub missing_evidence: Vec<String>,
+}
+
+fn unknown_entity() -> EntityRef {
+    EntityRef::new(EntityKind::Host, UNKNOWN)
+}
+
+/// Host name used when an event names none.
+pub const UNKNOWN: &str = "unknown";
+
+/// Why a finding exists; decides its weight and sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Basis {
+    /// A rule match or correlation (by `kind`).
+    Rule,
+    /// An offline-feed hit (`detail` names the feed).
+    Feed,
+    /// An enrichment profile (`indicators[0]`).
+    Enrichment,
+    /// History: an indicator was in a case an analyst confirmed.
+    ConfirmedIndicator,
+    /// History: an indicator was in an earlier incident.
+    PriorIncidentIndicator,
+    /// History: an indicator was seen in earlier cases.
+    RecurringIndicator,
+    /// History: the entity (`detail`) was in an earlier incident or confirmed case.
+    CompromisedEntity,
+    /// Feedback: the rule on this entity was confirmed before.
+    TruePositiveRule,
+    /// Feedback: an indicator was marked false positive or benign.
+    FalsePositiveIndicator,
+    /// Feedback: the rule on this entity was marked false positive or benign.
+    FalsePositiveRule,
+    /// Events that matched no rule.
+    Unclassified,
+}
+
+impl Basis {
+    pub fn kind(self, rule_kind: FindingKind) -> FindingKind {
+        match self {
+            Basis::Rule => rule_kind,
+            Basis::Feed => FindingKind::FeedHit,
+            Basis::Enrichment => FindingKind::Enrichment,
+            Basis::ConfirmedIndicator
+            | Basis::PriorIncidentIndicator
+            | Basis::RecurringIndicator
+            | Basis::CompromisedEntity => FindingKind::History,
+            Basis::TruePositiveRule | Basis::FalsePositiveIndicator | Basis::FalsePositiveRule => {
+                FindingKind::Feedback
+            }
+            Basis::Unclassified => FindingKind::Unclassified,
+        }
+    }
 }
 
 /// What the synthesizer needs to know about one finding.
 #[derive(Debug, Clone)]
 pub struct FindingInput {
     pub kind: FindingKind,
+    pub basis: Basis,
     pub rule_id: String,
     pub rule_title: String,
     pub level: Level,
@@ -141,38 +423,95 @@ pub struct FindingInput {
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub evidence: Vec<Evidence>,
-    /// Extra context for the summary (e.g. a correlation's group).
+    /// Extra context for the summary (a correlation's group, a feed name, an entity).
     pub detail: Option<String>,
+    pub indicators: Vec<IndicatorRef>,
+    pub prior_cases: Vec<String>,
+    pub suppressed: u64,
 }
 
-/// Score contribution of one matching rule, by level.
-pub fn level_weight(level: Level) -> f64 {
-    match level {
-        Level::Informational => 2.0,
-        Level::Low => 8.0,
-        Level::Medium => 15.0,
-        Level::High => 25.0,
-        Level::Critical => 40.0,
+impl Default for FindingInput {
+    fn default() -> Self {
+        Self {
+            kind: FindingKind::RuleMatch,
+            basis: Basis::Rule,
+            rule_id: String::new(),
+            rule_title: String::new(),
+            level: Level::Informational,
+            tags: Vec::new(),
+            count: 1,
+            first_seen: DateTime::<Utc>::default(),
+            last_seen: DateTime::<Utc>::default(),
+            evidence: Vec::new(),
+            detail: None,
+            indicators: Vec::new(),
+            prior_cases: Vec::new(),
+            suppressed: 0,
+        }
     }
 }
 
-/// Repeats of the same rule add 10% each, up to 5 repeats.
-const REPEAT_BONUS: f64 = 0.1;
-const MAX_REPEATS: u64 = 5;
-/// Correlations express behaviour over several events and weigh 1.5 times a single match.
-const CORRELATION_FACTOR: f64 = 1.5;
-/// Each distinct ATT&CK tactic beyond the first adds this much, up to `MAX_BREADTH_BONUS`.
-const TACTIC_BONUS: f64 = 5.0;
-const MAX_BREADTH_BONUS: f64 = 20.0;
+/// Score contribution of one matching rule, by level, with the default weights.
+pub fn level_weight(level: Level) -> f64 {
+    Weights::default().level(level)
+}
 
-fn finding_weight(f: &FindingInput) -> f64 {
-    let base = level_weight(f.level);
-    let repeats = f.count.saturating_sub(1).min(MAX_REPEATS) as f64;
-    let kind = match f.kind {
-        FindingKind::RuleMatch => 1.0,
-        FindingKind::Correlation => CORRELATION_FACTOR,
-    };
-    base * (1.0 + REPEAT_BONUS * repeats) * kind
+fn repeat_factor(count: u64, w: &Weights) -> f64 {
+    1.0 + w.repeat_bonus * count.saturating_sub(1).min(w.max_repeats) as f64
+}
+
+/// The weight of every finding whose weight does not depend on others.
+fn base_weight(f: &FindingInput, w: &Weights) -> f64 {
+    match f.basis {
+        Basis::Rule => {
+            let kind = if f.kind == FindingKind::Correlation {
+                w.correlation_factor
+            } else {
+                1.0
+            };
+            w.level(f.level) * repeat_factor(f.count, w) * kind
+        }
+        Basis::Feed => w.level(f.level) * w.feed_hit_factor * repeat_factor(f.count, w),
+        Basis::Enrichment => {
+            let s = f
+                .indicators
+                .first()
+                .map(IndicatorRef::effective_score)
+                .unwrap_or(50.0);
+            w.enrichment_max * (s - 50.0) / 50.0
+        }
+        Basis::ConfirmedIndicator => w.history_confirmed_indicator,
+        Basis::PriorIncidentIndicator => w.history_prior_incident_indicator,
+        Basis::RecurringIndicator => w.history_recurring_indicator,
+        Basis::CompromisedEntity => w.history_compromised_entity,
+        Basis::TruePositiveRule => w.feedback_true_positive,
+        Basis::FalsePositiveIndicator => -w.feedback_false_positive_indicator,
+        // Depends on the rule's own weight: see `weights_of`.
+        Basis::FalsePositiveRule => 0.0,
+        Basis::Unclassified => w.unclassified,
+    }
+}
+
+/// Every finding's weight: a rule marked false positive on this entity loses
+/// `feedback_false_positive_rule` of the weight of its findings.
+fn weights_of(inputs: &[FindingInput], w: &Weights) -> Vec<f64> {
+    let base: Vec<f64> = inputs.iter().map(|f| base_weight(f, w)).collect();
+    inputs
+        .iter()
+        .zip(&base)
+        .map(|(f, b)| {
+            if f.basis != Basis::FalsePositiveRule {
+                return *b;
+            }
+            let rule: f64 = inputs
+                .iter()
+                .zip(&base)
+                .filter(|(g, _)| g.basis == Basis::Rule && g.rule_id == f.rule_id)
+                .map(|(_, b)| *b)
+                .sum();
+            -rule * w.feedback_false_positive_rule
+        })
+        .collect()
 }
 
 fn severity_of(score: u8) -> Severity {
@@ -194,14 +533,65 @@ pub struct CaseHeader<'a> {
     pub last_seen: DateTime<Utc>,
 }
 
-/// Builds one verdict version from a case's findings.
+/// What the case builder knows beyond the findings.
+#[derive(Debug, Clone, Default)]
+pub struct CaseContext {
+    pub entity: Option<EntityRef>,
+    pub entities: Vec<EntityRef>,
+    pub indicators: Vec<IndicatorRef>,
+    pub unclassified: Vec<UnclassifiedEvidence>,
+    pub missing_evidence: Vec<String>,
+}
+
+/// What scoring and recommendations read: the weights and the runbooks.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub weights: Weights,
+    pub runbooks: Runbooks,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            weights: Weights::default(),
+            runbooks: Runbooks::embedded(),
+        }
+    }
+}
+
+/// Builds one verdict version from a case's rule findings with the default policy.
 pub fn synthesize(case: CaseHeader<'_>, inputs: &[FindingInput], now: DateTime<Utc>) -> Verdict {
+    synthesize_with(
+        case,
+        inputs,
+        &CaseContext::default(),
+        &Policy::default(),
+        now,
+    )
+}
+
+/// Confidence lost per piece of missing evidence, at most three times.
+const MISSING_PENALTY: f64 = 0.1;
+/// Confidence lost when findings pull the score both ways.
+const DISAGREEMENT_PENALTY: f64 = 0.15;
+
+/// Builds one verdict version from a case's findings.
+pub fn synthesize_with(
+    case: CaseHeader<'_>,
+    inputs: &[FindingInput],
+    ctx: &CaseContext,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let w = &policy.weights;
+    let weights = weights_of(inputs, w);
     let mut findings: Vec<Finding> = inputs
         .iter()
-        .map(|f| Finding {
-            kind: f.kind,
+        .zip(&weights)
+        .map(|(f, weight)| Finding {
+            kind: f.basis.kind(f.kind),
             summary: summary(f, case.host),
-            weight: round2(finding_weight(f)),
+            weight: round2(*weight),
             rule_id: f.rule_id.clone(),
             rule_title: f.rule_title.clone(),
             level: f.level,
@@ -209,19 +599,25 @@ pub fn synthesize(case: CaseHeader<'_>, inputs: &[FindingInput], now: DateTime<U
             first_seen: f.first_seen,
             last_seen: f.last_seen,
             evidence: f.evidence.clone(),
+            indicators: f.indicators.clone(),
+            prior_cases: f.prior_cases.clone(),
+            suppressed: f.suppressed,
         })
         .collect();
-    // Strongest first; ties by time, then rule id, so output is deterministic.
+    // Strongest first (by magnitude); ties by time, kind, rule id, summary: deterministic.
     findings.sort_by(|a, b| {
         b.weight
-            .total_cmp(&a.weight)
+            .abs()
+            .total_cmp(&a.weight.abs())
             .then(a.first_seen.cmp(&b.first_seen))
+            .then(a.kind.cmp(&b.kind))
             .then(a.rule_id.cmp(&b.rule_id))
+            .then(a.summary.cmp(&b.summary))
     });
 
     let mut attack = Vec::<AttackRef>::new();
     let mut tactic_set = BTreeSet::<String>::new();
-    for f in inputs {
+    for f in inputs.iter().filter(|f| f.basis == Basis::Rule) {
         let (techniques, tactics) = attack::from_tags(f.tags.iter().map(String::as_str));
         for t in &tactics {
             tactic_set.insert(t.shortname.to_owned());
@@ -238,74 +634,93 @@ pub fn synthesize(case: CaseHeader<'_>, inputs: &[FindingInput], now: DateTime<U
         }
     }
     attack.sort_by(|a, b| a.technique_id.cmp(&b.technique_id));
+    let tactics: Vec<String> = attack::tactics()
+        .iter()
+        .filter(|t| tactic_set.contains(t.shortname))
+        .map(|t| t.shortname.to_owned())
+        .collect();
 
+    // Independent pieces of evidence that raise the score: each rule, each feed hit and
+    // enrichment indicator, each history or feedback fact.
+    let agreeing: BTreeSet<String> = findings
+        .iter()
+        .filter(|f| f.weight > 0.0)
+        .map(|f| match f.kind {
+            FindingKind::RuleMatch | FindingKind::Correlation => format!("rule:{}", f.rule_id),
+            _ => format!("{:?}:{}", f.kind, f.summary),
+        })
+        .collect();
+    let positive = agreeing.len();
+    let negative = findings.iter().any(|f| f.weight < 0.0);
     let distinct_rules = inputs
         .iter()
+        .filter(|f| f.basis == Basis::Rule)
         .map(|f| f.rule_id.as_str())
         .collect::<BTreeSet<_>>()
         .len();
-    let breadth = (tactic_set.len().saturating_sub(1) as f64 * TACTIC_BONUS).min(MAX_BREADTH_BONUS);
+    let breadth =
+        (tactic_set.len().saturating_sub(1) as f64 * w.tactic_bonus).min(w.max_breadth_bonus);
     let raw: f64 = findings.iter().map(|f| f.weight).sum::<f64>() + breadth;
     let score = raw.round().clamp(0.0, 100.0) as u8;
     let severity = severity_of(score);
-    let any_critical = inputs.iter().any(|f| f.level == Level::Critical);
+    let any_critical = findings
+        .iter()
+        .any(|f| f.weight > 0.0 && f.level == Level::Critical);
     let any_correlation = inputs.iter().any(|f| f.kind == FindingKind::Correlation);
-    let conclusion = if score >= 60 && (distinct_rules >= 2 || any_critical) {
+    let s = f64::from(score);
+    let conclusion = if s >= w.incident_threshold && (positive >= 2 || any_critical) {
         Conclusion::Incident
-    } else if score >= 35 {
+    } else if s >= w.suspicious_threshold {
         Conclusion::Suspicious
-    } else if score >= 10 {
+    } else if s >= w.review_threshold {
         Conclusion::NeedsReview
     } else {
         Conclusion::Benign
     };
-    // Confidence grows as independent rules agree and as behaviour spans tactics.
-    let mut confidence = 0.4 + 0.15 * (distinct_rules.saturating_sub(1) as f64).min(3.0);
+    // Confidence grows as independent evidence agrees and as behaviour spans tactics; it
+    // shrinks when findings contradict each other and for every piece still missing.
+    let mut confidence = 0.4 + 0.15 * (positive.saturating_sub(1) as f64).min(3.0);
     if tactic_set.len() >= 2 {
         confidence += 0.1;
     }
     if any_correlation {
         confidence += 0.1;
     }
-    let confidence = round2(confidence.min(0.95));
+    if negative && positive > 0 {
+        confidence -= DISAGREEMENT_PENALTY;
+    }
+    let missing = ctx.missing_evidence.len().min(3) as f64 * MISSING_PENALTY;
+    confidence -= missing;
+    let confidence = round2(confidence.clamp(0.05, 0.95));
 
-    let mut reasoning: Vec<String> = findings
-        .iter()
-        .map(|f| {
-            let ids: Vec<&str> = f
-                .evidence
-                .iter()
-                .take(3)
-                .map(|e| e.event_id.as_str())
-                .collect();
-            let more = f.evidence.len().saturating_sub(3);
-            let more = if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            };
-            format!(
-                "{} (+{}) [rule {}; events {}{}]",
-                f.summary,
-                f.weight,
-                f.rule_id,
-                ids.join(", "),
-                more
-            )
-        })
-        .collect();
+    let mut reasoning: Vec<String> = findings.iter().map(reason).collect();
     if breadth > 0.0 {
         reasoning.push(format!(
             "activity spans {} ATT&CK tactics ({}) (+{breadth})",
-            tactic_set.len(),
-            tactic_set.iter().cloned().collect::<Vec<_>>().join(", ")
+            tactics.len(),
+            tactics.join(", ")
+        ));
+    }
+    if !ctx.missing_evidence.is_empty() {
+        reasoning.push(format!(
+            "missing evidence: {} (confidence -{})",
+            ctx.missing_evidence.join("; "),
+            round2(missing)
         ));
     }
     reasoning.push(format!(
-        "score {score} from {distinct_rules} distinct rule(s) → {} ({}), confidence {confidence}",
+        "score {score} from {positive} agreeing piece(s) of evidence ({distinct_rules} distinct rule(s)) → {} ({}), confidence {confidence}",
         conclusion.as_str(),
         severity.as_str()
     ));
+
+    let next_steps = if conclusion == Conclusion::Benign {
+        Vec::new()
+    } else {
+        let ids: Vec<&str> = attack.iter().map(|a| a.technique_id.as_str()).collect();
+        let tacs: Vec<&str> = tactics.iter().map(String::as_str).collect();
+        policy.runbooks.next_steps(&ids, &tacs)
+    };
 
     Verdict {
         schema: SCHEMA.to_owned(),
@@ -323,7 +738,51 @@ pub fn synthesize(case: CaseHeader<'_>, inputs: &[FindingInput], now: DateTime<U
         findings,
         attack,
         reasoning,
+        entity: ctx
+            .entity
+            .clone()
+            .unwrap_or_else(|| EntityRef::new(EntityKind::Host, case.host)),
+        entities: ctx.entities.clone(),
+        stage: Stage::Triage,
+        timeline: Vec::new(),
+        tactics,
+        indicators: ctx.indicators.clone(),
+        next_steps,
+        unclassified: ctx.unclassified.clone(),
+        missing_evidence: ctx.missing_evidence.clone(),
     }
+}
+
+/// One reasoning sentence: the finding, its signed weight, and what it cites.
+fn reason(f: &Finding) -> String {
+    let mut cites = Vec::new();
+    if !f.rule_id.is_empty() {
+        cites.push(format!("rule {}", f.rule_id));
+    }
+    if !f.evidence.is_empty() {
+        let ids: Vec<String> = f
+            .evidence
+            .iter()
+            .take(3)
+            .map(|e| format!("{} at {}", e.event_id, e.time.to_rfc3339()))
+            .collect();
+        let more = f.evidence.len().saturating_sub(3);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        cites.push(format!("events {}{more}", ids.join(", ")));
+    }
+    if !f.indicators.is_empty() {
+        let v: Vec<&str> = f.indicators.iter().map(|i| i.value.as_str()).collect();
+        cites.push(format!("indicators {}", v.join(", ")));
+    }
+    if !f.prior_cases.is_empty() {
+        cites.push(format!("cases {}", f.prior_cases.join(", ")));
+    }
+    let sign = if f.weight < 0.0 { "" } else { "+" };
+    format!("{} ({sign}{}) [{}]", f.summary, f.weight, cites.join("; "))
 }
 
 fn summary(f: &FindingInput, host: &str) -> String {
@@ -332,21 +791,81 @@ fn summary(f: &FindingInput, host: &str) -> String {
     } else {
         format!("{} times", f.count)
     };
-    let detail = f
-        .detail
-        .as_deref()
-        .map(|d| format!(" ({d})"))
-        .unwrap_or_default();
-    match f.kind {
-        FindingKind::RuleMatch => format!(
-            "{} rule \"{}\" matched {times} on {host}{detail}",
+    let detail = f.detail.as_deref().unwrap_or_default();
+    let with_detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    };
+    let ind = f
+        .indicators
+        .first()
+        .map(|i| format!("{} {}", i.kind, i.value))
+        .unwrap_or_else(|| "indicator".to_owned());
+    let cases = f.prior_cases.len();
+    match f.basis {
+        Basis::Rule if f.kind == FindingKind::Correlation => format!(
+            "{} correlation \"{}\" fired {times} on {host}{with_detail}",
             f.level.as_str(),
             f.rule_title
         ),
-        FindingKind::Correlation => format!(
-            "{} correlation \"{}\" fired {times} on {host}{detail}",
+        Basis::Rule => format!(
+            "{} rule \"{}\" matched {times} on {host}{with_detail}",
             f.level.as_str(),
             f.rule_title
+        ),
+        Basis::Feed => format!(
+            "{ind} is listed in threat feed {detail} ({} level), seen {times} on {host}",
+            f.level.as_str()
+        ),
+        Basis::Enrichment => {
+            let i = f.indicators.first();
+            let tier = i.and_then(|i| i.tier.as_deref()).unwrap_or("unrated");
+            let sources: Vec<String> = i
+                .map(|i| {
+                    i.sources
+                        .iter()
+                        .map(|s| format!("{}: {}", s.source, s.opinion))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "enrichment rates {ind} {tier} (score {}) from {} source(s){}",
+                i.map(IndicatorRef::effective_score).unwrap_or(50.0),
+                sources.len(),
+                if sources.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", sources.join(", "))
+                }
+            )
+        }
+        Basis::ConfirmedIndicator => {
+            format!("{ind} was in {cases} earlier case(s) an analyst confirmed as true positive")
+        }
+        Basis::PriorIncidentIndicator => {
+            format!("{ind} was in {cases} earlier case(s) concluded incident")
+        }
+        Basis::RecurringIndicator => {
+            format!("{ind} was seen before in {cases} earlier case(s), none an incident")
+        }
+        Basis::CompromisedEntity => {
+            format!("{detail} was involved in {cases} earlier incident or confirmed case(s)")
+        }
+        Basis::TruePositiveRule => format!(
+            "an analyst confirmed rule \"{}\" on {detail} as true positive before",
+            f.rule_title
+        ),
+        Basis::FalsePositiveIndicator => {
+            format!("an analyst marked {ind} as false positive or benign before")
+        }
+        Basis::FalsePositiveRule => format!(
+            "an analyst marked rule \"{}\" on {detail} as false positive or benign before",
+            f.rule_title
+        ),
+        Basis::Unclassified => format!(
+            "{} event(s) matched no rule but are evidence (see unclassified evidence)",
+            f.evidence.len()
         ),
     }
 }
@@ -368,105 +887,5 @@ pub(crate) fn hex16(digest: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    fn input(rule: &str, level: Level, count: u64, tags: &[&str]) -> FindingInput {
-        let t = DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        FindingInput {
-            kind: FindingKind::RuleMatch,
-            rule_id: rule.to_owned(),
-            rule_title: format!("title {rule}"),
-            level,
-            tags: tags.iter().map(|s| s.to_string()).collect(),
-            count,
-            first_seen: t,
-            last_seen: t,
-            evidence: vec![Evidence {
-                event_id: format!("ev-{rule}"),
-                time: t,
-                rule_id: rule.to_owned(),
-                input: "file".into(),
-                source: "x.evtx".into(),
-                index: 0,
-            }],
-            detail: None,
-        }
-    }
-
-    fn header() -> CaseHeader<'static> {
-        let t = Utc::now();
-        CaseHeader {
-            case_id: "c1",
-            version: 1,
-            host: "ws-1",
-            first_seen: t,
-            last_seen: t,
-        }
-    }
-
-    #[test]
-    fn one_medium_rule_needs_review_not_incident() {
-        let v = synthesize(header(), &[input("a", Level::Medium, 1, &[])], Utc::now());
-        assert_eq!(v.score, 15);
-        assert_eq!(v.conclusion, Conclusion::NeedsReview);
-        assert_eq!(v.severity, Severity::Low);
-    }
-
-    #[test]
-    fn several_high_rules_across_tactics_are_an_incident() {
-        let v = synthesize(
-            header(),
-            &[
-                input(
-                    "a",
-                    Level::High,
-                    1,
-                    &["attack.execution", "attack.t1059.001"],
-                ),
-                input(
-                    "b",
-                    Level::High,
-                    2,
-                    &["attack.credential_access", "attack.t1003.001"],
-                ),
-                input(
-                    "c",
-                    Level::Medium,
-                    1,
-                    &["attack.persistence", "attack.t1053.005"],
-                ),
-            ],
-            Utc::now(),
-        );
-        assert_eq!(v.conclusion, Conclusion::Incident);
-        assert!(v.score >= 60, "{}", v.score);
-        assert_eq!(v.attack.len(), 3);
-        assert!(v.confidence > 0.7);
-        // Strongest finding first, and every reasoning line cites evidence.
-        assert_eq!(v.findings[0].rule_id, "b");
-        assert!(v.reasoning[0].contains("ev-b"));
-    }
-
-    #[test]
-    fn repeats_raise_weight_but_are_capped() {
-        let one = finding_weight(&input("a", Level::High, 1, &[]));
-        let many = finding_weight(&input("a", Level::High, 1000, &[]));
-        assert_eq!(one, 25.0);
-        assert_eq!(many, 25.0 * 1.5);
-    }
-
-    #[test]
-    fn verdict_serializes_with_schema_name() {
-        let v = synthesize(header(), &[input("a", Level::Low, 1, &[])], Utc::now());
-        let json = serde_json::to_value(&v).unwrap();
-        assert_eq!(json["schema"], SCHEMA);
-        assert_eq!(json["conclusion"], "benign");
-        assert_eq!(json["findings"][0]["kind"], "rule_match");
-        assert_eq!(verdict_id("c1", 1), v.verdict_id);
-        assert_ne!(verdict_id("c1", 2), v.verdict_id);
-    }
-}
+#[path = "tests.rs"]
+mod tests;

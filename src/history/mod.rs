@@ -1,0 +1,213 @@
+//! Case history: what nightwatch remembers about earlier cases, behind [`HistoryStore`].
+//!
+//! The history holds every case (its latest state), every verdict version, bounded copies of the
+//! evidence events, secondary indexes (indicator → cases, host → cases, user → cases, source
+//! address → cases) and analyst feedback (per case, and per rule/entity pair). The case builder
+//! writes a case's new state, verdict, events and index entries in one transaction per update
+//! ([`HistoryStore::record`]); the API adds feedback and closes cases; history correlation reads
+//! the indexes when a case is built. Retention ([`HistoryStore::compact`]) drops cases older than
+//! a horizon and the least recently updated past a count cap, with their verdicts, events and index entries.
+//!
+//! The default implementation is [`sled_store::SledHistory`] on the process's embedded
+//! [`crate::store::Store`]; the trait keeps the rest of the program independent of it so another
+//! backend can replace it.
+
+pub mod audit;
+pub mod sled_store;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+use crate::verdict::{Conclusion, EntityRef, Severity, Stage, TimelineEntry, Verdict};
+
+pub use sled_store::SledHistory;
+
+/// What an analyst concluded about a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    TruePositive,
+    FalsePositive,
+    Benign,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::TruePositive => "true_positive",
+            Disposition::FalsePositive => "false_positive",
+            Disposition::Benign => "benign",
+        }
+    }
+
+    /// False positive and benign both say "this was not an attack".
+    pub fn is_dismissal(self) -> bool {
+        !matches!(self, Disposition::TruePositive)
+    }
+}
+
+/// One piece of analyst feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub case_id: String,
+    pub disposition: Disposition,
+    pub note: String,
+    pub analyst: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    #[default]
+    Open,
+    Closed,
+}
+
+/// The latest state of one case, as stored and as the API lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    pub case_id: String,
+    pub entity: EntityRef,
+    pub host: String,
+    /// Every host, user and source address in the evidence.
+    pub entities: Vec<EntityRef>,
+    /// Indicator values in the evidence.
+    pub indicators: Vec<String>,
+    /// Ids of the rules that matched.
+    pub rules: Vec<String>,
+    pub techniques: Vec<String>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub status: CaseStatus,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// `nightwatch` (inactivity) or the analyst who closed it.
+    pub closed_by: Option<String>,
+    pub version: u32,
+    pub verdict_id: String,
+    pub conclusion: Conclusion,
+    pub severity: Severity,
+    pub score: u8,
+    pub confidence: f64,
+    pub stage: Stage,
+    pub timeline: Vec<TimelineEntry>,
+    /// The analyst's latest disposition, and every piece of feedback in order.
+    pub disposition: Option<Disposition>,
+    pub feedback: Vec<Feedback>,
+    /// Evidence event copies stored so far.
+    pub events_stored: u32,
+}
+
+impl CaseRecord {
+    /// Whether an analyst confirmed it, or nightwatch concluded incident and nobody dismissed it.
+    pub fn is_compromise(&self) -> bool {
+        match self.disposition {
+            Some(d) => !d.is_dismissal(),
+            None => self.conclusion == Conclusion::Incident,
+        }
+    }
+}
+
+/// `GET /api/cases` filters; every field optional.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub conclusion: Option<Conclusion>,
+    pub severity: Option<Severity>,
+    pub host: Option<String>,
+    /// Cases active (last event) at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
+    /// Opaque: the `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of cases, newest activity first.
+#[derive(Debug, Clone, Serialize)]
+pub struct CasePage {
+    pub cases: Vec<CaseRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// What a compaction removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CompactReport {
+    pub cases_before: u64,
+    pub removed_by_age: u64,
+    pub removed_by_cap: u64,
+    pub cases_after: u64,
+}
+
+/// Why a history operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("history store tree operation: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("history record {key}: {source}")]
+    Decode {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("encoding history record: {0}")]
+    Encode(serde_json::Error),
+    #[error("no case {0}")]
+    NoCase(String),
+    #[error("bad cursor `{0}`")]
+    Cursor(String),
+    #[error("writing the export: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Case history storage. Implementations keep secondary indexes consistent with the cases
+/// they index: every method that changes a case does so in one transaction.
+pub trait HistoryStore: Send + Sync + std::fmt::Debug {
+    /// Stores a case's new state, its verdict version, new evidence event copies and index
+    /// entries, atomically. Analyst-owned fields of the stored record (disposition, feedback,
+    /// analyst timeline entries, an analyst close) are kept.
+    fn record(
+        &self,
+        case: &CaseRecord,
+        verdict: &Verdict,
+        new_events: &[&Event],
+    ) -> Result<CaseRecord, HistoryError>;
+    /// Marks a case closed; returns the record before and after.
+    fn close(
+        &self,
+        case_id: &str,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(CaseRecord, CaseRecord), HistoryError>;
+    /// Adds analyst feedback to a case and to the rule/entity feedback of each of its rules;
+    /// returns the record before and after.
+    fn add_feedback(&self, fb: &Feedback) -> Result<(CaseRecord, CaseRecord), HistoryError>;
+    fn case(&self, case_id: &str) -> Result<Option<CaseRecord>, HistoryError>;
+    fn verdicts(&self, case_id: &str) -> Result<Vec<Verdict>, HistoryError>;
+    fn events(&self, case_id: &str) -> Result<Vec<Event>, HistoryError>;
+    fn list(&self, filter: &CaseFilter) -> Result<CasePage, HistoryError>;
+    /// Ids of the cases whose evidence carried this indicator value.
+    fn cases_for_indicator(&self, value: &str) -> Result<Vec<String>, HistoryError>;
+    /// Ids of the cases involving this host, user or source address.
+    fn cases_for_entity(&self, entity: &EntityRef) -> Result<Vec<String>, HistoryError>;
+    /// The latest analyst feedback on this rule for this entity.
+    fn rule_feedback(
+        &self,
+        rule_id: &str,
+        entity: &EntityRef,
+    ) -> Result<Option<Feedback>, HistoryError>;
+    /// Drops cases last updated before `horizon`, then the least recently updated past
+    /// `max_cases`, with their verdicts, events and index entries.
+    fn compact(
+        &self,
+        horizon: DateTime<Utc>,
+        max_cases: usize,
+    ) -> Result<CompactReport, HistoryError>;
+    /// Every case with its verdicts and events as NDJSON lines; returns the number of cases.
+    fn export(&self, out: &mut dyn std::io::Write) -> Result<u64, HistoryError>;
+    /// Writes buffered changes to disk.
+    fn flush(&self) -> Result<(), HistoryError>;
+}

@@ -1,0 +1,221 @@
+//! The sled history: transactions, indexes, feedback, listing, retention, reopen.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Duration;
+
+use super::*;
+use crate::history::{CaseStatus, Disposition};
+use crate::verdict::{Conclusion, EntityKind, EntityRef, Severity, Stage};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2024-05-01T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn record(id: &str, host: &str, minutes: i64, conclusion: Conclusion) -> (CaseRecord, Verdict) {
+    let v = crate::verdict::synthesize(
+        crate::verdict::CaseHeader {
+            case_id: id,
+            version: 1,
+            host,
+            first_seen: t0(),
+            last_seen: t0() + Duration::minutes(minutes),
+        },
+        &[],
+        t0(),
+    );
+    let r = CaseRecord {
+        case_id: id.to_owned(),
+        entity: EntityRef::new(EntityKind::Host, host),
+        host: host.to_owned(),
+        entities: vec![
+            EntityRef::new(EntityKind::Host, host),
+            EntityRef::new(EntityKind::User, "CORP\\j.doe"),
+        ],
+        indicators: vec!["203.0.113.7".into()],
+        rules: vec!["r1".into()],
+        techniques: Vec::new(),
+        first_seen: t0(),
+        last_seen: t0() + Duration::minutes(minutes),
+        opened_at: t0(),
+        updated_at: t0() + Duration::minutes(minutes),
+        status: CaseStatus::Open,
+        closed_at: None,
+        closed_by: None,
+        version: 1,
+        verdict_id: v.verdict_id.clone(),
+        conclusion,
+        severity: Severity::High,
+        score: 70,
+        confidence: 0.5,
+        stage: Stage::Investigate,
+        timeline: Vec::new(),
+        disposition: None,
+        feedback: Vec::new(),
+        events_stored: 0,
+    };
+    (r, v)
+}
+
+fn ev(i: u64) -> Event {
+    Event::new(
+        crate::event::Origin {
+            input: "t".into(),
+            source: "t".into(),
+            index: i,
+        },
+        t0(),
+        Default::default(),
+    )
+}
+
+#[test]
+fn record_keeps_indexes_and_analyst_fields_consistent() {
+    let store = Store::temporary().unwrap();
+    let h = SledHistory::open(&store).unwrap();
+    let (r, v) = record("c1", "WS-1", 0, Conclusion::Incident);
+    let (e0, e1) = (ev(0), ev(1));
+    h.record(&r, &v, &[&e0]).unwrap();
+    let (before, after) = h
+        .add_feedback(&Feedback {
+            case_id: "c1".into(),
+            disposition: Disposition::FalsePositive,
+            note: "n".into(),
+            analyst: "alice".into(),
+            at: t0(),
+        })
+        .unwrap();
+    assert_eq!(before.disposition, None);
+    assert_eq!(after.stage, Stage::Respond);
+    // The case builder writes a new state: the analyst's feedback and stage survive.
+    let stored = h.record(&r, &v, &[&e1]).unwrap();
+    assert_eq!(stored.disposition, Some(Disposition::FalsePositive));
+    assert_eq!(stored.stage, Stage::Respond);
+    assert_eq!(stored.events_stored, 2);
+    assert_eq!(h.events("c1").unwrap().len(), 2);
+    assert_eq!(h.cases_for_indicator("203.0.113.7").unwrap(), vec!["c1"]);
+    assert_eq!(
+        h.cases_for_entity(&EntityRef::new(EntityKind::Host, "ws-1"))
+            .unwrap(),
+        vec!["c1"]
+    );
+    assert_eq!(
+        h.cases_for_entity(&EntityRef::new(EntityKind::User, "corp\\J.DOE"))
+            .unwrap(),
+        vec!["c1"]
+    );
+    let fb = h
+        .rule_feedback("r1", &EntityRef::new(EntityKind::Host, "ws-1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(fb.disposition, Disposition::FalsePositive);
+    assert!(
+        h.rule_feedback("r1", &EntityRef::new(EntityKind::Host, "ws-2"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(matches!(
+        h.close("nope", "a", "x", t0()),
+        Err(HistoryError::NoCase(_))
+    ));
+}
+
+#[test]
+fn listing_filters_and_pages_with_a_cursor() {
+    let store = Store::temporary().unwrap();
+    let h = SledHistory::open(&store).unwrap();
+    for i in 0..5 {
+        let c = if i % 2 == 0 {
+            Conclusion::Incident
+        } else {
+            Conclusion::Benign
+        };
+        let (r, v) = record(&format!("c{i}"), &format!("h{}", i % 2), i, c);
+        h.record(&r, &v, &[]).unwrap();
+    }
+    let mut f = CaseFilter {
+        limit: 2,
+        ..Default::default()
+    };
+    let p1 = h.list(&f).unwrap();
+    assert_eq!(
+        p1.cases
+            .iter()
+            .map(|c| c.case_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["c4", "c3"]
+    );
+    f.cursor = p1.next_cursor.clone();
+    let p2 = h.list(&f).unwrap();
+    assert_eq!(p2.cases[0].case_id, "c2");
+    f.cursor = p2.next_cursor.clone();
+    let p3 = h.list(&f).unwrap();
+    assert_eq!(p3.cases.len(), 1);
+    assert!(p3.next_cursor.is_none());
+    let incidents = h
+        .list(&CaseFilter {
+            conclusion: Some(Conclusion::Incident),
+            host: Some("H0".into()),
+            since: Some(t0() + Duration::minutes(1)),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        incidents
+            .cases
+            .iter()
+            .map(|c| c.case_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["c4", "c2"]
+    );
+    assert!(matches!(
+        h.list(&CaseFilter {
+            cursor: Some("garbage".into()),
+            ..Default::default()
+        }),
+        Err(HistoryError::Cursor(_))
+    ));
+}
+
+#[test]
+fn compaction_drops_old_and_excess_cases_with_their_index_entries() {
+    let store = Store::temporary().unwrap();
+    let h = SledHistory::open(&store).unwrap();
+    for i in 0..4 {
+        let (r, v) = record(&format!("c{i}"), "ws", i * 60, Conclusion::Incident);
+        h.record(&r, &v, &[&ev(i as u64)]).unwrap();
+    }
+    let report = h.compact(t0() + Duration::minutes(30), 2).unwrap();
+    assert_eq!(report.removed_by_age, 1);
+    assert_eq!(report.removed_by_cap, 1);
+    assert_eq!(report.cases_after, 2);
+    let mut ids = h.cases_for_indicator("203.0.113.7").unwrap();
+    ids.sort();
+    assert_eq!(ids, vec!["c2", "c3"]);
+    assert!(h.events("c0").unwrap().is_empty());
+    assert!(h.verdicts("c1").unwrap().is_empty());
+    let mut out = Vec::new();
+    assert_eq!(h.export(&mut out).unwrap(), 2);
+    let first: serde_json::Value =
+        serde_json::from_slice(out.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["case"]["case_id"], "c2");
+    assert_eq!(first["verdicts"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn history_survives_reopening_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let h = SledHistory::open(&store).unwrap();
+        let (r, v) = record("c1", "ws", 0, Conclusion::Incident);
+        h.record(&r, &v, &[]).unwrap();
+        h.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let h = SledHistory::open(&store).unwrap();
+    assert_eq!(h.case("c1").unwrap().unwrap().score, 70);
+    assert_eq!(h.cases_for_indicator("203.0.113.7").unwrap(), vec!["c1"]);
+}
