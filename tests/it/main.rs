@@ -6,6 +6,7 @@ mod daemon;
 mod dashboards;
 mod helpers;
 mod nats;
+mod report;
 mod schema;
 mod sigma_regression;
 mod sources;
