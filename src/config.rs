@@ -1137,9 +1137,18 @@ mod tests {
                 ..
             }
         ));
-        assert!(matches!(&c.outputs["d"], OutputConfig::Webhook(w) if w.format == WebhookFormat::Ocsf));
+        assert!(
+            matches!(&c.outputs["d"], OutputConfig::Webhook(w) if w.format == WebhookFormat::Ocsf)
+        );
         assert!(matches!(&c.outputs["e"], OutputConfig::Nats(n) if n.format == OutputFormat::Ocsf));
-        assert!(parse("[outputs.a]\ntype = \"stdout\"\nformat = \"xml\"\n", "t", no_env()).is_err());
+        assert!(
+            parse(
+                "[outputs.a]\ntype = \"stdout\"\nformat = \"xml\"\n",
+                "t",
+                no_env()
+            )
+            .is_err()
+        );
     }
 
     #[test]

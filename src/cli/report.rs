@@ -41,8 +41,9 @@ pub(super) fn report(
         .map_err(|e| BadInput(format!("{}: {e}", verdict.display())))?;
     let bytes = format.render(&input);
     match out {
-        Some(path) => std::fs::write(path, &bytes)
-            .with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
+        }
         None => {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(&bytes)?;

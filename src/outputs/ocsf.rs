@@ -114,7 +114,9 @@ fn attacks(refs: &[AttackRef]) -> Vec<Value> {
     for a in refs {
         let (technique, sub) = match a.technique_id.split_once('.') {
             Some((parent, _)) => {
-                let name = attack::technique(parent).map(|t| t.name).unwrap_or_default();
+                let name = attack::technique(parent)
+                    .map(|t| t.name)
+                    .unwrap_or_default();
                 (
                     json!({"uid": parent, "name": name}),
                     Some(json!({"uid": a.technique_id, "name": a.technique})),
@@ -155,7 +157,10 @@ pub fn detection_finding(v: &Verdict) -> Value {
     let mut evidences = Vec::new();
     for f in &v.findings {
         for e in &f.evidence {
-            if !related_events.iter().any(|r: &Value| r["uid"] == e.event_id) {
+            if !related_events
+                .iter()
+                .any(|r: &Value| r["uid"] == e.event_id)
+            {
                 related_events.push(json!({"uid": e.event_id}));
             }
             evidences.push(json!({
@@ -267,7 +272,10 @@ mod tests {
         assert_eq!(f["type_uid"], 200401);
         assert_eq!(f["finding_info"]["uid"], "c1");
         assert_eq!(detection_finding(&sample("c1", 3))["type_uid"], 200402);
-        assert_eq!(detection_finding(&sample("c1", 3))["activity_name"], "Update");
+        assert_eq!(
+            detection_finding(&sample("c1", 3))["activity_name"],
+            "Update"
+        );
     }
 
     #[test]

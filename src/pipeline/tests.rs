@@ -69,10 +69,13 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
     let out = dir.path().join("verdicts.jsonl");
     let ws = crate::outputs::websocket::VerdictStream::new(16, 16);
     let outputs = crate::outputs::spawn(
-        &[("file".into(), OutputConfig::Jsonl {
+        &[(
+            "file".into(),
+            OutputConfig::Jsonl {
                 path: out.clone(),
                 format: Default::default(),
-            })],
+            },
+        )],
         verdicts,
         ws,
         8,

@@ -78,7 +78,9 @@ pub fn render_html(input: &ReportInput) -> String {
     h.push_str("</dl>\n");
 
     if !input.stages.is_empty() {
-        h.push_str("<h2>Case timeline</h2>\n<table><tr><th>Time</th><th>Stage</th><th>Detail</th></tr>\n");
+        h.push_str(
+            "<h2>Case timeline</h2>\n<table><tr><th>Time</th><th>Stage</th><th>Detail</th></tr>\n",
+        );
         for s in &input.stages {
             let _ = writeln!(
                 h,

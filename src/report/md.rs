@@ -47,7 +47,9 @@ pub fn render_md(input: &ReportInput) -> String {
         }
     }
 
-    d.push_str("\n## Evidence timeline\n\n| Time | Finding | Event | Origin |\n|---|---|---|---|\n");
+    d.push_str(
+        "\n## Evidence timeline\n\n| Time | Finding | Event | Origin |\n|---|---|---|---|\n",
+    );
     for row in &r.timeline {
         let _ = writeln!(
             d,
@@ -70,7 +72,12 @@ pub fn render_md(input: &ReportInput) -> String {
         d.push_str("\n|");
         d.push_str(&"---|".repeat(r.matrix.len()));
         d.push('\n');
-        let rows = r.matrix.iter().map(|c| c.techniques.len()).max().unwrap_or(0);
+        let rows = r
+            .matrix
+            .iter()
+            .map(|c| c.techniques.len())
+            .max()
+            .unwrap_or(0);
         for i in 0..rows {
             d.push('|');
             for c in &r.matrix {
@@ -81,7 +88,9 @@ pub fn render_md(input: &ReportInput) -> String {
         }
     }
 
-    d.push_str("\n## Findings\n\n| Kind | Finding | Level | Count | Weight |\n|---|---|---|---|---|\n");
+    d.push_str(
+        "\n## Findings\n\n| Kind | Finding | Level | Count | Weight |\n|---|---|---|---|---|\n",
+    );
     for f in &r.findings {
         let _ = writeln!(
             d,

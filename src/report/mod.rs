@@ -61,7 +61,7 @@ impl ReportFormat {
 }
 
 /// Evidence rows shown in the timeline; the rest are counted.
-pub const MAX_TIMELINE_ROWS: usize = 40;
+pub const MAX_TIMELINE_ROWS: usize = 20;
 
 /// The ATT&CK tactics in kill-chain order (the columns of the Enterprise matrix).
 const TACTIC_ORDER: [&str; 14] = [

@@ -174,14 +174,17 @@ impl Layout {
         self.y -= 2.0;
     }
 
-    /// A table whose columns share the page width in the given proportions; each cell may
+    /// A table (headers shaded, none when empty) whose columns share the page width in the
+    /// given proportions; each cell may
     /// hold several lines (split on `\n`), each wrapped to the column.
     fn table(&mut self, headers: &[&str], weights: &[f32], rows: &[Vec<String>], size: f32) {
         let total: f32 = weights.iter().sum();
         let avail = PAGE_W - 2.0 * MARGIN;
         let widths: Vec<f32> = weights.iter().map(|w| avail * w / total).collect();
-        let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
-        self.row(&header, &widths, Font::Bold, size, true);
+        if !headers.is_empty() {
+            let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+            self.row(&header, &widths, Font::Bold, size, true);
+        }
         for r in rows {
             self.row(r, &widths, Font::Regular, size, false);
         }
@@ -265,7 +268,7 @@ pub fn render_pdf(input: &ReportInput) -> Vec<u8> {
             row
         })
         .collect();
-    l.table(&["", "", "", ""], &[1.0, 2.2, 1.0, 2.2], &facts, BODY);
+    l.table(&[], &[1.0, 2.2, 1.0, 2.2], &facts, BODY);
 
     if !input.stages.is_empty() {
         l.heading("Case timeline");
@@ -292,7 +295,7 @@ pub fn render_pdf(input: &ReportInput) -> Vec<u8> {
         .collect();
     l.table(
         &["Time", "Finding", "Event", "Origin"],
-        &[2.1, 3.2, 2.2, 2.8],
+        &[2.0, 3.5, 2.9, 1.9],
         &rows,
         SMALL,
     );
@@ -524,7 +527,8 @@ pub(crate) mod tests {
     /// Checks the header, trailer and that every xref entry points at its object.
     pub(crate) fn check_structure(pdf: &[u8]) {
         assert!(pdf.starts_with(b"%PDF-"), "no PDF header");
-        let at = |offset: usize, what: &[u8]| pdf.get(offset..).is_some_and(|r| r.starts_with(what));
+        let at =
+            |offset: usize, what: &[u8]| pdf.get(offset..).is_some_and(|r| r.starts_with(what));
         let tail = String::from_utf8_lossy(&pdf[pdf.len().saturating_sub(64)..]).into_owned();
         assert!(tail.trim_end().ends_with("%%EOF"), "no %%EOF: {tail}");
         let start: usize = tail
@@ -615,11 +619,18 @@ pub(crate) mod tests {
 
     #[test]
     fn pdftotext_reads_the_conclusion_when_installed() {
-        let Ok(probe) = std::process::Command::new("pdftotext").arg("-v").output() else {
+        if std::process::Command::new("pdftotext")
+            .arg("-v")
+            .output()
+            .is_err()
+        {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "pdftotext (poppler-utils) is required when CI is set"
+            );
             eprintln!("pdftotext not installed; skipping (the pure-Rust extraction test runs)");
             return;
-        };
-        let _ = probe;
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.pdf");
         std::fs::write(&path, render_pdf(&full_input())).unwrap();
@@ -628,7 +639,11 @@ pub(crate) mod tests {
             .arg("-")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("INCIDENT"), "{text}");
         assert!(text.contains("WS-FIN-07.corp.example"), "{text}");

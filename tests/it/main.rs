@@ -8,6 +8,7 @@ mod dashboards;
 mod deploy;
 mod helpers;
 mod nats;
+mod report;
 mod schema;
 mod sigma_regression;
 mod sources;
