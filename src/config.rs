@@ -81,6 +81,9 @@ pub struct Config {
     pub outputs: BTreeMap<String, OutputConfig>,
     pub dead_letter: DeadLetterConfig,
     pub state: StateConfig,
+    /// `[intel]`: indicator extraction, offline feeds, threat-intel providers.
+    #[serde(default)]
+    pub intel: crate::intel::IntelConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -702,6 +705,7 @@ impl Config {
                 _ => {}
             }
         }
+        p.extend(self.intel.problems());
         p
     }
 }

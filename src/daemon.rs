@@ -54,6 +54,9 @@ pub enum DaemonError {
     /// A listening input could not bind its address.
     #[error(transparent)]
     Listen(#[from] inputs::syslog::ListenError),
+    /// Threat intel (cache store, HTTP client) could not start.
+    #[error("intel: {0}")]
+    Intel(String),
     /// The API server failed.
     #[error("serving the API: {0}")]
     Serve(std::io::Error),
@@ -108,6 +111,25 @@ pub fn load_rules(config: &Config, metrics: &Metrics) -> Result<Arc<RuleSet>, de
         "rules compiled"
     );
     Ok(Arc::new(report.rules))
+}
+
+/// Starts threat intel (offline feeds always; the store-backed cache only when an external
+/// provider is configured, so a keyless daemon touches no state).
+fn start_intel(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<crate::intel::Running>, DaemonError> {
+    if !config.intel.enabled {
+        return Ok(None);
+    }
+    let store = if crate::intel::enrich::has_external_providers(&config.intel) {
+        Some(crate::store::Store::open(&config.state.dir).map_err(|e| DaemonError::Intel(e.to_string()))?)
+    } else {
+        None
+    };
+    crate::intel::start(&config.intel, store.as_ref(), metrics.clone())
+        .map(Some)
+        .map_err(|e| DaemonError::Intel(e.to_string()))
 }
 
 /// Runs until SIGINT/SIGTERM (or `stop` fires), then drains. `ready` receives the bound API
@@ -178,11 +200,13 @@ pub async fn run(
         .await
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(DaemonError::Serve)?;
+    let intel = start_intel(&config, &metrics)?;
     let app = api::router(api::AppState {
         metrics: metrics.clone(),
         draining: draining.clone(),
         verdicts: ws.clone(),
         shutdown: server_stop.clone(),
+        enricher: intel.as_ref().map(|i| i.enricher.clone()),
     });
     let stop_serving = server_stop.clone();
     let server = tokio::spawn(async move {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub verdicts: Arc<VerdictStream>,
     /// Fires when the server stops; open WebSocket clients are closed with a reason.
     pub shutdown: CancellationToken,
+    /// Threat-intel enrichment for `/api/indicators/{value}` (`None`: intel disabled).
+    pub enricher: Option<crate::intel::Enricher>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -36,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/ws", get(ws))
         .route("/api/version", get(version))
+        .route("/api/indicators/{*value}", get(indicator))
         .with_state(state)
 }
 
@@ -91,6 +94,29 @@ async fn ws(
             state.metrics.clone(),
         )
     })
+}
+
+/// `GET /api/indicators/{value}`: the indicator's profile (cached provider answers, else
+/// enriched now). 400 when the value is no indicator, 404 when intel is disabled.
+async fn indicator(
+    State(state): State<AppState>,
+    axum::extract::Path(value): axum::extract::Path<String>,
+) -> Response {
+    let Some(enricher) = state.enricher else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "threat intel is disabled"})),
+        )
+            .into_response();
+    };
+    match crate::intel::Indicator::parse(&value, enricher.extract_settings()) {
+        Some(ind) => axum::Json(enricher.profile(&ind).await).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "not an indicator (ip, domain, url, email, md5, sha1, sha256)"})),
+        )
+            .into_response(),
+    }
 }
 
 async fn version() -> Response {

@@ -4,6 +4,7 @@
 //! tooling: 0 ok, 2 bad config, rules or arguments, 1 runtime failure. Commands return
 //! `anyhow::Result`; an error wrapping [`BadInput`] maps to exit code 2.
 
+mod enrich;
 mod oneshot;
 mod rules;
 
@@ -80,6 +81,18 @@ pub enum Command {
     Validate {
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Threat-intel profile of each value (IP, domain, URL, email, hash): offline feeds, the
+    /// cache under `state.dir`, and the configured providers.
+    Enrich {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `json`: one profile per line; `table`: per-source breakdown.
+        #[arg(long, value_enum, default_value_t = enrich::EnrichFormat::Json)]
+        format: enrich::EnrichFormat,
+        /// Values to look up (defanged forms accepted).
+        #[arg(required = true)]
+        values: Vec<String>,
     },
     /// The built-in demo scenario.
     Demo {
@@ -171,6 +184,11 @@ pub fn main(cli: Cli) -> ExitCode {
                 },
         } => rules::check(&paths, placeholders.as_deref(), json),
         Command::Validate { config } => validate(config),
+        Command::Enrich {
+            config,
+            format,
+            values,
+        } => enrich::enrich(config, format, &values),
         Command::Demo {
             command:
                 DemoCommand::Generate {
