@@ -123,7 +123,10 @@ fn start_intel(
         return Ok(None);
     }
     let store = if crate::intel::enrich::has_external_providers(&config.intel) {
-        Some(crate::store::Store::open(&config.state.dir).map_err(|e| DaemonError::Intel(e.to_string()))?)
+        Some(
+            crate::store::Store::open(&config.state.dir)
+                .map_err(|e| DaemonError::Intel(e.to_string()))?,
+        )
     } else {
         None
     };

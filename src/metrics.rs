@@ -123,7 +123,10 @@ impl IntelMetrics {
         )?;
         registry.register(Box::new(latency.clone()))?;
         let feed_indicators = IntGaugeVec::new(
-            Opts::new("nightwatch_intel_feed_indicators", "Entries per loaded offline feed."),
+            Opts::new(
+                "nightwatch_intel_feed_indicators",
+                "Entries per loaded offline feed.",
+            ),
             &["feed"],
         )?;
         registry.register(Box::new(feed_indicators.clone()))?;
@@ -133,15 +136,39 @@ impl IntelMetrics {
         )?;
         registry.register(Box::new(feed_matches.clone()))?;
         let m = Self {
-            requests: cv("nightwatch_intel_requests_total", "Threat-intel lookups answered, by provider and outcome.", &["provider", "outcome"])?,
-            errors: cv("nightwatch_intel_errors_total", "Failed threat-intel lookups, by provider and kind.", &["provider", "kind"])?,
+            requests: cv(
+                "nightwatch_intel_requests_total",
+                "Threat-intel lookups answered, by provider and outcome.",
+                &["provider", "outcome"],
+            )?,
+            errors: cv(
+                "nightwatch_intel_errors_total",
+                "Failed threat-intel lookups, by provider and kind.",
+                &["provider", "kind"],
+            )?,
             latency,
-            cache: cv("nightwatch_intel_cache_lookups_total", "Threat-intel cache lookups, by provider and result (hit, miss).", &["provider", "result"])?,
-            extracted: cv("nightwatch_intel_indicators_extracted_total", "Indicators extracted from events, by kind.", &["kind"])?,
+            cache: cv(
+                "nightwatch_intel_cache_lookups_total",
+                "Threat-intel cache lookups, by provider and result (hit, miss).",
+                &["provider", "result"],
+            )?,
+            extracted: cv(
+                "nightwatch_intel_indicators_extracted_total",
+                "Indicators extracted from events, by kind.",
+                &["kind"],
+            )?,
             feed_matches,
             feed_indicators,
-            feed_reloads: cv("nightwatch_intel_feed_reloads_total", "Offline feed (re)loads, by result.", &["result"])?,
-            dropped: cv("nightwatch_intel_dropped_total", "Indicators not queued for background enrichment, by reason.", &["reason"])?,
+            feed_reloads: cv(
+                "nightwatch_intel_feed_reloads_total",
+                "Offline feed (re)loads, by result.",
+                &["result"],
+            )?,
+            dropped: cv(
+                "nightwatch_intel_dropped_total",
+                "Indicators not queued for background enrichment, by reason.",
+                &["reason"],
+            )?,
         };
         for k in crate::intel::IndicatorKind::ALL {
             m.extracted.with_label_values(&[k.as_str()]);

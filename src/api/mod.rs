@@ -113,7 +113,9 @@ async fn indicator(
         Some(ind) => axum::Json(enricher.profile(&ind).await).into_response(),
         None => (
             StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "not an indicator (ip, domain, url, email, md5, sha1, sha256)"})),
+            axum::Json(
+                json!({"error": "not an indicator (ip, domain, url, email, md5, sha1, sha256)"}),
+            ),
         )
             .into_response(),
     }

@@ -68,7 +68,13 @@ pub fn enrich(
 }
 
 fn print_table(p: &Profile) {
-    println!("{} ({})  {}  score {}", p.indicator, p.kind, p.tier.as_str(), p.score);
+    println!(
+        "{} ({})  {}  score {}",
+        p.indicator,
+        p.kind,
+        p.tier.as_str(),
+        p.score
+    );
     for s in &p.sources {
         println!(
             "  {:<14} {:<10} {:>4.2}  {}{}",
@@ -76,7 +82,10 @@ fn print_table(p: &Profile) {
             s.opinion.as_str(),
             s.strength,
             s.detail,
-            s.link.as_deref().map(|l| format!("  <{l}>")).unwrap_or_default()
+            s.link
+                .as_deref()
+                .map(|l| format!("  <{l}>"))
+                .unwrap_or_default()
         );
     }
 }

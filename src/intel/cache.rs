@@ -110,13 +110,22 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let c = Cache::open(&store, ttl).unwrap();
-            c.put(&ind(), &SourceOpinion::new("virustotal", Opinion::Malicious, 0.9, "x"));
-            c.put(&ind(), &SourceOpinion::new("otx", Opinion::Error, 0.0, "down"));
+            c.put(
+                &ind(),
+                &SourceOpinion::new("virustotal", Opinion::Malicious, 0.9, "x"),
+            );
+            c.put(
+                &ind(),
+                &SourceOpinion::new("otx", Opinion::Error, 0.0, "down"),
+            );
             store.db().flush().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         let c = Cache::open(&store, ttl).unwrap();
-        assert_eq!(c.get("virustotal", &ind()).unwrap().opinion, Opinion::Malicious);
+        assert_eq!(
+            c.get("virustotal", &ind()).unwrap().opinion,
+            Opinion::Malicious
+        );
         assert!(c.get("otx", &ind()).is_none(), "error ttl 0 is not cached");
         assert!(c.get("abuseipdb", &ind()).is_none());
     }

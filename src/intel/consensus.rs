@@ -131,7 +131,10 @@ mod tests {
             Tier::Unknown
         );
         // one benign source is not enough for CLEAN
-        assert_eq!(tier(vec![op("virustotal", Opinion::Benign, 0.9)]).0, Tier::Unknown);
+        assert_eq!(
+            tier(vec![op("virustotal", Opinion::Benign, 0.9)]).0,
+            Tier::Unknown
+        );
     }
 
     #[test]
@@ -156,8 +159,14 @@ mod tests {
 
     #[test]
     fn tiers_follow_the_weighted_score() {
-        assert_eq!(tier(vec![op("offline_feeds", Opinion::Malicious, 0.7)]), (Tier::High, 70));
-        assert_eq!(tier(vec![op("otx", Opinion::Suspicious, 0.9)]), (Tier::Medium, 45));
+        assert_eq!(
+            tier(vec![op("offline_feeds", Opinion::Malicious, 0.7)]),
+            (Tier::High, 70)
+        );
+        assert_eq!(
+            tier(vec![op("otx", Opinion::Suspicious, 0.9)]),
+            (Tier::Medium, 45)
+        );
         // a weak signal outweighed by benign evidence is still LOW, not CLEAN
         let (t, s) = tier(vec![
             op("shodan", Opinion::Malicious, 0.5),
@@ -174,7 +183,13 @@ mod tests {
             op("offline_feeds", Opinion::Malicious, 1.0),
             op("virustotal", Opinion::Benign, 1.0),
         ];
-        let a = combine("x", IndicatorKind::Ipv4, sources.clone(), &Weights::default()).score;
+        let a = combine(
+            "x",
+            IndicatorKind::Ipv4,
+            sources.clone(),
+            &Weights::default(),
+        )
+        .score;
         let w = Weights::with_overrides(&[("virustotal".to_owned(), 0.1)].into_iter().collect());
         let b = combine("x", IndicatorKind::Ipv4, sources, &w).score;
         assert!(b > a, "{a} {b}");

@@ -105,13 +105,18 @@ pub fn providers(
             .unwrap_or(d.needs_key && key.is_some());
         if !enabled || (d.needs_key && key.is_none()) {
             if enabled {
-                tracing::warn!(provider = kind.name(), "intel provider enabled but has no API key; skipped");
+                tracing::warn!(
+                    provider = kind.name(),
+                    "intel provider enabled but has no API key; skipped"
+                );
             }
             continue;
         }
         let base = c.and_then(|c| c.base_url.as_deref()).unwrap_or(d.base_url);
         let rate = Rate {
-            per_minute: c.and_then(|c| c.requests_per_minute).unwrap_or(d.requests_per_minute),
+            per_minute: c
+                .and_then(|c| c.requests_per_minute)
+                .unwrap_or(d.requests_per_minute),
             burst: c.and_then(|c| c.burst).unwrap_or(d.burst),
             daily_quota: c.and_then(|c| c.daily_quota).unwrap_or(d.daily_quota),
         };
@@ -189,7 +194,12 @@ impl Enricher {
 
     /// The names of the active external providers.
     pub fn provider_names(&self) -> Vec<&'static str> {
-        self.inner.fanout.slots.iter().map(|s| s.provider.name()).collect()
+        self.inner
+            .fanout
+            .slots
+            .iter()
+            .map(|s| s.provider.name())
+            .collect()
     }
 
     pub fn extract_settings(&self) -> &ExtractSettings {
@@ -255,10 +265,20 @@ impl Enricher {
         let name = slot.provider.name();
         if let Some(cache) = &inner.cache {
             if let Some(o) = cache.get(name, ind) {
-                inner.metrics.intel.cache.with_label_values(&[name, "hit"]).inc();
+                inner
+                    .metrics
+                    .intel
+                    .cache
+                    .with_label_values(&[name, "hit"])
+                    .inc();
                 return o;
             }
-            inner.metrics.intel.cache.with_label_values(&[name, "miss"]).inc();
+            inner
+                .metrics
+                .intel
+                .cache
+                .with_label_values(&[name, "miss"])
+                .inc();
         }
         let o = inner.fanout.ask(slot, ind).await;
         if let Some(cache) = &inner.cache {

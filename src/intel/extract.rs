@@ -117,8 +117,9 @@ impl ExtractSettings {
             IndicatorKind::Email => value
                 .rsplit_once('@')
                 .is_some_and(|(_, d)| parents(d).any(|p| self.allow_exact.contains(p))),
-            IndicatorKind::Url => url_host(value)
-                .is_some_and(|h| parents(&h).any(|p| self.allow_exact.contains(p))),
+            IndicatorKind::Url => {
+                url_host(value).is_some_and(|h| parents(&h).any(|p| self.allow_exact.contains(p)))
+            }
             _ => false,
         }
     }
@@ -135,8 +136,7 @@ impl ExtractSettings {
             return true;
         }
         if self.documentation_as_internal
-            && (RESERVED_TLDS.contains(&tld)
-                || parents(d).any(|p| RESERVED_DOMAINS.contains(&p)))
+            && (RESERVED_TLDS.contains(&tld) || parents(d).any(|p| RESERVED_DOMAINS.contains(&p)))
         {
             return true;
         }
@@ -346,9 +346,9 @@ fn read_known_str(s: &str, field: &str, kind: FieldKind, out: &mut Collector<'_>
             }
         }
         FieldKind::Host => {
-            let host = s.rsplit_once(':').filter(|(h, p)| {
-                !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit())
-            });
+            let host = s
+                .rsplit_once(':')
+                .filter(|(h, p)| !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()));
             out.push_host(host.map_or(s, |(h, _)| h), field);
         }
         FieldKind::Url => out.push_url(&refang(s), field),
@@ -410,7 +410,8 @@ pub fn normalize_domain(s: &str) -> Option<String> {
             && l.len() <= 63
             && !l.starts_with('-')
             && !l.ends_with('-')
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     });
     let tld = ascii.rsplit('.').next()?;
     (ok && !tld.bytes().all(|b| b.is_ascii_digit())).then_some(ascii)
@@ -476,7 +477,8 @@ struct Patterns {
 }
 
 #[allow(clippy::expect_used)] // constant patterns, exercised by the tests
-static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
+static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
+    Patterns {
     url: Regex::new(r#"(?i)\b(?:https?|ftp)://[^\s"'<>\[\]{}|\\^`]+"#).expect("url"),
     email: Regex::new(r"(?i)\b[a-z0-9][a-z0-9._%+'-]{0,63}@(?:[a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}\b")
         .expect("email"),
@@ -486,6 +488,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     hash: Regex::new(r"(?i)\b(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})\b").expect("hash"),
     domain: Regex::new(r"(?i)\b(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\b\.?")
         .expect("domain"),
+}
 });
 
 fn scan_value(v: &Value, field: &str, out: &mut Collector<'_>) {
@@ -515,7 +518,9 @@ fn scan_text(text: &str, field: &str, out: &mut Collector<'_>) {
     let mut claimed: Vec<(usize, usize)> = Vec::new();
     if has_dot && t.contains("://") {
         for m in p.url.find_iter(t) {
-            let u = m.as_str().trim_end_matches(['.', ',', ';', ':', ')', '!', '?', '\'']);
+            let u = m
+                .as_str()
+                .trim_end_matches(['.', ',', ';', ':', ')', '!', '?', '\'']);
             out.push_url(u, field);
             claimed.push((m.start(), m.end()));
         }
@@ -602,9 +607,11 @@ fn is_user_at_host(t: &str, start: usize) -> bool {
         .rsplit(char::is_whitespace)
         .next()
         .unwrap_or("");
-    t[start..].split_whitespace().next().is_some_and(|w| {
-        w.starts_with("git@") || w.contains(".com:") || w.contains(".org:")
-    }) || word == "ssh"
+    t[start..]
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.starts_with("git@") || w.contains(".com:") || w.contains(".org:"))
+        || word == "ssh"
         || word == "scp"
 }
 
@@ -649,7 +656,11 @@ fn free_text_domain(raw: &str, defanged: bool) -> Option<String> {
             .windows(2)
             .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
     });
-    let capitalized_dotted = raw.split('.').filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase())).count() >= 2;
+    let capitalized_dotted = raw
+        .split('.')
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .count()
+        >= 2;
     (!camel && !capitalized_dotted).then_some(d)
 }
 
@@ -789,14 +800,22 @@ mod tests {
             ("payload.example.net", "domain"),
             ("api.github.com", "domain"),
         ] {
-            assert!(v.iter().any(|(x, k, _)| x == want.0 && *k == want.1), "{want:?} in {v:?}");
+            assert!(
+                v.iter().any(|(x, k, _)| x == want.0 && *k == want.1),
+                "{want:?} in {v:?}"
+            );
         }
     }
 
     #[test]
     fn refanged_free_text() {
-        let v = text("IOCs: hxxps[:]//evil-domain[.]com/gate[.]php and 45[.]77[.]12[.]9, mail bad[at]evil-domain(dot)com");
-        assert!(v.contains(&("https://evil-domain.com/gate.php".into(), "url", false)), "{v:?}");
+        let v = text(
+            "IOCs: hxxps[:]//evil-domain[.]com/gate[.]php and 45[.]77[.]12[.]9, mail bad[at]evil-domain(dot)com",
+        );
+        assert!(
+            v.contains(&("https://evil-domain.com/gate.php".into(), "url", false)),
+            "{v:?}"
+        );
         assert!(v.contains(&("evil-domain.com".into(), "domain", false)));
         assert!(v.contains(&("45.77.12.9".into(), "ipv4", false)));
         assert!(v.contains(&("bad@evil-domain.com".into(), "email", false)));
@@ -817,31 +836,51 @@ mod tests {
 
     #[test]
     fn internal_own_domains_and_allow_list() {
-        let v = text("hosts dc01.corp.example.org 10.1.2.3 fe80::1 update.microsoft.com 8.8.8.8 evil.ru");
-        assert!(v.contains(&("dc01.corp.example.org".into(), "domain", true)), "{v:?}");
+        let v = text(
+            "hosts dc01.corp.example.org 10.1.2.3 fe80::1 update.microsoft.com 8.8.8.8 evil.ru",
+        );
+        assert!(
+            v.contains(&("dc01.corp.example.org".into(), "domain", true)),
+            "{v:?}"
+        );
         assert!(v.contains(&("10.1.2.3".into(), "ipv4", true)));
         assert!(v.contains(&("fe80::1".into(), "ipv6", true)));
         assert!(v.contains(&("evil.ru".into(), "domain", false)));
-        assert!(!v.iter().any(|(x, _, _)| x == "update.microsoft.com" || x == "8.8.8.8"));
+        assert!(
+            !v.iter()
+                .any(|(x, _, _)| x == "update.microsoft.com" || x == "8.8.8.8")
+        );
     }
 
     #[test]
     fn idna_and_dedup() {
-        let e = event(json!({"QueryName": "bücher.de", "query": "xn--bcher-kva.de."}), None);
+        let e = event(
+            json!({"QueryName": "bücher.de", "query": "xn--bcher-kva.de."}),
+            None,
+        );
         let got = indicators(&e, &settings());
-        assert_eq!(values(&got), vec![("xn--bcher-kva.de".into(), "domain", false)]);
+        assert_eq!(
+            values(&got),
+            vec![("xn--bcher-kva.de".into(), "domain", false)]
+        );
     }
 
     #[test]
     fn classify_values() {
         let s = settings();
         let c = |v: &str| classify(v, &s, "x").map(|i| (i.kind.as_str(), i.value, i.internal));
-        assert_eq!(c("203[.]0[.]113[.]67"), Some(("ipv4", "203.0.113.67".into(), true)));
+        assert_eq!(
+            c("203[.]0[.]113[.]67"),
+            Some(("ipv4", "203.0.113.67".into(), true))
+        );
         assert_eq!(c("readme.md"), None);
         assert_eq!(c("invoice.pdf"), None);
         assert_eq!(c("setup.exe"), None);
         assert_eq!(c("malware-c2[.]example[.]md").map(|x| x.0), Some("domain"));
-        assert_eq!(c("4C3108EF62AD6D97D40F5E8B267197F8").map(|x| x.0), Some("md5"));
+        assert_eq!(
+            c("4C3108EF62AD6D97D40F5E8B267197F8").map(|x| x.0),
+            Some("md5")
+        );
         assert_eq!(c("evil.ru:8080").map(|x| x.0), None);
         assert!(is_tld("com") && !is_tld("exe"));
     }

@@ -206,7 +206,11 @@ impl Fanout {
 
     fn error(&self, slot: &Slot, kind: &'static str, detail: String) -> SourceOpinion {
         let name = slot.provider.name();
-        self.metrics.intel.errors.with_label_values(&[name, kind]).inc();
+        self.metrics
+            .intel
+            .errors
+            .with_label_values(&[name, kind])
+            .inc();
         self.metrics
             .intel
             .requests

@@ -11,11 +11,19 @@ pub enum Cidr {
 }
 
 pub fn mask4(prefix: u8) -> u32 {
-    if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) }
+    if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix))
+    }
 }
 
 pub fn mask6(prefix: u8) -> u128 {
-    if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix)) }
+    if prefix == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(prefix))
+    }
 }
 
 impl Cidr {
@@ -98,7 +106,10 @@ pub fn is_documentation(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => {
             let o = a.octets();
-            matches!((o[0], o[1], o[2]), (192, 0, 2) | (198, 51, 100) | (203, 0, 113))
+            matches!(
+                (o[0], o[1], o[2]),
+                (192, 0, 2) | (198, 51, 100) | (203, 0, 113)
+            )
         }
         IpAddr::V6(a) => a.segments()[0] == 0x2001 && a.segments()[1] == 0x0db8,
     }
@@ -123,7 +134,18 @@ mod tests {
 
     #[test]
     fn special_ranges() {
-        for s in ["10.0.0.5", "192.168.1.10", "127.0.0.1", "169.254.1.1", "100.64.0.1", "0.9.8.1", "224.0.0.251", "::1", "fe80::1", "fd00::1"] {
+        for s in [
+            "10.0.0.5",
+            "192.168.1.10",
+            "127.0.0.1",
+            "169.254.1.1",
+            "100.64.0.1",
+            "0.9.8.1",
+            "224.0.0.251",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+        ] {
             assert!(is_special(s.parse().unwrap()), "{s}");
         }
         for s in ["8.8.8.8", "203.0.113.66", "2606:4700::1111"] {

@@ -21,10 +21,8 @@ static RULES: LazyLock<Rules> = LazyLock::new(|| Rules {
     // hxxp, hXXp, h**p, hxtp, fxp (+s), possibly followed by a defanged `[:]//` or `[://]`.
     scheme: Regex::new(r"(?i)\b(?:h(?:xx|\*\*|xt|tx)p|(fxp))(s?)\b").expect("scheme"),
     // [.] (.) {.} [dot] (dot) {dot} with optional spaces, mixed or partial brackets, and `\.`.
-    dot: Regex::new(
-        r"(?i)\s*[\[\(\{]\s*(?:\.|dot)\s*[\]\)\}]\s*|\s?[\[\(\{]\.|\.[\]\)\}]|\\\.",
-    )
-    .expect("dot"),
+    dot: Regex::new(r"(?i)\s*[\[\(\{]\s*(?:\.|dot)\s*[\]\)\}]\s*|\s?[\[\(\{]\.|\.[\]\)\}]|\\\.")
+        .expect("dot"),
     at: Regex::new(r"(?i)\s*[\[\(\{]\s*(?:@|at)\s*[\]\)\}]\s*").expect("at"),
     colon_slash: Regex::new(r"\[(://|:|/)\]").expect("colon_slash"),
 });
@@ -71,7 +69,10 @@ mod tests {
     fn refangs_the_common_forms() {
         let cases = [
             ("hxxp://evil[.]com/a", "http://evil.com/a"),
-            ("hXXps[:]//test\\.example[.)com[/]path", "https://test.example.com/path"),
+            (
+                "hXXps[:]//test\\.example[.)com[/]path",
+                "https://test.example.com/path",
+            ),
             ("malware-c2(dot)example{.}net", "malware-c2.example.net"),
             ("203[.]0[.]113[.]67", "203.0.113.67"),
             ("1.1.1[.1", "1.1.1.1"),
@@ -89,7 +90,12 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text_alone() {
-        for s in ["GET /index.html HTTP/1.1", "C:\\Windows\\System32\\cmd.exe", "exit(0)", "array[0] = box"] {
+        for s in [
+            "GET /index.html HTTP/1.1",
+            "C:\\Windows\\System32\\cmd.exe",
+            "exit(0)",
+            "array[0] = box",
+        ] {
             assert_eq!(refang(s), s);
         }
         assert!(matches!(refang("plain text 10.0.0.1"), Cow::Borrowed(_)));

@@ -128,7 +128,10 @@ impl std::fmt::Debug for ProviderConfig {
             .field("enabled", &self.enabled)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("api_key_env", &self.api_key_env)
-            .field("base_url", &self.base_url.as_deref().map(crate::config::redact_url))
+            .field(
+                "base_url",
+                &self.base_url.as_deref().map(crate::config::redact_url),
+            )
             .field("requests_per_minute", &self.requests_per_minute)
             .field("burst", &self.burst)
             .field("daily_quota", &self.daily_quota)
@@ -159,11 +162,17 @@ impl IntelConfig {
             }
         }
         if self.retry_backoff_max_ms < self.retry_backoff_ms {
-            push("retry_backoff_max_ms", "must be at least retry_backoff_ms".into());
+            push(
+                "retry_backoff_max_ms",
+                "must be at least retry_backoff_ms".into(),
+            );
         }
         for n in &self.internal_networks {
             if crate::intel::net::Cidr::parse(n).is_none() {
-                push("internal_networks", format!("`{n}` is not an address or CIDR"));
+                push(
+                    "internal_networks",
+                    format!("`{n}` is not an address or CIDR"),
+                );
             }
         }
         for (name, w) in &self.weights {
@@ -178,7 +187,10 @@ impl IntelConfig {
             if name.parse::<ProviderKind>().is_err() {
                 push(
                     &format!("providers.{name}"),
-                    format!("unknown provider (known: {})", ProviderKind::names().join(", ")),
+                    format!(
+                        "unknown provider (known: {})",
+                        ProviderKind::names().join(", ")
+                    ),
                 );
                 continue;
             }
@@ -198,7 +210,10 @@ impl IntelConfig {
                 );
             }
             if pc.burst == Some(0) {
-                push(&format!("providers.{name}.burst"), "must be at least 1".into());
+                push(
+                    &format!("providers.{name}.burst"),
+                    "must be at least 1".into(),
+                );
             }
         }
         p

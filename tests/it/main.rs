@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod dashboards;
 mod helpers;
+mod intel;
 mod nats;
 mod sigma_regression;
 mod sources;

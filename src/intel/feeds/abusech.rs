@@ -65,7 +65,10 @@ pub fn csv_header(text: &str) -> Option<Vec<String>> {
         if l.is_empty() || !l.contains(',') {
             continue;
         }
-        let cols: Vec<String> = split_csv(l).into_iter().map(|c| c.trim().to_owned()).collect();
+        let cols: Vec<String> = split_csv(l)
+            .into_iter()
+            .map(|c| c.trim().to_owned())
+            .collect();
         if cols.iter().any(|c| VALUE_COLUMNS.contains(&c.as_str())) {
             return Some(cols);
         }
@@ -82,7 +85,12 @@ fn col(header: &[String], names: &[&str]) -> Option<usize> {
         .find_map(|n| header.iter().position(|h| h == n))
 }
 
-pub fn load_csv(text: &str, header: &[String], name: &str, b: &mut FeedBuilder) -> Result<(), String> {
+pub fn load_csv(
+    text: &str,
+    header: &[String],
+    name: &str,
+    b: &mut FeedBuilder,
+) -> Result<(), String> {
     let feed = b.feed(name);
     let values: Vec<usize> = VALUE_COLUMNS
         .iter()
@@ -96,13 +104,19 @@ pub fn load_csv(text: &str, header: &[String], name: &str, b: &mut FeedBuilder) 
             continue;
         }
         let row = split_csv(line);
-        if row.iter().map(|c| c.trim()).eq(header.iter().map(String::as_str)) {
+        if row
+            .iter()
+            .map(|c| c.trim())
+            .eq(header.iter().map(String::as_str))
+        {
             continue; // the uncommented header line
         }
         let get = |i: Option<usize>| i.and_then(|i| row.get(i)).map(|s| s.trim());
         let info = EntryInfo {
             threat: get(threat).and_then(|t| b.intern(t)),
-            confidence: get(confidence).and_then(|c| c.parse::<u8>().ok()).map(|c| c.min(100)),
+            confidence: get(confidence)
+                .and_then(|c| c.parse::<u8>().ok())
+                .map(|c| c.min(100)),
             reference: get(reference).and_then(|r| b.intern(r)),
         };
         for &i in &values {

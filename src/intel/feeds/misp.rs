@@ -65,11 +65,18 @@ pub fn load(dir: &Path, name: &str, b: &mut FeedBuilder) -> Result<(), FeedError
             continue;
         };
         let info = EntryInfo {
-            threat: event.get("info").and_then(Value::as_str).and_then(|s| b.intern(s)),
+            threat: event
+                .get("info")
+                .and_then(Value::as_str)
+                .and_then(|s| b.intern(s)),
             confidence: confidence(event.get("threat_level_id")),
             reference: b.intern(&format!("misp:event/{uuid}")),
         };
-        let direct = event.get("Attribute").and_then(Value::as_array).into_iter().flatten();
+        let direct = event
+            .get("Attribute")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten();
         let in_objects = event
             .get("Object")
             .and_then(Value::as_array)
@@ -86,7 +93,10 @@ pub fn load(dir: &Path, name: &str, b: &mut FeedBuilder) -> Result<(), FeedError
 
 fn load_attribute(attr: &Value, feed: u16, info: &EntryInfo, b: &mut FeedBuilder) {
     let to_ids = attr.get("to_ids").and_then(Value::as_bool).unwrap_or(false);
-    let deleted = attr.get("deleted").and_then(Value::as_bool).unwrap_or(false);
+    let deleted = attr
+        .get("deleted")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let kind = attr.get("type").and_then(Value::as_str).unwrap_or("");
     let value = attr.get("value").and_then(Value::as_str).unwrap_or("");
     let wanted = parts(kind);

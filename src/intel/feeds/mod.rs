@@ -423,7 +423,11 @@ pub fn reload(paths: &[PathBuf], slot: &FeedSlot, metrics: &crate::metrics::Metr
             .set(n as i64);
     }
     let result = if errors.is_empty() { "ok" } else { "error" };
-    metrics.intel.feed_reloads.with_label_values(&[result]).inc();
+    metrics
+        .intel
+        .feed_reloads
+        .with_label_values(&[result])
+        .inc();
     tracing::info!(
         entries = set.len(),
         feeds = set.names.len(),
@@ -487,4 +491,145 @@ pub fn opinion(matches: &[FeedMatch]) -> super::SourceOpinion {
     let mut o = SourceOpinion::new(SOURCE, Opinion::Malicious, strength, detail);
     o.link = matches.iter().find_map(|m| m.reference.clone());
     o
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ind(kind: IndicatorKind, v: &str) -> Indicator {
+        Indicator {
+            kind,
+            value: v.into(),
+            field: "t".into(),
+            internal: false,
+        }
+    }
+
+    fn feeds_of(set: &FeedSet, kind: IndicatorKind, v: &str) -> Vec<String> {
+        let mut f: Vec<String> = set
+            .lookup(&ind(kind, v))
+            .into_iter()
+            .map(|m| m.feed)
+            .collect();
+        f.sort();
+        f
+    }
+
+    #[test]
+    fn every_format_loads_and_matches() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/intel/feeds");
+        let (set, errors) = FeedSet::load(&[dir]);
+        assert!(errors.is_empty(), "{errors:?}");
+        use IndicatorKind as K;
+        let cases: &[(K, &str, &[&str])] = &[
+            (K::Ipv4, "203.0.113.10", &["feodo"]),
+            (K::Ipv4, "203.0.113.12", &["feodo"]),
+            (K::Url, "http://203.0.113.10:8080/bins/a.exe", &["urlhaus"]),
+            (K::Domain, "c2.test-threat.com", &["threatfox"]),
+            (K::Ipv4, "203.0.113.13", &["threatfox"]),
+            (
+                K::Sha256,
+                "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+                &["threatfox"],
+            ),
+            (K::Md5, "098f6bcd4621d373cade4e832627b4f6", &["bazaar"]),
+            (
+                K::Sha1,
+                "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+                &["bazaar"],
+            ),
+            (K::Ipv4, "192.0.2.77", &["drop"]),
+            (K::Ipv4, "198.51.100.130", &["drop_v4"]),
+            (K::Ipv4, "203.0.113.14", &["plain"]),
+            (K::Url, "http://bad-site.com/login.php", &["plain"]),
+            (K::Email, "victim-lure@bad-site.com", &["plain"]),
+            (K::Domain, "misp-c2.com", &["misp_feed"]),
+            (K::Ipv4, "203.0.113.15", &["misp_feed"]),
+            (
+                K::Sha1,
+                "a94a8fe5ccb19ba61c4c0873d391e987982fbbd4",
+                &["misp_feed"],
+            ),
+            (K::Domain, "stix-c2.com", &["stix"]),
+            (K::Url, "http://stix-c2.com/x", &["stix"]),
+            (K::Email, "stix-sender@stix-c2.com", &["stix"]),
+            (K::Ipv4, "198.51.100.200", &["stix"]),
+        ];
+        for (k, v, want) in cases {
+            assert_eq!(feeds_of(&set, *k, v), *want, "{v}");
+        }
+        // to_ids = false, unsupported and expired STIX patterns, and plain-list traps: absent
+        for (k, v) in [
+            (K::Ipv4, "203.0.113.16"),
+            (K::Ipv4, "203.0.113.99"),
+            (K::Domain, "expired-c2.com"),
+            (K::Ipv4, "10.0.0.5"),
+            (K::Domain, "readme.md"),
+            (K::Ipv4, "0.9.8.1"),
+            (K::Ipv4, "198.51.100.20"),
+        ] {
+            assert!(feeds_of(&set, k, v).is_empty(), "{v}");
+        }
+        let m = &set.lookup(&ind(K::Ipv4, "203.0.113.13"))[0];
+        assert_eq!(m.threat.as_deref(), Some("TestLoader"));
+        assert_eq!(m.confidence, Some(100));
+        assert_eq!(m.reference.as_deref(), Some("https://example.org/r"));
+        let m = &set.lookup(&ind(K::Ipv4, "192.0.2.77"))[0];
+        assert_eq!(m.indicator, "192.0.2.0/25");
+        assert_eq!(m.reference.as_deref(), Some("SBL000010"));
+        assert!(set.skipped >= 6, "{}", set.skipped);
+    }
+
+    #[test]
+    fn the_shared_reference_feeds_load_when_present() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/feeds");
+        if !dir.is_dir() {
+            return;
+        }
+        let (set, errors) = FeedSet::load(&[dir]);
+        assert!(errors.is_empty(), "{errors:?}");
+        use IndicatorKind as K;
+        let ip = feeds_of(&set, K::Ipv4, "203.0.113.66");
+        for f in [
+            "et_compromised-ips",
+            "feodo_ipblocklist",
+            "misp",
+            "plain_iocs",
+            "spamhaus_drop",
+            "spamhaus_drop_v4",
+            "threatfox_export_recent",
+        ] {
+            assert!(ip.iter().any(|x| x == f), "{f} in {ip:?}");
+        }
+        let sha = "9c67ca220fed18a37b3ac62fe307b26c783cb1ff2c8e31c82026df1adf9e9037";
+        assert!(feeds_of(&set, K::Sha256, sha).contains(&"malwarebazaar_csv_recent".to_owned()));
+        assert!(!feeds_of(&set, K::Domain, "malware-c2.example.net").is_empty());
+        assert!(!feeds_of(&set, K::Email, "phish-sender@example.net").is_empty());
+        assert!(feeds_of(&set, K::Ipv4, "10.0.0.5").is_empty());
+        assert!(feeds_of(&set, K::Domain, "readme.md").is_empty());
+        // the bundle's indicators carry valid_until 2024-08-30: expired, skipped
+        assert!(set.sizes().any(|(f, n)| f == "stix21_bundle" && n == 0));
+    }
+
+    #[test]
+    fn a_changed_feed_file_is_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("list.txt");
+        std::fs::write(&file, "203.0.113.1\n").unwrap();
+        let metrics = Arc::new(crate::metrics::Metrics::new().unwrap());
+        let slot: FeedSlot = Arc::default();
+        reload(&[dir.path().to_owned()], &slot, &metrics);
+        let _w = watch(vec![dir.path().to_owned()], slot.clone(), metrics.clone()).unwrap();
+        let probe = ind(IndicatorKind::Ipv4, "203.0.113.2");
+        assert!(current(&slot).lookup(&probe).is_empty());
+        std::fs::write(&file, "203.0.113.1\n203.0.113.2\n").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while current(&slot).lookup(&probe).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(current(&slot).lookup(&probe).len(), 1);
+        assert!(metrics.intel.feed_reloads.with_label_values(&["ok"]).get() >= 2);
+    }
 }

@@ -11,7 +11,8 @@ pub fn is_drop_text(text: &str) -> bool {
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with(';') && !l.starts_with('#'))
         .is_some_and(|l| {
-            l.split_once(';').is_some_and(|(c, _)| c.trim().contains('/'))
+            l.split_once(';')
+                .is_some_and(|(c, _)| c.trim().contains('/'))
         })
 }
 
@@ -55,7 +56,10 @@ pub fn load_ndjson(text: &str, name: &str, b: &mut FeedBuilder) -> Result<(), St
         let info = EntryInfo {
             threat: threat.clone(),
             confidence: None,
-            reference: v.get("sblid").and_then(Value::as_str).and_then(|s| b.intern(s)),
+            reference: v
+                .get("sblid")
+                .and_then(Value::as_str)
+                .and_then(|s| b.intern(s)),
         };
         b.add_cidr(feed, cidr, &info);
     }

@@ -34,13 +34,15 @@ fn parse_comparison(c: &str) -> Option<Term> {
         let (l, r) = c.split_once('=')?;
         (l, "=", r)
     };
-    let value = rhs.trim().strip_prefix('\'')?.strip_suffix('\'')?.replace("\\'", "'");
+    let value = rhs
+        .trim()
+        .strip_prefix('\'')?
+        .strip_suffix('\'')?
+        .replace("\\'", "'");
     let lhs = lhs.trim();
     let object = lhs.split(':').next()?;
     let path_ok = match object {
-        "ipv4-addr" | "ipv6-addr" | "domain-name" | "url" | "email-addr" => {
-            lhs.ends_with(":value")
-        }
+        "ipv4-addr" | "ipv6-addr" | "domain-name" | "url" | "email-addr" => lhs.ends_with(":value"),
         "file" => lhs.contains(":hashes."),
         _ => false,
     };
@@ -65,7 +67,11 @@ pub fn load(doc: &Value, name: &str, b: &mut FeedBuilder) -> Result<(), String> 
         if o.get("type").and_then(Value::as_str) != Some("indicator") {
             continue;
         }
-        if o.get("pattern_type").and_then(Value::as_str).unwrap_or("stix") != "stix" {
+        if o.get("pattern_type")
+            .and_then(Value::as_str)
+            .unwrap_or("stix")
+            != "stix"
+        {
             b.skip();
             continue;
         }
@@ -84,9 +90,18 @@ pub fn load(doc: &Value, name: &str, b: &mut FeedBuilder) -> Result<(), String> 
             continue;
         };
         let info = EntryInfo {
-            threat: o.get("name").and_then(Value::as_str).and_then(|s| b.intern(s)),
-            confidence: o.get("confidence").and_then(Value::as_u64).map(|c| c.min(100) as u8),
-            reference: o.get("id").and_then(Value::as_str).and_then(|s| b.intern(s)),
+            threat: o
+                .get("name")
+                .and_then(Value::as_str)
+                .and_then(|s| b.intern(s)),
+            confidence: o
+                .get("confidence")
+                .and_then(Value::as_u64)
+                .map(|c| c.min(100) as u8),
+            reference: o
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|s| b.intern(s)),
         };
         for t in terms {
             match t {
@@ -121,7 +136,9 @@ mod tests {
             Some(vec![Term::Network("203.0.113.0/24".into())])
         );
         assert_eq!(
-            parse_pattern("[network-traffic:dst_ref.value = '1.2.3.4' AND network-traffic:dst_port = 8080]"),
+            parse_pattern(
+                "[network-traffic:dst_ref.value = '1.2.3.4' AND network-traffic:dst_port = 8080]"
+            ),
             None
         );
         assert_eq!(parse_pattern("[x:y = 'z'] FOLLOWEDBY [a:b = 'c']"), None);

@@ -22,7 +22,10 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
     let score = u64_at(d, "/abuseConfidenceScore");
     let reports = u64_at(d, "/totalReports");
     let users = u64_at(d, "/numDistinctUsers");
-    let whitelisted = d.get("isWhitelisted").and_then(Value::as_bool).unwrap_or(false);
+    let whitelisted = d
+        .get("isWhitelisted")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let tor = d.get("isTor").and_then(Value::as_bool).unwrap_or(false);
     let detail = format!(
         "abuse confidence {score}%, {reports} reports from {users} users{}{}",

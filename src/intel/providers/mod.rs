@@ -94,16 +94,44 @@ impl ProviderKind {
             weight,
         };
         match self {
-            Self::VirusTotal => d("https://www.virustotal.com", "VT_API_KEY", 4.0, 4, 500, 0.85),
-            Self::AbuseIpdb => d("https://api.abuseipdb.com", "ABUSEIPDB_API_KEY", 30.0, 5, 1000, 0.7),
+            Self::VirusTotal => d(
+                "https://www.virustotal.com",
+                "VT_API_KEY",
+                4.0,
+                4,
+                500,
+                0.85,
+            ),
+            Self::AbuseIpdb => d(
+                "https://api.abuseipdb.com",
+                "ABUSEIPDB_API_KEY",
+                30.0,
+                5,
+                1000,
+                0.7,
+            ),
             Self::Shodan => d("https://api.shodan.io", "SHODAN_API_KEY", 60.0, 1, 0, 0.3),
             Self::InternetDb => Defaults {
                 needs_key: false,
                 ..d("https://internetdb.shodan.io", "", 60.0, 1, 0, 0.3)
             },
             Self::Urlscan => d("https://urlscan.io", "URLSCAN_API_KEY", 60.0, 5, 1000, 0.7),
-            Self::ThreatFox => d("https://threatfox-api.abuse.ch", "ABUSECH_AUTH_KEY", 60.0, 5, 0, 0.9),
-            Self::MalwareBazaar => d("https://mb-api.abuse.ch", "ABUSECH_AUTH_KEY", 60.0, 5, 0, 0.95),
+            Self::ThreatFox => d(
+                "https://threatfox-api.abuse.ch",
+                "ABUSECH_AUTH_KEY",
+                60.0,
+                5,
+                0,
+                0.9,
+            ),
+            Self::MalwareBazaar => d(
+                "https://mb-api.abuse.ch",
+                "ABUSECH_AUTH_KEY",
+                60.0,
+                5,
+                0,
+                0.95,
+            ),
             Self::Otx => d("https://otx.alienvault.com", "OTX_API_KEY", 60.0, 5, 0, 0.5),
         }
     }

@@ -19,14 +19,21 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
     let a = p
         .send(
             p.client
-                .get(p.url(&format!("/api/v1/indicators/{section}/{}/general", ind.value)))
+                .get(p.url(&format!(
+                    "/api/v1/indicators/{section}/{}/general",
+                    ind.value
+                )))
                 .header("X-OTX-API-KEY", p.key()),
         )
         .await?;
     if a.status.as_u16() != 200 {
         return Err(common_error(&a));
     }
-    let count = a.body.pointer("/pulse_info/count").and_then(Value::as_u64).unwrap_or(0);
+    let count = a
+        .body
+        .pointer("/pulse_info/count")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     let mut families: Vec<&str> = a
         .body
         .pointer("/pulse_info/pulses")
@@ -35,7 +42,11 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
         .flatten()
         .filter_map(|p| p.get("malware_families").and_then(Value::as_array))
         .flatten()
-        .filter_map(|f| f.get("display_name").or_else(|| f.get("id")).and_then(Value::as_str))
+        .filter_map(|f| {
+            f.get("display_name")
+                .or_else(|| f.get("id"))
+                .and_then(Value::as_str)
+        })
         .collect();
     families.sort_unstable();
     families.dedup();
@@ -44,9 +55,8 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
         .get("validation")
         .and_then(Value::as_array)
         .is_some_and(|v| {
-            v.iter().any(|x| {
-                x.get("source").and_then(Value::as_str) == Some("whitelist")
-            })
+            v.iter()
+                .any(|x| x.get("source").and_then(Value::as_str) == Some("whitelist"))
         });
     let detail = format!(
         "{count} pulses{}{}",
@@ -72,6 +82,8 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
         IndicatorKind::Url => "url",
         _ => "file",
     };
-    Ok(p.opinion(opinion, strength, detail)
-        .with_link(format!("https://otx.alienvault.com/indicator/{link_type}/{}", ind.value)))
+    Ok(p.opinion(opinion, strength, detail).with_link(format!(
+        "https://otx.alienvault.com/indicator/{link_type}/{}",
+        ind.value
+    )))
 }

@@ -43,7 +43,11 @@ pub(super) async fn lookup(
         tags.join(", "),
         ports.join(", ")
     );
-    let bad: Vec<&str> = tags.iter().copied().filter(|t| BAD_TAGS.contains(t)).collect();
+    let bad: Vec<&str> = tags
+        .iter()
+        .copied()
+        .filter(|t| BAD_TAGS.contains(t))
+        .collect();
     let (opinion, strength) = if bad.is_empty() {
         (Opinion::Unknown, 0.0)
     } else {

@@ -25,7 +25,11 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
                 .json(&body),
         )
         .await?;
-    let status = a.body.get("query_status").and_then(Value::as_str).unwrap_or("");
+    let status = a
+        .body
+        .get("query_status")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if status == "unknown_auth_key" {
         return Err(ProviderError::BadKey);
     }
@@ -41,7 +45,12 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
         "rate_limited" => return Err(ProviderError::RateLimited { retry_after: None }),
         _ => return Err(ProviderError::Unavailable(error_text(&a.body))),
     }
-    let rows = a.body.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rows = a
+        .body
+        .get("data")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     // For a bare IP the non-exact search may also return other IPs sharing the prefix.
     let rows: Vec<&Value> = rows
         .iter()
@@ -52,21 +61,36 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
                     .is_some_and(|i| i == ind.value || i.starts_with(&format!("{}:", ind.value)))
         })
         .collect();
-    let Some(best) = rows
-        .iter()
-        .max_by_key(|r| r.get("confidence_level").and_then(Value::as_u64).unwrap_or(0))
-    else {
+    let Some(best) = rows.iter().max_by_key(|r| {
+        r.get("confidence_level")
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    }) else {
         return Ok(p.unknown("not in ThreatFox"));
     };
-    let confidence = best.get("confidence_level").and_then(Value::as_u64).unwrap_or(50).min(100);
+    let confidence = best
+        .get("confidence_level")
+        .and_then(Value::as_u64)
+        .unwrap_or(50)
+        .min(100);
     let family = best
         .get("malware_printable")
         .and_then(Value::as_str)
         .unwrap_or("unknown malware");
-    let threat = best.get("threat_type").and_then(Value::as_str).unwrap_or("");
-    let detail = format!("{family} {threat}, confidence {confidence}%, {} IOC rows", rows.len());
+    let threat = best
+        .get("threat_type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let detail = format!(
+        "{family} {threat}, confidence {confidence}%, {} IOC rows",
+        rows.len()
+    );
     let mut o = p.opinion(Opinion::Malicious, confidence as f64 / 100.0, detail);
-    if let Some(id) = best.get("id").and_then(|v| v.as_str().map(str::to_owned).or(v.as_u64().map(|n| n.to_string()))) {
+    if let Some(id) = best.get("id").and_then(|v| {
+        v.as_str()
+            .map(str::to_owned)
+            .or(v.as_u64().map(|n| n.to_string()))
+    }) {
         o.link = Some(format!("https://threatfox.abuse.ch/ioc/{id}/"));
     }
     Ok(o)

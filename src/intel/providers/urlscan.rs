@@ -63,8 +63,14 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
         _ => return Err(common_error(&r)),
     }
     let overall = r.body.pointer("/verdicts/overall").unwrap_or(&Value::Null);
-    let malicious = overall.get("malicious").and_then(Value::as_bool).unwrap_or(false);
-    let has = overall.get("hasVerdicts").and_then(Value::as_bool).unwrap_or(false);
+    let malicious = overall
+        .get("malicious")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let has = overall
+        .get("hasVerdicts")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let score = overall.get("score").and_then(Value::as_i64).unwrap_or(0);
     let cats: Vec<&str> = overall
         .get("categories")

@@ -34,10 +34,17 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
 fn interpret(p: &Provider, kind: IndicatorKind, a: &Answer) -> SourceOpinion {
     let attrs = a.body.pointer("/data/attributes").unwrap_or(&Value::Null);
     let stat = |k: &str| u64_at(attrs, &format!("/last_analysis_stats/{k}"));
-    let (m, s, h, u) = (stat("malicious"), stat("suspicious"), stat("harmless"), stat("undetected"));
+    let (m, s, h, u) = (
+        stat("malicious"),
+        stat("suspicious"),
+        stat("harmless"),
+        stat("undetected"),
+    );
     let total = m + s + h + u + stat("timeout");
     let reputation = attrs.get("reputation").and_then(Value::as_i64).unwrap_or(0);
-    let detail = format!("{m}/{total} engines malicious, {s} suspicious, {h} harmless; reputation {reputation}");
+    let detail = format!(
+        "{m}/{total} engines malicious, {s} suspicious, {h} harmless; reputation {reputation}"
+    );
     let (opinion, strength) = if m >= 5 {
         (Opinion::Malicious, (0.6 + m as f64 / 50.0).min(1.0))
     } else if m >= 1 {
