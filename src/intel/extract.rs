@@ -92,11 +92,12 @@ impl ExtractSettings {
     /// Adds an allow-list entry: a CIDR/address, or a value (domains cover subdomains).
     pub fn allow(&mut self, entry: &str) {
         let e = entry.trim();
-        if e.contains('/') && !e.contains("://") {
-            if let Some(c) = Cidr::parse(e) {
-                self.allow_networks.push(c);
-                return;
-            }
+        if e.contains('/')
+            && !e.contains("://")
+            && let Some(c) = Cidr::parse(e)
+        {
+            self.allow_networks.push(c);
+            return;
         }
         let v = refang(e).trim().trim_end_matches('.').to_ascii_lowercase();
         self.allow_exact.insert(v);

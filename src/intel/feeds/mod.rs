@@ -305,9 +305,9 @@ impl FeedBuilder {
 
     pub fn finish(mut self) -> FeedSet {
         let mut v4: Vec<_> = self.v4.into_iter().collect();
-        v4.sort_by(|a, b| b.0.cmp(&a.0));
+        v4.sort_by_key(|e| std::cmp::Reverse(e.0));
         let mut v6: Vec<_> = self.v6.into_iter().collect();
-        v6.sort_by(|a, b| b.0.cmp(&a.0));
+        v6.sort_by_key(|e| std::cmp::Reverse(e.0));
         self.set.v4 = v4;
         self.set.v6 = v6;
         self.set.exact.shrink_to_fit();
