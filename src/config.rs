@@ -83,6 +83,9 @@ pub struct Config {
     pub state: StateConfig,
     pub verdict: VerdictConfig,
     pub history: HistoryConfig,
+    /// `[intel]`: indicator extraction, offline feeds, threat-intel providers.
+    #[serde(default)]
+    pub intel: crate::intel::IntelConfig,
 }
 
 /// `[verdict]`: score weights and thresholds ([`crate::verdict::Weights`]) and the runbooks.
@@ -763,6 +766,7 @@ impl Config {
                 _ => {}
             }
         }
+        p.extend(self.intel.problems());
         p
     }
 }

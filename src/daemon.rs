@@ -34,22 +34,34 @@ use crate::store::Store;
 use crate::verdict::{Policy, Runbooks};
 use crate::{api, config};
 
-/// Opens the case history and the audit log under the state directory. The daemon runs on
-/// without history when the store cannot be opened (e.g. another process holds it): detection
-/// and verdicts continue, the case API answers 503, and the reason is logged.
-fn open_history(dir: &std::path::Path) -> (Option<Arc<dyn HistoryStore>>, Option<Arc<AuditLog>>) {
-    let history = match Store::open(dir)
-        .map_err(crate::history::HistoryError::from)
-        .and_then(|s| SledHistory::open(&s))
-    {
-        Ok(h) => {
-            tracing::info!(path = %dir.join("db").display(), "case history opened");
-            Some(Arc::new(h) as Arc<dyn HistoryStore>)
+/// Opens the embedded store under the state directory, once per process. The daemon runs on
+/// without it when it cannot be opened (e.g. another process holds it): detection and verdicts
+/// continue, the case API answers 503, enrichment is not cached, and the reason is logged.
+fn open_store(dir: &std::path::Path) -> Option<Store> {
+    match Store::open(dir) {
+        Ok(s) => {
+            tracing::info!(path = %s.path().display(), "embedded store opened");
+            Some(s)
         }
         Err(e) => {
+            tracing::error!(error = %e, "embedded store unavailable: cases are not remembered across restarts");
+            None
+        }
+    }
+}
+
+/// Opens the case history in the store and the audit log under the state directory.
+fn open_history(
+    store: Option<&Store>,
+    dir: &std::path::Path,
+) -> (Option<Arc<dyn HistoryStore>>, Option<Arc<AuditLog>>) {
+    let history = match store.map(SledHistory::open) {
+        Some(Ok(h)) => Some(Arc::new(h) as Arc<dyn HistoryStore>),
+        Some(Err(e)) => {
             tracing::error!(error = %e, "case history disabled: cases are not remembered across restarts");
             None
         }
+        None => None,
     };
     let audit = match AuditLog::open(&dir.join("audit.jsonl")) {
         Ok(a) => Some(Arc::new(a)),
@@ -118,6 +130,9 @@ pub enum DaemonError {
     /// A listening input could not bind its address.
     #[error(transparent)]
     Listen(#[from] inputs::syslog::ListenError),
+    /// Threat intel (cache store, HTTP client) could not start.
+    #[error("intel: {0}")]
+    Intel(String),
     /// The API server failed.
     #[error("serving the API: {0}")]
     Serve(std::io::Error),
@@ -177,6 +192,22 @@ pub fn load_rules(config: &Config, metrics: &Metrics) -> Result<Arc<RuleSet>, de
     Ok(Arc::new(report.rules))
 }
 
+/// Starts threat intel: offline feeds always; the store-backed cache only when an external
+/// provider is configured (feed look-ups are cheaper than the cache).
+fn start_intel(
+    config: &Config,
+    store: Option<&Store>,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<crate::intel::Running>, DaemonError> {
+    if !config.intel.enabled {
+        return Ok(None);
+    }
+    let store = store.filter(|_| crate::intel::enrich::has_external_providers(&config.intel));
+    crate::intel::start(&config.intel, store, metrics.clone())
+        .map(Some)
+        .map_err(|e| DaemonError::Intel(e.to_string()))
+}
+
 /// Runs until SIGINT/SIGTERM (or `stop` fires), then drains. `ready` receives the bound API
 /// address once serving.
 pub async fn run(
@@ -200,7 +231,8 @@ pub async fn run(
         weights: config.verdict.weights.clone(),
         runbooks: Runbooks::load(&config.verdict.runbooks_dir)?,
     });
-    let (history, audit) = open_history(&config.state.dir);
+    let store = open_store(&config.state.dir);
+    let (history, audit) = open_history(store.as_ref(), &config.state.dir);
 
     // Downstream first: outputs, cases, detection.
     let ws = VerdictStream::new(config.api.ws_max_lag, config.api.ws_replay);
@@ -255,6 +287,7 @@ pub async fn run(
         .await
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(DaemonError::Serve)?;
+    let intel = start_intel(&config, store.as_ref(), &metrics)?;
     let app = api::router(api::AppState {
         metrics: metrics.clone(),
         draining: draining.clone(),
@@ -264,6 +297,7 @@ pub async fn run(
         audit,
         policy,
         access: api::cases::Access::for_listener(bound, Some(config.api.token.clone())),
+        enricher: intel.as_ref().map(|i| i.enricher.clone()),
     });
     if matches!(
         api::cases::Access::for_listener(bound, Some(config.api.token.clone())),

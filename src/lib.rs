@@ -6,6 +6,7 @@
 //! - [`normalize`]: parsers, one per format, from `RawRecord` to [`event::Event`].
 //! - [`event`]: the one normalized event shape every later stage speaks.
 //! - [`detect`]: the Sigma engine: rules compiled once, pure evaluation, correlations.
+//! - [`intel`]: indicators extracted from events, offline feeds, threat-intel enrichment.
 //! - [`cases`]: detections, feed hits and enrichment grouped per entity into cases.
 //! - [`verdict`]: the `nightwatch.verdict.v1` document and its scoring.
 //! - [`attack`]: the MITRE ATT&CK technique and tactic table.
@@ -33,6 +34,7 @@ pub mod detect;
 pub mod event;
 pub mod history;
 pub mod inputs;
+pub mod intel;
 pub mod metrics;
 pub mod nats;
 pub mod normalize;

@@ -77,6 +77,121 @@ pub struct Metrics {
     /// NATS client connection events, by event (`connected`, `disconnected`,
     /// `slow_consumer`, `error`).
     pub nats_connection_events: IntCounterVec,
+    /// Threat-intel extraction, feeds and providers.
+    pub intel: IntelMetrics,
+}
+
+/// Threat-intel series (`nightwatch_intel_*`). Labels: `provider` (the fixed provider names and
+/// `offline_feeds`), `kind` (indicator kinds, error kinds), `feed` (configured feed file
+/// stems), `outcome`, `result`, `reason` — all bounded.
+pub struct IntelMetrics {
+    /// Lookups answered, by provider and outcome (malicious, suspicious, benign, unknown, error).
+    pub requests: IntCounterVec,
+    /// Failed lookups, by provider and kind (bad_key, rate_limited, unavailable, invalid,
+    /// circuit_open, quota, budget).
+    pub errors: IntCounterVec,
+    /// Time of one provider request (attempt).
+    pub latency: HistogramVec,
+    /// Cache lookups by provider and result (hit, miss): hit ratio = hit / (hit + miss).
+    pub cache: IntCounterVec,
+    /// Indicators extracted from events, by kind.
+    pub extracted: IntCounterVec,
+    /// Indicators that matched at least one offline feed entry.
+    pub feed_matches: IntCounter,
+    /// Entries per loaded offline feed.
+    pub feed_indicators: IntGaugeVec,
+    /// Offline feed (re)loads, by result (ok, error).
+    pub feed_reloads: IntCounterVec,
+    /// Indicators not queued for background enrichment, by reason (queue_full, in_flight, closed).
+    pub dropped: IntCounterVec,
+}
+
+impl IntelMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let cv = |name: &str, help: &str, labels: &[&str]| -> Result<_, prometheus::Error> {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "nightwatch_intel_request_seconds",
+                "Time of one threat-intel provider request.",
+            )
+            .buckets(DELIVERY_BUCKETS.to_vec()),
+            &["provider"],
+        )?;
+        registry.register(Box::new(latency.clone()))?;
+        let feed_indicators = IntGaugeVec::new(
+            Opts::new(
+                "nightwatch_intel_feed_indicators",
+                "Entries per loaded offline feed.",
+            ),
+            &["feed"],
+        )?;
+        registry.register(Box::new(feed_indicators.clone()))?;
+        let feed_matches = IntCounter::new(
+            "nightwatch_intel_feed_matches_total",
+            "Indicators that matched at least one offline feed entry.",
+        )?;
+        registry.register(Box::new(feed_matches.clone()))?;
+        let m = Self {
+            requests: cv(
+                "nightwatch_intel_requests_total",
+                "Threat-intel lookups answered, by provider and outcome.",
+                &["provider", "outcome"],
+            )?,
+            errors: cv(
+                "nightwatch_intel_errors_total",
+                "Failed threat-intel lookups, by provider and kind.",
+                &["provider", "kind"],
+            )?,
+            latency,
+            cache: cv(
+                "nightwatch_intel_cache_lookups_total",
+                "Threat-intel cache lookups, by provider and result (hit, miss).",
+                &["provider", "result"],
+            )?,
+            extracted: cv(
+                "nightwatch_intel_indicators_extracted_total",
+                "Indicators extracted from events, by kind.",
+                &["kind"],
+            )?,
+            feed_matches,
+            feed_indicators,
+            feed_reloads: cv(
+                "nightwatch_intel_feed_reloads_total",
+                "Offline feed (re)loads, by result.",
+                &["result"],
+            )?,
+            dropped: cv(
+                "nightwatch_intel_dropped_total",
+                "Indicators not queued for background enrichment, by reason.",
+                &["reason"],
+            )?,
+        };
+        for k in crate::intel::IndicatorKind::ALL {
+            m.extracted.with_label_values(&[k.as_str()]);
+        }
+        for r in ["ok", "error"] {
+            m.feed_reloads.with_label_values(&[r]);
+        }
+        for r in ["queue_full", "in_flight", "closed"] {
+            m.dropped.with_label_values(&[r]);
+        }
+        Ok(m)
+    }
+
+    /// Creates a provider's series at 0 (called when it is configured).
+    pub fn register_provider(&self, provider: &str) {
+        for o in ["malicious", "suspicious", "benign", "unknown", "error"] {
+            self.requests.with_label_values(&[provider, o]);
+        }
+        for r in ["hit", "miss"] {
+            self.cache.with_label_values(&[provider, r]);
+        }
+        self.latency.with_label_values(&[provider]);
+    }
 }
 
 /// Stage names used as the `stage` label.
@@ -327,6 +442,7 @@ impl Metrics {
                 "NATS client connection events, by event.",
                 &["event"],
             )?,
+            intel: IntelMetrics::new(&registry)?,
             registry,
         };
         let formats: Vec<&str> = crate::normalize::Format::ALL

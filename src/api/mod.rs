@@ -40,6 +40,8 @@ pub struct AppState {
     pub policy: Arc<crate::verdict::Policy>,
     /// Whether the case API needs a bearer token.
     pub access: cases::Access,
+    /// Threat-intel enrichment for `/api/indicators/{value}` (`None`: intel disabled).
+    pub enricher: Option<crate::intel::Enricher>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws))
         .route("/api/version", get(version))
         .merge(cases::routes(state.clone()))
+        .route("/api/indicators/{*value}", get(indicator))
         .with_state(state)
 }
 
@@ -104,6 +107,31 @@ async fn ws(
             state.metrics.clone(),
         )
     })
+}
+
+/// `GET /api/indicators/{value}`: the indicator's profile (cached provider answers, else
+/// enriched now). 400 when the value is no indicator, 404 when intel is disabled.
+async fn indicator(
+    State(state): State<AppState>,
+    axum::extract::Path(value): axum::extract::Path<String>,
+) -> Response {
+    let Some(enricher) = state.enricher else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "threat intel is disabled"})),
+        )
+            .into_response();
+    };
+    match crate::intel::Indicator::parse(&value, enricher.extract_settings()) {
+        Some(ind) => axum::Json(enricher.profile(&ind).await).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({"error": "not an indicator (ip, domain, url, email, md5, sha1, sha256)"}),
+            ),
+        )
+            .into_response(),
+    }
 }
 
 async fn version() -> Response {

@@ -6,6 +6,7 @@
 
 mod health;
 mod history;
+mod enrich;
 mod oneshot;
 mod report;
 mod rules;
@@ -125,6 +126,18 @@ pub enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: HistoryCommand,
+    },
+    /// Threat-intel profile of each value (IP, domain, URL, email, hash): offline feeds, the
+    /// cache under `state.dir`, and the configured providers.
+    Enrich {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// `json`: one profile per line; `table`: per-source breakdown.
+        #[arg(long, value_enum, default_value_t = enrich::EnrichFormat::Json)]
+        format: enrich::EnrichFormat,
+        /// Values to look up (defanged forms accepted).
+        #[arg(required = true)]
+        values: Vec<String>,
     },
     /// The built-in demo scenario.
     Demo {
@@ -274,6 +287,11 @@ pub fn main(cli: Cli) -> ExitCode {
             config,
             command,
         } => history_command(state_dir, config, command),
+        Command::Enrich {
+            config,
+            format,
+            values,
+        } => enrich::enrich(config, format, &values),
         Command::Demo {
             command:
                 DemoCommand::Generate {

@@ -7,6 +7,7 @@ mod daemon;
 mod dashboards;
 mod deploy;
 mod helpers;
+mod intel;
 mod nats;
 mod report;
 mod schema;
