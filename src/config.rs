@@ -81,6 +81,7 @@ pub struct Config {
     pub outputs: BTreeMap<String, OutputConfig>,
     pub dead_letter: DeadLetterConfig,
     pub state: StateConfig,
+    pub llm: crate::llm::LlmConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -592,6 +593,7 @@ impl Config {
                 format!("{} is not a readable file", path.display()),
             ));
         }
+        p.extend(crate::llm::problems(&self.llm));
         for (name, input) in &self.inputs {
             match input {
                 InputConfig::File { paths } => {

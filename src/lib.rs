@@ -12,6 +12,7 @@
 //! - [`outputs`]: verdict sinks (stdout, JSONL file, NATS, the `/ws` stream).
 //! - [`nats`]: NATS connections shared by the NATS input and output.
 //! - [`pipeline`]: the bounded stage graph that connects all of the above.
+//! - [`llm`]: asynchronous, guarded LLM case summaries (Gemini or OpenAI-compatible).
 //! - [`store`]: the embedded sled database under `state.dir` (history, caches).
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod detect;
 pub mod event;
 pub mod inputs;
+pub mod llm;
 pub mod metrics;
 pub mod nats;
 pub mod normalize;
