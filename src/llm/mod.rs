@@ -117,6 +117,9 @@ pub struct TokenUsage {
     pub total: u64,
 }
 
+/// Where the worker delivers `(case_id, summary)`.
+pub type Summaries = tokio::sync::mpsc::Receiver<(String, Summary)>;
+
 /// Why the summary worker could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -225,13 +228,7 @@ pub fn start(
     cfg: &LlmConfig,
     store: &Store,
     metrics: Arc<Metrics>,
-) -> Result<
-    Option<(
-        SummaryWorker,
-        tokio::sync::mpsc::Receiver<(String, Summary)>,
-    )>,
-    LlmError,
-> {
+) -> Result<Option<(SummaryWorker, Summaries)>, LlmError> {
     match resolve(cfg, |var| std::env::var(var).ok()) {
         None => {
             tracing::info!(

@@ -171,7 +171,7 @@ impl SummaryWorker {
         settings: Settings,
         store: &Store,
         metrics: Arc<Metrics>,
-    ) -> Result<(Self, mpsc::Receiver<(String, Summary)>), LlmError> {
+    ) -> Result<(Self, super::Summaries), LlmError> {
         let cache = store.tree(CACHE_TREE)?;
         let client = Client::new(&settings)?;
         let backend = client.backend().name();
