@@ -127,8 +127,8 @@ struct AnswerQuery {
 /// Parses `text` as our answer schema and keeps only what is grounded in `digest` and
 /// allowed; `Err` says why the answer as a whole is invalid.
 pub fn check(text: &str, digest: &CaseDigest, now: DateTime<Utc>) -> Result<Checked, String> {
-    let answer: Answer =
-        serde_json::from_str(text.trim()).map_err(|e| format!("answer is not our schema: {e}"))?;
+    let answer: Answer = serde_json::from_str(unfenced(text))
+        .map_err(|e| format!("answer is not our schema: {e}"))?;
     let executive_summary = clean(&answer.executive_summary, MAX_SUMMARY_CHARS);
     if executive_summary.is_empty() {
         return Err("empty executive_summary".into());
@@ -177,6 +177,16 @@ pub fn check(text: &str, digest: &CaseDigest, now: DateTime<Utc>) -> Result<Chec
         queries,
         drops,
     })
+}
+
+/// The text without a Markdown code fence around it (local models add one even in JSON mode).
+fn unfenced(text: &str) -> &str {
+    let t = text.trim();
+    t.strip_prefix("```json")
+        .or_else(|| t.strip_prefix("```"))
+        .and_then(|rest| rest.strip_suffix("```"))
+        .map(str::trim)
+        .unwrap_or(t)
 }
 
 /// Trimmed, control characters removed (newlines kept), at most `max` characters.
@@ -386,6 +396,15 @@ mod tests {
         assert_eq!(c.hypotheses.len(), 1);
         assert_eq!(c.hypotheses[0].evidence_ids, vec!["e1", "f1"]);
         assert_eq!(c.drops.ungrounded_hypotheses, 2);
+    }
+
+    #[test]
+    fn a_code_fence_around_the_json_is_tolerated() {
+        let text = "```json\n{\"executive_summary\":\"s\",\"hypotheses\":[],\"suggested_next_queries\":[]}\n```";
+        assert_eq!(
+            check(text, &digest(), now()).unwrap().executive_summary,
+            "s"
+        );
     }
 
     #[test]

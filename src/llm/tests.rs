@@ -436,6 +436,45 @@ async fn a_503_is_retried_with_backoff_then_given_up() {
     assert!(rx.try_recv().is_err());
 }
 
+#[tokio::test(start_paused = true)]
+async fn requests_per_minute_holds_the_third_request_for_a_minute() {
+    let mock = Mock::start(vec![answer(GEMINI_OK)], None).await;
+    let (w, mut rx, _m) = worker_with(Backend::Gemini, &mock, |c| {
+        c.concurrency = 3;
+        c.requests_per_minute = 2;
+    });
+    let start = tokio::time::Instant::now();
+    for id in ["case-a", "case-b", "case-c"] {
+        w.submit(digest(id, Severity::High));
+    }
+    for _ in 0..3 {
+        rx.recv().await.unwrap();
+    }
+    assert_eq!(mock.received(), 3);
+    // Virtual time: without the limit all three are answered at once; with it the third
+    // request started only once the first left the one-minute window.
+    assert!(
+        start.elapsed() >= Duration::from_secs(60),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_spent_token_budget_stops_requests_for_the_day() {
+    let mock = Mock::start(vec![answer(GEMINI_OK)], None).await;
+    let (w, mut rx, m) = worker_with(Backend::Gemini, &mock, |c| c.tokens_per_day = 900);
+    w.submit(digest("case-a", Severity::High));
+    rx.recv().await.unwrap();
+    // The first answer used 955 tokens: the budget is spent until the next UTC midnight.
+    w.submit(digest("case-b", Severity::High));
+    until("the skip", || skipped(&m, "token_budget") == 1).await;
+    assert_eq!(m.llm_circuit_open.get(), 1);
+    w.submit(digest("case-c", Severity::High));
+    until("the second skip", || skipped(&m, "circuit_open") == 1).await;
+    assert_eq!(mock.received(), 1);
+}
+
 #[tokio::test]
 async fn an_exhausted_daily_quota_opens_the_circuit() {
     let mock = Mock::start(vec![error(429, GEMINI_429_DAILY)], None).await;
