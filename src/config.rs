@@ -86,6 +86,7 @@ pub struct Config {
     /// `[intel]`: indicator extraction, offline feeds, threat-intel providers.
     #[serde(default)]
     pub intel: crate::intel::IntelConfig,
+    pub llm: crate::llm::LlmConfig,
 }
 
 /// `[verdict]`: score weights and thresholds ([`crate::verdict::Weights`]) and the runbooks.
@@ -656,6 +657,7 @@ impl Config {
                 format!("{} is not a readable file", path.display()),
             ));
         }
+        p.extend(crate::llm::problems(&self.llm));
         for (name, input) in &self.inputs {
             match input {
                 InputConfig::File { paths } => {

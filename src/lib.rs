@@ -14,6 +14,7 @@
 //! - [`nats`]: NATS connections shared by the NATS input and output.
 //! - [`pipeline`]: the bounded stage graph that connects all of the above.
 //! - [`report`]: printable case reports (Markdown, HTML, PDF) of a verdict.
+//! - [`llm`]: asynchronous, guarded LLM case summaries (Gemini or OpenAI-compatible).
 //! - [`store`]: the embedded sled database under `state.dir` (history, caches).
 //! - [`history`]: case history (cases, verdict versions, indexes, feedback) and the audit log.
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
@@ -35,6 +36,7 @@ pub mod event;
 pub mod history;
 pub mod inputs;
 pub mod intel;
+pub mod llm;
 pub mod metrics;
 pub mod nats;
 pub mod normalize;

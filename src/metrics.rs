@@ -79,6 +79,24 @@ pub struct Metrics {
     pub nats_connection_events: IntCounterVec,
     /// Threat-intel extraction, feeds and providers.
     pub intel: IntelMetrics,
+    /// LLM summary requests by backend and outcome (`skipped`: a case never sent).
+    pub llm_requests: IntCounterVec,
+    /// Time of one LLM request, by backend.
+    pub llm_request_duration: HistogramVec,
+    /// Tokens the LLM provider reported, by backend and kind (`prompt`, `completion`).
+    pub llm_tokens: IntCounterVec,
+    /// Cases waiting for an LLM summary.
+    pub llm_queue_depth: IntGauge,
+    /// Cases not sent to the LLM, by reason.
+    pub llm_skipped: IntCounterVec,
+    /// Parts of LLM answers dropped by the guardrails, by what.
+    pub llm_guardrail_drops: IntCounterVec,
+    /// Summaries served from the cache instead of a request.
+    pub llm_cache_hits: IntCounter,
+    /// Values redacted before a prompt was sent.
+    pub llm_redactions: IntCounter,
+    /// 1 while the LLM circuit is open (daily quota or token budget spent).
+    pub llm_circuit_open: IntGauge,
 }
 
 /// Threat-intel series (`nightwatch_intel_*`). Labels: `provider` (the fixed provider names and
@@ -231,6 +249,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 const DELIVERY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
+const LLM_BUCKETS: &[f64] = &[0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0];
 const END_TO_END_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
@@ -282,6 +301,15 @@ impl Metrics {
             &["output"],
         )?;
         registry.register(Box::new(sink_delivery.clone()))?;
+        let llm_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "nightwatch_llm_request_duration_seconds",
+                "Time of one LLM summary request, by backend.",
+            )
+            .buckets(LLM_BUCKETS.to_vec()),
+            &["backend"],
+        )?;
+        registry.register(Box::new(llm_request_duration.clone()))?;
         let rules_rejected = IntCounter::new(
             "nightwatch_rules_rejected_total",
             "Rules skipped at load because they could not be compiled.",
@@ -443,6 +471,43 @@ impl Metrics {
                 &["event"],
             )?,
             intel: IntelMetrics::new(&registry)?,
+            llm_requests: counter_vec(
+                "nightwatch_llm_requests_total",
+                "LLM summary requests by backend and outcome (ok, truncated, blocked, invalid, rate_limited, unavailable, rejected; skipped: a case never sent).",
+                &["backend", "outcome"],
+            )?,
+            llm_request_duration,
+            llm_tokens: counter_vec(
+                "nightwatch_llm_tokens_total",
+                "Tokens the LLM provider reported, by backend and kind (prompt, completion).",
+                &["backend", "kind"],
+            )?,
+            llm_queue_depth: gauge(
+                "nightwatch_llm_queue_depth",
+                "Cases waiting for an LLM summary.",
+            )?,
+            llm_skipped: counter_vec(
+                "nightwatch_llm_skipped_total",
+                "Cases not sent to the LLM, by reason.",
+                &["reason"],
+            )?,
+            llm_guardrail_drops: counter_vec(
+                "nightwatch_llm_guardrail_drops_total",
+                "Parts of LLM answers dropped by the guardrails, by what.",
+                &["what"],
+            )?,
+            llm_cache_hits: counter(
+                "nightwatch_llm_cache_hits_total",
+                "LLM summaries served from the cache instead of a request.",
+            )?,
+            llm_redactions: counter(
+                "nightwatch_llm_redactions_total",
+                "Values redacted before an LLM prompt was sent.",
+            )?,
+            llm_circuit_open: gauge(
+                "nightwatch_llm_circuit_open",
+                "1 while the LLM circuit is open (daily quota or token budget spent).",
+            )?,
             registry,
         };
         let formats: Vec<&str> = crate::normalize::Format::ALL
@@ -512,6 +577,24 @@ impl Metrics {
         }
         if timed {
             self.sink_delivery.with_label_values(&[output]);
+        }
+    }
+
+    /// Creates the series of the LLM summary worker for `backend` (every outcome, reason and
+    /// kind at 0); called when the worker starts, so they exist only when the feature is on.
+    pub fn register_llm(&self, backend: &str) {
+        for o in crate::llm::worker::outcome::ALL {
+            self.llm_requests.with_label_values(&[backend, o]);
+        }
+        self.llm_request_duration.with_label_values(&[backend]);
+        for kind in ["prompt", "completion"] {
+            self.llm_tokens.with_label_values(&[backend, kind]);
+        }
+        for r in crate::llm::worker::skip::ALL {
+            self.llm_skipped.with_label_values(&[r]);
+        }
+        for what in crate::llm::worker::GUARDRAIL_DROPS {
+            self.llm_guardrail_drops.with_label_values(&[what]);
         }
     }
 
