@@ -164,6 +164,70 @@ pub enum InputConfig {
     },
     /// A NATS subject, core or through a JetStream durable consumer ([`crate::inputs::nats`]).
     Nats(Box<NatsInputConfig>),
+    /// Kafka topics read through a consumer group ([`crate::inputs::kafka`]).
+    Kafka(Box<KafkaInputConfig>),
+}
+
+/// `[inputs.NAME] type = "kafka"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaInputConfig {
+    /// Bootstrap servers, `host:port` comma-separated.
+    pub brokers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Topic names, or regular expressions starting with `^`.
+    pub topics: Vec<String>,
+    /// Line format of each message's lines: json (default), syslog, web_access or text.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Where a partition without a committed offset starts: `earliest` (default) or `latest`.
+    #[serde(default = "default_kafka_offset_reset")]
+    pub auto_offset_reset: String,
+    /// Messages read and not yet finished before the input pauses its partitions; 0 means
+    /// `pipeline.channel_capacity`.
+    #[serde(default)]
+    pub max_in_flight: usize,
+    /// How often librdkafka reports statistics (the consumer lag gauge); 0 turns them off.
+    #[serde(default = "default_kafka_statistics_ms")]
+    pub statistics_interval_ms: u64,
+    /// librdkafka properties passed through (security.protocol, sasl.*, ssl.*, tuning).
+    #[serde(default)]
+    pub properties: crate::kafka::Properties,
+}
+
+fn default_kafka_offset_reset() -> String {
+    "earliest".into()
+}
+fn default_kafka_statistics_ms() -> u64 {
+    5_000
+}
+
+/// `[outputs.NAME] type = "kafka"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaOutputConfig {
+    /// Bootstrap servers, `host:port` comma-separated.
+    pub brokers: String,
+    /// Topic the verdicts are produced to.
+    pub topic: String,
+    /// How long librdkafka keeps trying one attempt (`message.timeout.ms`).
+    #[serde(default = "default_kafka_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+    /// Attempts after the first before the verdict is dead-lettered.
+    #[serde(default = "default_webhook_max_retries")]
+    pub max_retries: u32,
+    #[serde(default = "default_webhook_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    #[serde(default = "default_webhook_backoff_max_ms")]
+    pub retry_backoff_max_ms: u64,
+    /// librdkafka properties passed through (security.protocol, sasl.*, ssl.*, tuning).
+    #[serde(default)]
+    pub properties: crate::kafka::Properties,
+}
+
+fn default_kafka_delivery_timeout_ms() -> u64 {
+    30_000
 }
 
 /// `[inputs.NAME] type = "nats"`.
@@ -336,6 +400,8 @@ pub enum OutputConfig {
     Webhook(WebhookConfig),
     /// Each verdict published on a NATS subject ([`crate::outputs::nats`]).
     Nats(Box<NatsOutputConfig>),
+    /// Each verdict produced to a Kafka topic ([`crate::outputs::kafka`]).
+    Kafka(Box<KafkaOutputConfig>),
 }
 
 /// What a webhook output posts.
@@ -673,6 +739,7 @@ impl Config {
                     }
                 }
                 InputConfig::Nats(n) => validate_nats_input(name, n, &mut p),
+                InputConfig::Kafka(k) => validate_kafka_input(name, k, &mut p),
             }
         }
         let stdin_inputs = self
@@ -699,6 +766,7 @@ impl Config {
                     }
                     nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), &mut p);
                 }
+                OutputConfig::Kafka(k) => validate_kafka_output(name, k, &mut p),
                 _ => {}
             }
         }
@@ -769,6 +837,66 @@ fn validate_webhook(name: &str, w: &WebhookConfig, p: &mut Vec<Problem>) {
                 "not a valid header value",
             ));
         }
+    }
+}
+
+fn validate_kafka_input(name: &str, k: &KafkaInputConfig, p: &mut Vec<Problem>) {
+    let key = |s: &str| format!("inputs.{name}.{s}");
+    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::CONSUMER_RESERVED) {
+        p.push(Problem::new(key(&k), m));
+    }
+    if k.group_id.trim().is_empty() {
+        p.push(Problem::new(key("group_id"), "must not be empty"));
+    }
+    if k.topics.is_empty() {
+        p.push(Problem::new(key("topics"), "must name at least one topic or ^pattern"));
+    }
+    for t in &k.topics {
+        if t.trim().is_empty() {
+            p.push(Problem::new(key("topics"), "a topic name is empty"));
+        } else if t.starts_with('^')
+            && let Err(e) = regex::Regex::new(t)
+        {
+            p.push(Problem::new(key("topics"), format!("`{t}`: {e}")));
+        }
+    }
+    if let Some(f) = &k.format
+        && tail_format(f).is_none()
+    {
+        p.push(Problem::new(
+            key("format"),
+            format!("`{f}` is not one of json, syslog, web_access, text"),
+        ));
+    }
+    if !matches!(k.auto_offset_reset.as_str(), "earliest" | "latest") {
+        p.push(Problem::new(
+            key("auto_offset_reset"),
+            format!("`{}` is not earliest or latest", k.auto_offset_reset),
+        ));
+    }
+}
+
+fn validate_kafka_output(name: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>) {
+    let key = |s: &str| format!("outputs.{name}.{s}");
+    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::PRODUCER_RESERVED) {
+        p.push(Problem::new(key(&k), m));
+    }
+    if k.topic.trim().is_empty() {
+        p.push(Problem::new(key("topic"), "must not be empty"));
+    }
+    for (s, v) in [
+        ("delivery_timeout_ms", k.delivery_timeout_ms),
+        ("retry_backoff_ms", k.retry_backoff_ms),
+    ] {
+        if v == 0 {
+            p.push(Problem::new(key(s), "must be at least 1"));
+        }
+    }
+    if k.retry_backoff_max_ms < k.retry_backoff_ms {
+        p.push(Problem::new(
+            key("retry_backoff_max_ms"),
+            "must be at least retry_backoff_ms",
+        ));
     }
 }
 

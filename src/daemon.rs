@@ -288,6 +288,20 @@ async fn spawn_input(
             });
             return Ok(Some(task));
         }
+        InputConfig::Kafka(cfg) => {
+            let settings =
+                inputs::kafka::KafkaSettings::from_config(&cfg, config.pipeline.channel_capacity);
+            let metrics = metrics.clone();
+            let task = tokio::spawn(async move {
+                match inputs::kafka::run(name.clone(), settings, raw, stop, metrics).await {
+                    Ok(r) => {
+                        tracing::info!(input = %name, messages = r.messages, records = r.records, offsets_stored = r.stored, rewound = r.rewound, pauses = r.pauses, "kafka input stopped")
+                    }
+                    Err(e) => tracing::error!(input = %name, error = %e, "kafka input failed"),
+                }
+            });
+            return Ok(Some(task));
+        }
         InputConfig::Syslog {
             listen,
             protocol,

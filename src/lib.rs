@@ -30,6 +30,7 @@ pub mod demo;
 pub mod detect;
 pub mod event;
 pub mod inputs;
+pub mod kafka;
 pub mod metrics;
 pub mod nats;
 pub mod normalize;

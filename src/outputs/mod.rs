@@ -11,6 +11,7 @@
 //! verdict; the JetStream sink: the broker acked it); the WebSocket stream is best-effort and
 //! does not hold it.
 
+pub mod kafka;
 pub mod nats;
 pub mod thehive;
 pub mod webhook;
@@ -52,6 +53,13 @@ pub enum OutputError {
         url: String,
         message: String,
     },
+    /// A Kafka producer could not be created (librdkafka rejected its configuration).
+    #[error("output {name} ({destination}): {message}")]
+    Kafka {
+        name: String,
+        destination: String,
+        message: String,
+    },
     /// A NATS output could not connect or publish.
     #[error(transparent)]
     Nats(#[from] nats::NatsOutputError),
@@ -63,6 +71,39 @@ pub struct Item {
     pub json: Arc<str>,
     pub verdict: Arc<Verdict>,
     pub ack: Ack,
+}
+
+/// One line of the dead-letter file for a verdict an output gave up on.
+#[derive(serde::Serialize)]
+pub(crate) struct DeadVerdict<'a> {
+    pub output: &'a str,
+    /// Where it was going, without credentials.
+    pub url: &'a str,
+    pub reason: &'a str,
+    pub attempts: u32,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub verdict: &'a Verdict,
+}
+
+impl DeadVerdict<'_> {
+    /// Appends the record to the `[dead_letter] path` file as one JSON line, in one write to
+    /// a file opened for appending, so lines from the parse dead letters and from other
+    /// outputs interleave whole.
+    pub(crate) async fn append(&self, path: PathBuf) -> Result<(), String> {
+        let mut line = serde_json::to_vec(self).map_err(|e| format!("serializing: {e}"))?;
+        line.push(b'\n');
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(&line))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// A configured sink, opened.
@@ -141,6 +182,15 @@ pub(crate) async fn spawn_with_env(
                     metrics.clone(),
                 )?;
                 tokio::spawn(hook.run(rx))
+            }
+            OutputConfig::Kafka(cfg) => {
+                let sink = kafka::KafkaSink::open(
+                    name,
+                    cfg,
+                    options.dead_letter.clone(),
+                    metrics.clone(),
+                )?;
+                tokio::spawn(sink.run(rx))
             }
             OutputConfig::Nats(cfg) => {
                 let settings = nats::NatsOutputSettings::from_config(name, cfg)?;

@@ -19,7 +19,6 @@
 //! the URL without user info or query ([`crate::config::redact_url`]), and transport errors are
 //! formatted without their URL.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,10 +27,9 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use serde::Serialize;
 use sha2::Sha256;
 
-use super::{Item, OutputError, thehive};
+use super::{DeadVerdict, Item, OutputError, thehive};
 use crate::config::{WebhookConfig, WebhookFormat, redact_url};
 use crate::metrics::Metrics;
 use crate::pipeline::channel::Receiver;
@@ -362,7 +360,7 @@ impl Webhook {
         let Some(path) = file.clone() else {
             return;
         };
-        let record = DeadLetter {
+        let record = DeadVerdict {
             output: &self.name,
             url: &self.shown_url,
             reason,
@@ -370,43 +368,11 @@ impl Webhook {
             time: chrono::Utc::now(),
             verdict,
         };
-        let mut line = match serde_json::to_vec(&record) {
-            Ok(line) => line,
-            Err(e) => {
-                tracing::error!(output = %self.name, error = %e, "serializing a dead letter failed");
-                return;
-            }
-        };
-        line.push(b'\n');
-        // One write of the whole line to a file opened for appending: lines from the parse
-        // dead letters and from other outputs interleave whole.
-        let written = tokio::task::spawn_blocking(move || {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(&line))
-        })
-        .await;
-        if let Err(e) = written
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
+        if let Err(e) = record.append(path).await {
             tracing::error!(output = %self.name, error = %e, "writing the dead-letter file failed; dead letters of this output are only logged and counted from now on");
             *file = None;
         }
     }
-}
-
-/// One line of the dead-letter file for a verdict an output gave up on.
-#[derive(Serialize)]
-struct DeadLetter<'a> {
-    output: &'a str,
-    url: &'a str,
-    reason: &'a str,
-    attempts: u32,
-    time: chrono::DateTime<chrono::Utc>,
-    verdict: &'a Verdict,
 }
 
 /// The fan-out's serialized verdict as a request body, without copying it.
