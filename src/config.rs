@@ -563,6 +563,12 @@ const RESERVED_HEADERS: &[&str] = &[
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeadLetterConfig {
     pub path: String,
+    /// Also publish every dead letter to this Kafka topic ([`crate::outputs::dead_letter`]).
+    #[serde(default)]
+    pub kafka: Option<KafkaOutputConfig>,
+    /// Also publish every dead letter on this NATS subject.
+    #[serde(default)]
+    pub nats: Option<NatsOutputConfig>,
 }
 
 impl Config {
@@ -770,6 +776,16 @@ impl Config {
                 _ => {}
             }
         }
+        if let Some(k) = &self.dead_letter.kafka {
+            validate_kafka_producer("dead_letter.kafka", k, &mut p);
+        }
+        if let Some(n) = &self.dead_letter.nats {
+            let key = |k: &str| format!("dead_letter.nats.{k}");
+            if let Some(m) = crate::nats::subject_problem(&n.subject, false) {
+                p.push(Problem::new(key("subject"), m));
+            }
+            nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), &mut p);
+        }
         p
     }
 }
@@ -877,7 +893,11 @@ fn validate_kafka_input(name: &str, k: &KafkaInputConfig, p: &mut Vec<Problem>) 
 }
 
 fn validate_kafka_output(name: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>) {
-    let key = |s: &str| format!("outputs.{name}.{s}");
+    validate_kafka_producer(&format!("outputs.{name}"), k, p);
+}
+
+fn validate_kafka_producer(prefix: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>) {
+    let key = |s: &str| format!("{prefix}.{s}");
     for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::PRODUCER_RESERVED) {
         p.push(Problem::new(key(&k), m));
     }
@@ -1336,6 +1356,92 @@ tls = { cert_file = "/nonexistent/cert.pem" }
         );
         let all = format!("{problems:?}");
         assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    #[test]
+    fn kafka_inputs_and_outputs_parse_validate_and_hide_secrets() {
+        let c = parse(
+            r#"
+[inputs.k]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+group_id = "nightwatch"
+topics = ["telemetry", "^edr-.*"]
+[inputs.k.properties]
+"sasl.password" = "hunter2"
+"session.timeout.ms" = 6000
+[outputs.v]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topic = "verdicts"
+"#,
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let InputConfig::Kafka(k) = &c.inputs["k"] else {
+            panic!("{:?}", c.inputs["k"])
+        };
+        assert_eq!(k.auto_offset_reset, "earliest");
+        assert_eq!(k.statistics_interval_ms, 5000);
+        let settings = crate::inputs::kafka::KafkaSettings::from_config(k, 512);
+        assert_eq!(settings.max_in_flight, 512);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let OutputConfig::Kafka(o) = &c.outputs["v"] else {
+            panic!("{:?}", c.outputs["v"])
+        };
+        assert_eq!((o.max_retries, o.delivery_timeout_ms), (5, 30_000));
+
+        let bad = parse(
+            r#"
+[inputs.k]
+type = "kafka"
+brokers = ""
+group_id = " "
+topics = ["^(unclosed"]
+format = "evtx"
+auto_offset_reset = "newest"
+[inputs.k.properties]
+"enable.auto.commit" = false
+[outputs.v]
+type = "kafka"
+brokers = "h:1"
+topic = ""
+retry_backoff_ms = 0
+[outputs.v.properties]
+acks = "1"
+"#,
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        let problems = bad.validate();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "inputs.k.brokers",
+                "inputs.k.properties.enable.auto.commit",
+                "inputs.k.group_id",
+                "inputs.k.topics",
+                "inputs.k.format",
+                "inputs.k.auto_offset_reset",
+                "outputs.v.properties.acks",
+                "outputs.v.topic",
+                "outputs.v.retry_backoff_ms",
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            parse(
+                "[outputs.v]\ntype = \"kafka\"\nbrokers = \"h:1\"\ntopic = \"t\"\ntopik = \"x\"\n",
+                "t",
+                no_env()
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 
+use super::dead_letter::DeadLetterBus;
 use super::{DeadVerdict, Item, OutputError};
 use crate::config::KafkaOutputConfig;
 use crate::kafka;
@@ -63,6 +64,7 @@ pub struct KafkaSink {
     backoff: Duration,
     backoff_cap: Duration,
     dead_letter: Option<PathBuf>,
+    dead_bus: Option<Arc<DeadLetterBus>>,
     metrics: Arc<Metrics>,
 }
 
@@ -105,8 +107,15 @@ impl KafkaSink {
             backoff: Duration::from_millis(cfg.retry_backoff_ms.max(1)),
             backoff_cap: Duration::from_millis(cfg.retry_backoff_max_ms.max(1)),
             dead_letter,
+            dead_bus: None,
             metrics,
         })
+    }
+
+    /// Also publishes this output's dead letters on the `[dead_letter]` brokers.
+    pub(crate) fn with_dead_bus(mut self, bus: Option<Arc<DeadLetterBus>>) -> Self {
+        self.dead_bus = bus;
+        self
     }
 
     /// Produces every queued verdict until the queue closes, then flushes the producer.
@@ -246,9 +255,6 @@ impl KafkaSink {
             tracing::debug!(output = %self.name, verdict_id = %item.verdict.verdict_id, attempts, reason, "kafka output gave up on a verdict; dead-lettered");
         }
         *burst += 1;
-        let Some(path) = file.clone() else {
-            return;
-        };
         let record = DeadVerdict {
             output: &self.name,
             url: &self.shown,
@@ -257,10 +263,7 @@ impl KafkaSink {
             time: chrono::Utc::now(),
             verdict: &item.verdict,
         };
-        if let Err(e) = record.append(path).await {
-            tracing::error!(output = %self.name, error = %e, "writing the dead-letter file failed; dead letters of this output are only logged and counted from now on");
-            *file = None;
-        }
+        record.store(file, self.dead_bus.as_deref()).await;
     }
 }
 

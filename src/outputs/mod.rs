@@ -11,6 +11,7 @@
 //! verdict; the JetStream sink: the broker acked it); the WebSocket stream is best-effort and
 //! does not hold it.
 
+pub mod dead_letter;
 pub mod kafka;
 pub mod nats;
 pub mod thehive;
@@ -85,7 +86,39 @@ pub(crate) struct DeadVerdict<'a> {
     pub verdict: &'a Verdict,
 }
 
+/// A [`DeadVerdict`] as published on a dead-letter broker.
+#[derive(serde::Serialize)]
+struct OnBus<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    letter: &'a DeadVerdict<'a>,
+}
+
 impl DeadVerdict<'_> {
+    /// Stores the record: appended to the file (`file` is cleared when writing fails, so the
+    /// sink stops trying) and published on the dead-letter brokers.
+    pub(crate) async fn store(
+        &self,
+        file: &mut Option<PathBuf>,
+        bus: Option<&dead_letter::DeadLetterBus>,
+    ) {
+        if let Some(path) = file.clone()
+            && let Err(e) = self.append(path).await
+        {
+            tracing::error!(output = %self.output, error = %e, "writing the dead-letter file failed; dead letters of this output are only logged and counted from now on");
+            *file = None;
+        }
+        if let Some(bus) = bus {
+            match serde_json::to_vec(&OnBus {
+                kind: "output",
+                letter: self,
+            }) {
+                Ok(json) => bus.publish(self.output, &json).await,
+                Err(e) => tracing::error!(output = %self.output, error = %e, "serializing a dead letter failed"),
+            }
+        }
+    }
+
     /// Appends the record to the `[dead_letter] path` file as one JSON line, in one write to
     /// a file opened for appending, so lines from the parse dead letters and from other
     /// outputs interleave whole.
@@ -118,6 +151,8 @@ struct Sink {
 pub struct OutputOptions {
     /// The `[dead_letter] path` file, when configured.
     pub dead_letter: Option<PathBuf>,
+    /// The `[dead_letter]` Kafka topic / NATS subject, when configured.
+    pub dead_bus: Option<Arc<dead_letter::DeadLetterBus>>,
 }
 
 /// Opens every configured sink and spawns the fan-out. The returned handle completes once the
@@ -180,7 +215,8 @@ pub(crate) async fn spawn_with_env(
                     &env,
                     options.dead_letter.clone(),
                     metrics.clone(),
-                )?;
+                )?
+                .with_dead_bus(options.dead_bus.clone());
                 tokio::spawn(hook.run(rx))
             }
             OutputConfig::Kafka(cfg) => {
@@ -189,7 +225,8 @@ pub(crate) async fn spawn_with_env(
                     cfg,
                     options.dead_letter.clone(),
                     metrics.clone(),
-                )?;
+                )?
+                .with_dead_bus(options.dead_bus.clone());
                 tokio::spawn(sink.run(rx))
             }
             OutputConfig::Nats(cfg) => {

@@ -29,6 +29,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use sha2::Sha256;
 
+use super::dead_letter::DeadLetterBus;
 use super::{DeadVerdict, Item, OutputError, thehive};
 use crate::config::{WebhookConfig, WebhookFormat, redact_url};
 use crate::metrics::Metrics;
@@ -129,6 +130,7 @@ pub(crate) struct Webhook {
     backoff: Duration,
     backoff_cap: Duration,
     dead_letter: Option<PathBuf>,
+    dead_bus: Option<Arc<DeadLetterBus>>,
     metrics: Arc<Metrics>,
 }
 
@@ -193,8 +195,15 @@ impl Webhook {
             backoff,
             backoff_cap: Duration::from_millis(config.retry_backoff_max_ms).max(backoff),
             dead_letter,
+            dead_bus: None,
             metrics,
         })
+    }
+
+    /// Also publishes this output's dead letters on the `[dead_letter]` brokers.
+    pub(crate) fn with_dead_bus(mut self, bus: Option<Arc<DeadLetterBus>>) -> Self {
+        self.dead_bus = bus;
+        self
     }
 
     /// Delivers every queued verdict until the queue closes.
@@ -357,9 +366,6 @@ impl Webhook {
             tracing::debug!(output = %self.name, url = %self.shown_url, verdict_id = %verdict.verdict_id, attempts, reason = %reason, "webhook gave up on a verdict; dead-lettered");
         }
         *burst += 1;
-        let Some(path) = file.clone() else {
-            return;
-        };
         let record = DeadVerdict {
             output: &self.name,
             url: &self.shown_url,
@@ -368,10 +374,7 @@ impl Webhook {
             time: chrono::Utc::now(),
             verdict,
         };
-        if let Err(e) = record.append(path).await {
-            tracing::error!(output = %self.name, error = %e, "writing the dead-letter file failed; dead letters of this output are only logged and counted from now on");
-            *file = None;
-        }
+        record.store(file, self.dead_bus.as_deref()).await;
     }
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod dashboards;
 mod helpers;
+mod kafka;
 mod nats;
 mod sigma_regression;
 mod sources;
