@@ -858,14 +858,18 @@ fn validate_webhook(name: &str, w: &WebhookConfig, p: &mut Vec<Problem>) {
 
 fn validate_kafka_input(name: &str, k: &KafkaInputConfig, p: &mut Vec<Problem>) {
     let key = |s: &str| format!("inputs.{name}.{s}");
-    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::CONSUMER_RESERVED) {
+    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::CONSUMER_RESERVED)
+    {
         p.push(Problem::new(key(&k), m));
     }
     if k.group_id.trim().is_empty() {
         p.push(Problem::new(key("group_id"), "must not be empty"));
     }
     if k.topics.is_empty() {
-        p.push(Problem::new(key("topics"), "must name at least one topic or ^pattern"));
+        p.push(Problem::new(
+            key("topics"),
+            "must name at least one topic or ^pattern",
+        ));
     }
     for t in &k.topics {
         if t.trim().is_empty() {
@@ -898,7 +902,8 @@ fn validate_kafka_output(name: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>
 
 fn validate_kafka_producer(prefix: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>) {
     let key = |s: &str| format!("{prefix}.{s}");
-    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::PRODUCER_RESERVED) {
+    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::PRODUCER_RESERVED)
+    {
         p.push(Problem::new(key(&k), m));
     }
     if k.topic.trim().is_empty() {

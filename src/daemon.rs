@@ -158,7 +158,8 @@ pub async fn run(
     let output_configs: Vec<_> = config.outputs.clone().into_iter().collect();
     let dead_path =
         (!config.dead_letter.path.is_empty()).then(|| PathBuf::from(&config.dead_letter.path));
-    let dead_bus = outputs::dead_letter::DeadLetterBus::open(&config.dead_letter, metrics.clone()).await?;
+    let dead_bus =
+        outputs::dead_letter::DeadLetterBus::open(&config.dead_letter, metrics.clone()).await?;
     let outputs = outputs::spawn(
         &output_configs,
         verdicts,
@@ -171,7 +172,12 @@ pub async fn run(
         },
     )
     .await?;
-    let dead_task = tokio::spawn(dead_letters(graph.dead, dead_path, dead_bus, metrics.clone()));
+    let dead_task = tokio::spawn(dead_letters(
+        graph.dead,
+        dead_path,
+        dead_bus,
+        metrics.clone(),
+    ));
 
     // The API.
     let draining = Arc::new(AtomicBool::new(false));
@@ -476,8 +482,7 @@ async fn dead_letters(
             }
         }
         if let Some(bus) = &bus
-            && let Ok(json) =
-                serde_json::to_vec(&outputs::dead_letter::ParseDeadLetter::new(&e))
+            && let Ok(json) = serde_json::to_vec(&outputs::dead_letter::ParseDeadLetter::new(&e))
         {
             bus.publish(&e.input, &json).await;
         }

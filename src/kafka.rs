@@ -63,9 +63,17 @@ impl Properties {
 /// OAuth configurations).
 pub fn is_secret(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "key.pem", "token", "jaas", "oauthbearer.config", "credentials"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "password",
+        "secret",
+        "key.pem",
+        "token",
+        "jaas",
+        "oauthbearer.config",
+        "credentials",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 impl fmt::Debug for Properties {
@@ -130,7 +138,11 @@ pub fn problems(
 }
 
 /// A client configuration: the user's properties, then the fixed ones (which win).
-pub fn client_config(brokers: &str, properties: &Properties, fixed: &[(&str, String)]) -> ClientConfig {
+pub fn client_config(
+    brokers: &str,
+    properties: &Properties,
+    fixed: &[(&str, String)],
+) -> ClientConfig {
     let mut c = ClientConfig::new();
     for (k, v) in &properties.0 {
         c.set(k, v.to_string());

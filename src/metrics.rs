@@ -440,7 +440,8 @@ impl Metrics {
         self.kafka_messages.with_label_values(&[input]);
         self.kafka_consumer_lag.with_label_values(&[input]);
         for event in labels::KAFKA_CONSUMER_EVENTS {
-            self.kafka_consumer_events.with_label_values(&[input, event]);
+            self.kafka_consumer_events
+                .with_label_values(&[input, event]);
         }
     }
 

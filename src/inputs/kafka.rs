@@ -30,7 +30,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
@@ -43,7 +45,7 @@ use crate::config::{self, KafkaInputConfig};
 use crate::kafka::{self, Properties};
 use crate::metrics::Metrics;
 use crate::normalize::Format;
-use crate::pipeline::ack::{Ack, Outcome, OrderedCommits};
+use crate::pipeline::ack::{Ack, OrderedCommits, Outcome};
 use crate::pipeline::channel::Sender;
 
 /// How a Kafka input is set up (from `[inputs.NAME] type = "kafka"`).
@@ -201,7 +203,10 @@ impl ClientContext for InputContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.metrics.kafka_errors.with_label_values(&["client"]).inc();
+        self.metrics
+            .kafka_errors
+            .with_label_values(&["client"])
+            .inc();
         tracing::warn!(input = %self.input, error = %error, reason, "kafka consumer error");
     }
 
@@ -242,7 +247,10 @@ impl ConsumerContext for InputContext {
             }
             Rebalance::Revoke(_) => self.assignment_changed.store(true, Ordering::Release),
             Rebalance::Error(e) => {
-                self.metrics.kafka_errors.with_label_values(&["consume"]).inc();
+                self.metrics
+                    .kafka_errors
+                    .with_label_values(&["consume"])
+                    .inc();
                 tracing::warn!(input = %self.input, error = %e, "kafka rebalance failed");
             }
         }
@@ -359,7 +367,10 @@ impl Reader {
         // Completions come from the Ack callbacks (any thread, never blocking); at most one
         // per message in flight, which max_in_flight bounds.
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
-        let received = self.metrics.kafka_messages.with_label_values(&[&self.input]);
+        let received = self
+            .metrics
+            .kafka_messages
+            .with_label_values(&[&self.input]);
         'read: loop {
             self.apply_backpressure();
             let fetched = tokio::select! {
@@ -424,7 +435,10 @@ impl Reader {
             Ok(()) => {}
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {
-                self.metrics.kafka_errors.with_label_values(&["store"]).inc();
+                self.metrics
+                    .kafka_errors
+                    .with_label_values(&["store"])
+                    .inc();
                 tracing::warn!(input = %self.input, error = %e, "kafka input could not commit its last offsets; the messages after the last commit will be read again");
             }
         }
@@ -464,7 +478,10 @@ impl Reader {
             self.consumer.resume(&assignment)
         };
         if let Err(e) = result {
-            self.metrics.kafka_errors.with_label_values(&["consume"]).inc();
+            self.metrics
+                .kafka_errors
+                .with_label_values(&["consume"])
+                .inc();
             tracing::warn!(input = %self.input, error = %e, pause, "kafka input could not pause or resume its partitions");
             return;
         }
@@ -510,7 +527,10 @@ impl Reader {
             Err(e) => {
                 // Typically the partition was just revoked: the new owner reads from the last
                 // commit, so this is a duplicate risk, never a loss.
-                self.metrics.kafka_errors.with_label_values(&["store"]).inc();
+                self.metrics
+                    .kafka_errors
+                    .with_label_values(&["store"])
+                    .inc();
                 tracing::debug!(input = %self.input, topic = %c.topic, partition = c.partition, offset = next, error = %e, "kafka offset not stored");
             }
         }
@@ -523,18 +543,26 @@ impl Reader {
             .with_label_values(&[&self.input, "rewound"])
             .inc();
         tracing::warn!(input = %self.input, topic, partition, failed_offset = failed, from, "a kafka message was not finished; reading its partition again from the commit point");
-        if let Err(e) =
-            self.consumer
-                .seek(topic, partition, Offset::Offset(from as i64), Duration::ZERO)
-        {
-            self.metrics.kafka_errors.with_label_values(&["consume"]).inc();
+        if let Err(e) = self.consumer.seek(
+            topic,
+            partition,
+            Offset::Offset(from as i64),
+            Duration::ZERO,
+        ) {
+            self.metrics
+                .kafka_errors
+                .with_label_values(&["consume"])
+                .inc();
             tracing::warn!(input = %self.input, topic, partition, error = %e, "kafka seek failed; the message is read again after a restart or rebalance");
         }
     }
 
     fn consume_error(&mut self, e: KafkaError) {
         self.errors += 1;
-        self.metrics.kafka_errors.with_label_values(&["consume"]).inc();
+        self.metrics
+            .kafka_errors
+            .with_label_values(&["consume"])
+            .inc();
         if self.errors == 1 || self.errors.is_multiple_of(100) {
             tracing::warn!(input = %self.input, error = %e, consecutive = self.errors, "kafka consume error");
         }

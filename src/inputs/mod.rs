@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-
 use crate::event::Origin;
 use crate::normalize::Format;
 use crate::normalize::evtx::EvtxChunk;

@@ -167,7 +167,9 @@ impl DeadLetterBus {
                 };
                 let Err(e) = result else { break };
                 match target {
-                    Target::Kafka { .. } => self.metrics.kafka_errors.with_label_values(&["produce"]),
+                    Target::Kafka { .. } => {
+                        self.metrics.kafka_errors.with_label_values(&["produce"])
+                    }
                     Target::Nats { .. } => self.metrics.nats_errors.with_label_values(&["publish"]),
                 }
                 .inc();
@@ -229,5 +231,74 @@ async fn publish_nats(
                 .map_err(|e| e.to_string())?;
             client.flush().await.map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    use super::*;
+    use crate::normalize::Format;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parse_dead_letters_reach_the_kafka_topic_with_the_original_bytes() {
+        let cluster = MockCluster::new(1).unwrap();
+        cluster.create_topic("dead", 1, 1).unwrap();
+        let bootstrap = cluster.bootstrap_servers();
+        let cfg: DeadLetterConfig = toml::from_str(&format!(
+            "path = \"\"\nkafka = {{ brokers = \"{bootstrap}\", topic = \"dead\" }}\n"
+        ))
+        .unwrap();
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let bus = DeadLetterBus::open(&cfg, metrics).await.unwrap().unwrap();
+        assert!(format!("{bus:?}").contains("kafka://"));
+        let error = ParseError {
+            format: Format::Json,
+            input: Arc::from("stream"),
+            file: Arc::from("telemetry/0"),
+            position: Position::Record(41),
+            reason: "expected value at line 1 column 1".to_owned(),
+            raw: Some("not json\u{1}".to_owned()),
+        };
+        let json = serde_json::to_vec(&ParseDeadLetter::new(&error)).unwrap();
+        bus.publish("stream", &json).await;
+
+        let got = tokio::task::spawn_blocking(move || {
+            let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("group.id", "reader")
+                .create()
+                .unwrap();
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset("dead", 0, Offset::Beginning)
+                .unwrap();
+            consumer.assign(&tpl).unwrap();
+            loop {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_secs(1)) {
+                    let key = String::from_utf8_lossy(m.key().unwrap()).into_owned();
+                    let body: serde_json::Value =
+                        serde_json::from_slice(m.payload().unwrap()).unwrap();
+                    return (key, body);
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(got.0, "stream");
+        let body = got.1;
+        assert_eq!(body["kind"], "parse");
+        assert_eq!(body["input"], "stream");
+        assert_eq!(body["source"], "telemetry/0");
+        assert_eq!(body["position"]["value"], 41);
+        assert_eq!(body["format"], "json");
+        let original = base64::engine::general_purpose::STANDARD
+            .decode(body["original_base64"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(original, b"not json\x01");
     }
 }

@@ -48,7 +48,10 @@ impl ClientContext for SinkContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.metrics.kafka_errors.with_label_values(&["client"]).inc();
+        self.metrics
+            .kafka_errors
+            .with_label_values(&["client"])
+            .inc();
         tracing::warn!(output = %self.name, error = %error, reason, "kafka producer error");
     }
 }
@@ -148,9 +151,10 @@ impl KafkaSink {
             }
         }
         let producer = self.producer.clone();
-        let flushed =
-            tokio::task::spawn_blocking(move || producer.flush(Timeout::After(Duration::from_secs(10))))
-                .await;
+        let flushed = tokio::task::spawn_blocking(move || {
+            producer.flush(Timeout::After(Duration::from_secs(10)))
+        })
+        .await;
         if !matches!(flushed, Ok(Ok(()))) {
             tracing::warn!(output = %self.name, "kafka output could not flush within 10 s");
         }
@@ -209,14 +213,24 @@ impl KafkaSink {
                 }
                 Err(reason) if retry >= self.max_retries => {
                     counter("failed").inc();
-                    self.metrics.dead_letters.with_label_values(&["output"]).inc();
-                    self.metrics.kafka_errors.with_label_values(&["produce"]).inc();
-                    self.give_up(&item, &reason, retry + 1, burst, dead_file).await;
+                    self.metrics
+                        .dead_letters
+                        .with_label_values(&["output"])
+                        .inc();
+                    self.metrics
+                        .kafka_errors
+                        .with_label_values(&["produce"])
+                        .inc();
+                    self.give_up(&item, &reason, retry + 1, burst, dead_file)
+                        .await;
                     break;
                 }
                 Err(reason) => {
                     counter("retry").inc();
-                    self.metrics.kafka_errors.with_label_values(&["produce"]).inc();
+                    self.metrics
+                        .kafka_errors
+                        .with_label_values(&["produce"])
+                        .inc();
                     let delay = self
                         .backoff
                         .saturating_mul(1 << retry.min(16))

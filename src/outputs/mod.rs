@@ -114,7 +114,9 @@ impl DeadVerdict<'_> {
                 letter: self,
             }) {
                 Ok(json) => bus.publish(self.output, &json).await,
-                Err(e) => tracing::error!(output = %self.output, error = %e, "serializing a dead letter failed"),
+                Err(e) => {
+                    tracing::error!(output = %self.output, error = %e, "serializing a dead letter failed")
+                }
             }
         }
     }

@@ -82,7 +82,10 @@ impl OwnedBroker {
             .expect("starting tansu");
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         OwnedBroker { child, port }
@@ -315,7 +318,11 @@ fn read_verdicts(bootstrap: &str, topic: &str) -> Vec<(String, String, String, s
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while (out.len() as i64) < high {
-        assert!(Instant::now() < deadline, "read {} of {high} verdicts", out.len());
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {high} verdicts",
+            out.len()
+        );
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
@@ -412,7 +419,11 @@ fn kafka_events_become_verdicts_on_kafka() {
     let elapsed = started.elapsed();
     let (committed, _) = group_position(&bootstrap, &n);
     assert_eq!(committed, messages as i64);
-    assert_eq!(metric(&daemon, PARSED), events as f64, "each event exactly once");
+    assert_eq!(
+        metric(&daemon, PARSED),
+        events as f64,
+        "each event exactly once"
+    );
     assert_eq!(
         metric(&daemon, "nightwatch_kafka_messages_total{input=\"stream\"}"),
         messages as f64
@@ -422,14 +433,18 @@ fn kafka_events_become_verdicts_on_kafka() {
         0.0
     );
     let mut stored = Vec::new();
-    wait_for("every verdict on the topic", Duration::from_secs(60), || {
-        let ok = metric(
-            &daemon,
-            "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
-        );
-        stored = read_verdicts(&bootstrap, &n.verdicts);
-        ok > 0.0 && stored.len() as f64 == ok && ok == verdicts_total(&daemon)
-    });
+    wait_for(
+        "every verdict on the topic",
+        Duration::from_secs(60),
+        || {
+            let ok = metric(
+                &daemon,
+                "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
+            );
+            stored = read_verdicts(&bootstrap, &n.verdicts);
+            ok > 0.0 && stored.len() as f64 == ok && ok == verdicts_total(&daemon)
+        },
+    );
     assert_verdicts(&stored);
     let lag = metric(
         &daemon,
@@ -486,9 +501,11 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
             c == h
         },
     );
-    wait_for("the parse counter to settle", Duration::from_secs(30), || {
-        metric(&second, PARSED) >= (events as i64 - committed_at_kill) as f64
-    });
+    wait_for(
+        "the parse counter to settle",
+        Duration::from_secs(30),
+        || metric(&second, PARSED) >= (events as i64 - committed_at_kill) as f64,
+    );
     let parsed_after = metric(&second, PARSED);
     let total = parsed_before_kill + parsed_after;
     let duplicates = total - events as f64;
@@ -569,7 +586,9 @@ impl Relay {
 fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     let Some(bin) = tansu_binary() else {
         assert!(!in_ci(), "CI is set but tansu is not installed");
-        println!("note: daemon_recovers_when_the_broker_is_unreachable_for_seconds: no tansu; skipping");
+        println!(
+            "note: daemon_recovers_when_the_broker_is_unreachable_for_seconds: no tansu; skipping"
+        );
         return;
     };
     let rt = runtime();
@@ -590,9 +609,11 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     let config = write_config(dir.path(), &bootstrap, &n, 64);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
     let m1 = produce(&rt, &bootstrap, &n.events, first_half, 1);
-    wait_for("a third of the first half", Duration::from_secs(180), || {
-        metric(&daemon, PARSED) >= (first_half.len() / 3) as f64
-    });
+    wait_for(
+        "a third of the first half",
+        Duration::from_secs(180),
+        || metric(&daemon, PARSED) >= (first_half.len() / 3) as f64,
+    );
     let parsed_at_cut = metric(&daemon, PARSED);
     let delivered_at_cut = metric(
         &daemon,
@@ -611,14 +632,18 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     let parsed = metric(&daemon, PARSED);
     assert!(parsed >= events as f64, "every event processed: {parsed}");
     let mut stored = Vec::new();
-    wait_for("every verdict on the topic", Duration::from_secs(60), || {
-        let ok = metric(
-            &daemon,
-            "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
-        );
-        stored = read_verdicts(&bootstrap, &n.verdicts);
-        ok == verdicts_total(&daemon) && stored.len() as f64 >= ok
-    });
+    wait_for(
+        "every verdict on the topic",
+        Duration::from_secs(60),
+        || {
+            let ok = metric(
+                &daemon,
+                "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
+            );
+            stored = read_verdicts(&bootstrap, &n.verdicts);
+            ok == verdicts_total(&daemon) && stored.len() as f64 >= ok
+        },
+    );
     assert_verdicts(&stored);
     let failed = metric(
         &daemon,

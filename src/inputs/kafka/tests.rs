@@ -179,9 +179,15 @@ async fn an_unfinished_message_holds_the_commit_point_across_a_restart() {
     produce(
         &bootstrap,
         0,
-        &(0..5).map(|i| format!("{{\"p\":0,\"n\":{i}}}")).collect::<Vec<_>>(),
+        &(0..5)
+            .map(|i| format!("{{\"p\":0,\"n\":{i}}}"))
+            .collect::<Vec<_>>(),
     );
-    produce(&bootstrap, 1, &["{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}".to_owned()]);
+    produce(
+        &bootstrap,
+        1,
+        &["{\"a\":1}\n{\"b\":2}\n\n{\"c\":3}".to_owned()],
+    );
 
     let metrics = Arc::new(Metrics::new().unwrap());
     let (tx, rx) = channel::bounded::<RawRecord>("raw", 64, &metrics);
@@ -267,6 +273,9 @@ async fn an_unfinished_message_holds_the_commit_point_across_a_restart() {
         .unwrap()
         .unwrap()
         .unwrap();
-    let lag = metrics.kafka_consumer_lag.with_label_values(&["stream"]).get();
+    let lag = metrics
+        .kafka_consumer_lag
+        .with_label_values(&["stream"])
+        .get();
     assert!(lag >= 0, "{lag}");
 }

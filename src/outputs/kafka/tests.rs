@@ -30,10 +30,7 @@ fn config(bootstrap: &str) -> KafkaOutputConfig {
 }
 
 /// Sends one verdict with a tracked acknowledgement.
-async fn send(
-    tx: &Sender<Item>,
-    case: &str,
-) -> tokio::sync::oneshot::Receiver<Outcome> {
+async fn send(tx: &Sender<Item>, case: &str) -> tokio::sync::oneshot::Receiver<Outcome> {
     let verdict = Arc::new(sample(case, 1));
     let (done, rx) = tokio::sync::oneshot::channel();
     let item = Item {
@@ -65,7 +62,8 @@ fn read_all(bootstrap: &str) -> Vec<(String, String, String, String, serde_json:
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning).unwrap();
+    tpl.add_partition_offset(TOPIC, 0, Offset::Beginning)
+        .unwrap();
     consumer.assign(&tpl).unwrap();
     let (_, high) = consumer
         .fetch_watermarks(TOPIC, 0, Duration::from_secs(10))
@@ -94,8 +92,13 @@ async fn verdicts_are_keyed_by_host_with_schema_headers_and_acked_after_the_brok
     let metrics = Arc::new(Metrics::new().unwrap());
     let dir = tempfile::tempdir().unwrap();
     let dead = dir.path().join("dead.jsonl");
-    let sink = KafkaSink::open("stream", &config(&bootstrap), Some(dead.clone()), metrics.clone())
-        .unwrap();
+    let sink = KafkaSink::open(
+        "stream",
+        &config(&bootstrap),
+        Some(dead.clone()),
+        metrics.clone(),
+    )
+    .unwrap();
     let (tx, rx) = channel::bounded::<Item>("output_stream", 16, &metrics);
     let task = tokio::spawn(sink.run(rx));
 
@@ -111,7 +114,9 @@ async fn verdicts_are_keyed_by_host_with_schema_headers_and_acked_after_the_brok
     cluster.broker_down(1).unwrap();
     let lost = send(&tx, "case-3").await;
     assert_eq!(lost.await.unwrap(), Outcome::Delivered);
-    let failed = metrics.sink_deliveries.with_label_values(&["stream", "failed"]);
+    let failed = metrics
+        .sink_deliveries
+        .with_label_values(&["stream", "failed"]);
     assert_eq!(failed.get(), 1);
     let letters = std::fs::read_to_string(&dead).unwrap();
     let letter: serde_json::Value = serde_json::from_str(letters.trim()).unwrap();
@@ -128,7 +133,9 @@ async fn verdicts_are_keyed_by_host_with_schema_headers_and_acked_after_the_brok
     task.await.unwrap().unwrap();
 
     let b = bootstrap.clone();
-    let stored = tokio::task::spawn_blocking(move || read_all(&b)).await.unwrap();
+    let stored = tokio::task::spawn_blocking(move || read_all(&b))
+        .await
+        .unwrap();
     let cases: Vec<&str> = stored
         .iter()
         .map(|(.., body)| body["case_id"].as_str().unwrap())
