@@ -399,9 +399,9 @@ fn kafka_events_become_verdicts_on_kafka() {
     let n = names();
     let rt = runtime();
     create_topics(&rt, &bootstrap, &n);
-    let events = 3000;
+    let events = 2000;
     let lines = demo_events(dir.path(), events, 7);
-    let config = write_config(dir.path(), &bootstrap, &n, 256);
+    let config = write_config(dir.path(), &bootstrap, &n, 1024);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
     // One event per message for the first half, three per message for the rest.
     let half = events / 2;
@@ -409,7 +409,7 @@ fn kafka_events_become_verdicts_on_kafka() {
     let mut messages = produce(&rt, &bootstrap, &n.events, &lines[..half], 1);
     messages += produce(&rt, &bootstrap, &n.events, &lines[half..], 3);
 
-    wait_for("every event parsed", Duration::from_secs(180), || {
+    wait_for("every event parsed", Duration::from_secs(420), || {
         metric(&daemon, PARSED) >= events as f64
     });
     wait_for("every offset committed", Duration::from_secs(60), || {
@@ -472,7 +472,7 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     let n = names();
     let rt = runtime();
     create_topics(&rt, &bootstrap, &n);
-    let events = 10_000;
+    let events = 4000;
     let capacity = 64; // max_in_flight
     let lines = demo_events(dir.path(), events, 11);
     let config = write_config(dir.path(), &bootstrap, &n, capacity);
@@ -482,7 +482,7 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     let messages = produce(&rt, &bootstrap, &n.events, &lines, 1);
     assert_eq!(messages, events);
     let mut first = Daemon::start(&args, &[]);
-    wait_for("a quarter of the events", Duration::from_secs(180), || {
+    wait_for("a quarter of the events", Duration::from_secs(420), || {
         metric(&first, PARSED) >= (events / 4) as f64
     });
     let parsed_before_kill = metric(&first, PARSED);
@@ -495,7 +495,7 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     let second = Daemon::start(&args, &[]);
     wait_for(
         "every offset committed after the restart",
-        Duration::from_secs(240),
+        Duration::from_secs(420),
         || {
             let (c, h) = group_position(&bootstrap, &n);
             c == h
@@ -603,15 +603,15 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let n = names();
     create_topics(&rt, &bootstrap, &n);
-    let events = 6000;
+    let events = 3000;
     let lines = demo_events(dir.path(), events, 23);
     let (first_half, second_half) = lines.split_at(events / 2);
-    let config = write_config(dir.path(), &bootstrap, &n, 64);
+    let config = write_config(dir.path(), &bootstrap, &n, 256);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
     let m1 = produce(&rt, &bootstrap, &n.events, first_half, 1);
     wait_for(
         "a third of the first half",
-        Duration::from_secs(180),
+        Duration::from_secs(420),
         || metric(&daemon, PARSED) >= (first_half.len() / 3) as f64,
     );
     let parsed_at_cut = metric(&daemon, PARSED);
@@ -623,7 +623,7 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     std::thread::sleep(Duration::from_secs(4));
     relay.restore();
     let m2 = produce(&rt, &bootstrap, &n.events, second_half, 1);
-    let caught_up = wait_for("every offset committed", Duration::from_secs(240), || {
+    let caught_up = wait_for("every offset committed", Duration::from_secs(420), || {
         let (c, h) = group_position(&bootstrap, &n);
         c == h
     });
