@@ -74,7 +74,7 @@ enum Target {
         shown: String,
         subject: String,
         client: async_nats::Client,
-        jetstream: Option<async_nats::jetstream::Context>,
+        jetstream: Option<Box<async_nats::jetstream::Context>>,
     },
 }
 
@@ -116,9 +116,11 @@ impl DeadLetterBus {
                 .await
                 .map_err(super::nats::NatsOutputError::from)?;
             let jetstream = settings.jetstream.then(|| {
-                async_nats::jetstream::ContextBuilder::new()
-                    .timeout(Duration::from_secs(5))
-                    .build(client.clone())
+                Box::new(
+                    async_nats::jetstream::ContextBuilder::new()
+                        .timeout(Duration::from_secs(5))
+                        .build(client.clone()),
+                )
             });
             targets.push(Target::Nats {
                 shown: conn.url.redacted(),
@@ -163,7 +165,7 @@ impl DeadLetterBus {
                         client,
                         jetstream,
                         ..
-                    } => publish_nats(client, jetstream.as_ref(), subject, record).await,
+                    } => publish_nats(client, jetstream.as_deref(), subject, record).await,
                 };
                 let Err(e) = result else { break };
                 match target {
