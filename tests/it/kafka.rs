@@ -412,10 +412,24 @@ fn kafka_events_become_verdicts_on_kafka() {
     wait_for("every event parsed", Duration::from_secs(420), || {
         metric(&daemon, PARSED) >= events as f64
     });
-    wait_for("every offset committed", Duration::from_secs(60), || {
-        let (committed, high) = group_position(&bootstrap, &n);
-        committed == high
-    });
+    let mut position = (0, 0);
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("every offset committed", Duration::from_secs(60), || {
+            position = group_position(&bootstrap, &n);
+            position.0 == position.1
+        })
+    }));
+    assert!(
+        waited.is_ok(),
+        "committed {} of {} (high watermarks summed); {messages} messages produced; daemon: {} messages, lag gauge {}",
+        position.0,
+        position.1,
+        metric(&daemon, "nightwatch_kafka_messages_total{input=\"stream\"}"),
+        metric(
+            &daemon,
+            "nightwatch_kafka_consumer_lag_messages{input=\"stream\"}"
+        ),
+    );
     let elapsed = started.elapsed();
     let (committed, _) = group_position(&bootstrap, &n);
     assert_eq!(committed, messages as i64);
