@@ -197,6 +197,70 @@ pub enum InputConfig {
     },
     /// A NATS subject, core or through a JetStream durable consumer ([`crate::inputs::nats`]).
     Nats(Box<NatsInputConfig>),
+    /// Kafka topics read through a consumer group ([`crate::inputs::kafka`]).
+    Kafka(Box<KafkaInputConfig>),
+}
+
+/// `[inputs.NAME] type = "kafka"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaInputConfig {
+    /// Bootstrap servers, `host:port` comma-separated.
+    pub brokers: String,
+    /// Consumer group.
+    pub group_id: String,
+    /// Topic names, or regular expressions starting with `^`.
+    pub topics: Vec<String>,
+    /// Line format of each message's lines: json (default), syslog, web_access or text.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Where a partition without a committed offset starts: `earliest` (default) or `latest`.
+    #[serde(default = "default_kafka_offset_reset")]
+    pub auto_offset_reset: String,
+    /// Messages read and not yet finished before the input pauses its partitions; 0 means
+    /// `pipeline.channel_capacity`.
+    #[serde(default)]
+    pub max_in_flight: usize,
+    /// How often librdkafka reports statistics (the consumer lag gauge); 0 turns them off.
+    #[serde(default = "default_kafka_statistics_ms")]
+    pub statistics_interval_ms: u64,
+    /// librdkafka properties passed through (security.protocol, sasl.*, ssl.*, tuning).
+    #[serde(default)]
+    pub properties: crate::kafka::Properties,
+}
+
+fn default_kafka_offset_reset() -> String {
+    "earliest".into()
+}
+fn default_kafka_statistics_ms() -> u64 {
+    5_000
+}
+
+/// `[outputs.NAME] type = "kafka"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaOutputConfig {
+    /// Bootstrap servers, `host:port` comma-separated.
+    pub brokers: String,
+    /// Topic the verdicts are produced to.
+    pub topic: String,
+    /// How long librdkafka keeps trying one attempt (`message.timeout.ms`).
+    #[serde(default = "default_kafka_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+    /// Attempts after the first before the verdict is dead-lettered.
+    #[serde(default = "default_webhook_max_retries")]
+    pub max_retries: u32,
+    #[serde(default = "default_webhook_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    #[serde(default = "default_webhook_backoff_max_ms")]
+    pub retry_backoff_max_ms: u64,
+    /// librdkafka properties passed through (security.protocol, sasl.*, ssl.*, tuning).
+    #[serde(default)]
+    pub properties: crate::kafka::Properties,
+}
+
+fn default_kafka_delivery_timeout_ms() -> u64 {
+    30_000
 }
 
 /// `[inputs.NAME] type = "nats"`.
@@ -379,6 +443,8 @@ pub enum OutputConfig {
     Webhook(WebhookConfig),
     /// Each verdict published on a NATS subject ([`crate::outputs::nats`]).
     Nats(Box<NatsOutputConfig>),
+    /// Each verdict produced to a Kafka topic ([`crate::outputs::kafka`]).
+    Kafka(Box<KafkaOutputConfig>),
 }
 
 /// What a stdout, jsonl or nats output writes for each verdict.
@@ -553,6 +619,12 @@ const RESERVED_HEADERS: &[&str] = &[
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeadLetterConfig {
     pub path: String,
+    /// Also publish every dead letter to this Kafka topic ([`crate::outputs::dead_letter`]).
+    #[serde(default)]
+    pub kafka: Option<KafkaOutputConfig>,
+    /// Also publish every dead letter on this NATS subject.
+    #[serde(default)]
+    pub nats: Option<NatsOutputConfig>,
 }
 
 impl Config {
@@ -739,6 +811,7 @@ impl Config {
                     }
                 }
                 InputConfig::Nats(n) => validate_nats_input(name, n, &mut p),
+                InputConfig::Kafka(k) => validate_kafka_input(name, k, &mut p),
             }
         }
         let stdin_inputs = self
@@ -765,10 +838,21 @@ impl Config {
                     }
                     nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), &mut p);
                 }
+                OutputConfig::Kafka(k) => validate_kafka_output(name, k, &mut p),
                 _ => {}
             }
         }
         p.extend(self.intel.problems());
+        if let Some(k) = &self.dead_letter.kafka {
+            validate_kafka_producer("dead_letter.kafka", k, &mut p);
+        }
+        if let Some(n) = &self.dead_letter.nats {
+            let key = |k: &str| format!("dead_letter.nats.{k}");
+            if let Some(m) = crate::nats::subject_problem(&n.subject, false) {
+                p.push(Problem::new(key("subject"), m));
+            }
+            nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), &mut p);
+        }
         p
     }
 }
@@ -836,6 +920,75 @@ fn validate_webhook(name: &str, w: &WebhookConfig, p: &mut Vec<Problem>) {
                 "not a valid header value",
             ));
         }
+    }
+}
+
+fn validate_kafka_input(name: &str, k: &KafkaInputConfig, p: &mut Vec<Problem>) {
+    let key = |s: &str| format!("inputs.{name}.{s}");
+    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::CONSUMER_RESERVED)
+    {
+        p.push(Problem::new(key(&k), m));
+    }
+    if k.group_id.trim().is_empty() {
+        p.push(Problem::new(key("group_id"), "must not be empty"));
+    }
+    if k.topics.is_empty() {
+        p.push(Problem::new(
+            key("topics"),
+            "must name at least one topic or ^pattern",
+        ));
+    }
+    for t in &k.topics {
+        if t.trim().is_empty() {
+            p.push(Problem::new(key("topics"), "a topic name is empty"));
+        } else if t.starts_with('^')
+            && let Err(e) = regex::Regex::new(t)
+        {
+            p.push(Problem::new(key("topics"), format!("`{t}`: {e}")));
+        }
+    }
+    if let Some(f) = &k.format
+        && tail_format(f).is_none()
+    {
+        p.push(Problem::new(
+            key("format"),
+            format!("`{f}` is not one of json, syslog, web_access, text"),
+        ));
+    }
+    if !matches!(k.auto_offset_reset.as_str(), "earliest" | "latest") {
+        p.push(Problem::new(
+            key("auto_offset_reset"),
+            format!("`{}` is not earliest or latest", k.auto_offset_reset),
+        ));
+    }
+}
+
+fn validate_kafka_output(name: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>) {
+    validate_kafka_producer(&format!("outputs.{name}"), k, p);
+}
+
+fn validate_kafka_producer(prefix: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>) {
+    let key = |s: &str| format!("{prefix}.{s}");
+    for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::PRODUCER_RESERVED)
+    {
+        p.push(Problem::new(key(&k), m));
+    }
+    if k.topic.trim().is_empty() {
+        p.push(Problem::new(key("topic"), "must not be empty"));
+    }
+    for (s, v) in [
+        ("delivery_timeout_ms", k.delivery_timeout_ms),
+        ("retry_backoff_ms", k.retry_backoff_ms),
+    ] {
+        if v == 0 {
+            p.push(Problem::new(key(s), "must be at least 1"));
+        }
+    }
+    if k.retry_backoff_max_ms < k.retry_backoff_ms {
+        p.push(Problem::new(
+            key("retry_backoff_max_ms"),
+            "must be at least retry_backoff_ms",
+        ));
     }
 }
 
@@ -1321,6 +1474,92 @@ tls = { cert_file = "/nonexistent/cert.pem" }
         );
         let all = format!("{problems:?}");
         assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    #[test]
+    fn kafka_inputs_and_outputs_parse_validate_and_hide_secrets() {
+        let c = parse(
+            r#"
+[inputs.k]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+group_id = "nightwatch"
+topics = ["telemetry", "^edr-.*"]
+[inputs.k.properties]
+"sasl.password" = "hunter2"
+"session.timeout.ms" = 6000
+[outputs.v]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topic = "verdicts"
+"#,
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let InputConfig::Kafka(k) = &c.inputs["k"] else {
+            panic!("{:?}", c.inputs["k"])
+        };
+        assert_eq!(k.auto_offset_reset, "earliest");
+        assert_eq!(k.statistics_interval_ms, 5000);
+        let settings = crate::inputs::kafka::KafkaSettings::from_config(k, 512);
+        assert_eq!(settings.max_in_flight, 512);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let OutputConfig::Kafka(o) = &c.outputs["v"] else {
+            panic!("{:?}", c.outputs["v"])
+        };
+        assert_eq!((o.max_retries, o.delivery_timeout_ms), (5, 30_000));
+
+        let bad = parse(
+            r#"
+[inputs.k]
+type = "kafka"
+brokers = ""
+group_id = " "
+topics = ["^(unclosed"]
+format = "evtx"
+auto_offset_reset = "newest"
+[inputs.k.properties]
+"enable.auto.commit" = false
+[outputs.v]
+type = "kafka"
+brokers = "h:1"
+topic = ""
+retry_backoff_ms = 0
+[outputs.v.properties]
+acks = "1"
+"#,
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        let problems = bad.validate();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "inputs.k.brokers",
+                "inputs.k.properties.enable.auto.commit",
+                "inputs.k.group_id",
+                "inputs.k.topics",
+                "inputs.k.format",
+                "inputs.k.auto_offset_reset",
+                "outputs.v.properties.acks",
+                "outputs.v.topic",
+                "outputs.v.retry_backoff_ms",
+            ],
+            "{problems:#?}"
+        );
+        assert!(
+            parse(
+                "[outputs.v]\ntype = \"kafka\"\nbrokers = \"h:1\"\ntopic = \"t\"\ntopik = \"x\"\n",
+                "t",
+                no_env()
+            )
+            .is_err()
+        );
     }
 
     #[test]

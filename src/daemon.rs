@@ -267,6 +267,8 @@ pub async fn run(
     let output_configs: Vec<_> = config.outputs.clone().into_iter().collect();
     let dead_path =
         (!config.dead_letter.path.is_empty()).then(|| PathBuf::from(&config.dead_letter.path));
+    let dead_bus =
+        outputs::dead_letter::DeadLetterBus::open(&config.dead_letter, metrics.clone()).await?;
     let outputs = outputs::spawn(
         &output_configs,
         verdicts,
@@ -275,10 +277,16 @@ pub async fn run(
         metrics.clone(),
         OutputOptions {
             dead_letter: dead_path.clone(),
+            dead_bus: dead_bus.clone(),
         },
     )
     .await?;
-    let dead_task = tokio::spawn(dead_letters(graph.dead, dead_path, metrics.clone()));
+    let dead_task = tokio::spawn(dead_letters(
+        graph.dead,
+        dead_path,
+        dead_bus,
+        metrics.clone(),
+    ));
 
     // The API.
     let draining = Arc::new(AtomicBool::new(false));
@@ -424,6 +432,20 @@ async fn spawn_input(
             });
             return Ok(Some(task));
         }
+        InputConfig::Kafka(cfg) => {
+            let settings =
+                inputs::kafka::KafkaSettings::from_config(&cfg, config.pipeline.channel_capacity);
+            let metrics = metrics.clone();
+            let task = tokio::spawn(async move {
+                match inputs::kafka::run(name.clone(), settings, raw, stop, metrics).await {
+                    Ok(r) => {
+                        tracing::info!(input = %name, messages = r.messages, records = r.records, offsets_stored = r.stored, rewound = r.rewound, pauses = r.pauses, "kafka input stopped")
+                    }
+                    Err(e) => tracing::error!(input = %name, error = %e, "kafka input failed"),
+                }
+            });
+            return Ok(Some(task));
+        }
         InputConfig::Syslog {
             listen,
             protocol,
@@ -551,8 +573,13 @@ fn feed_demo(cfg: config::DemoConfig, raw: Sender<RawRecord>, stop: Cancellation
     }
 }
 
-/// Logs, counts and optionally stores records that could not be parsed.
-async fn dead_letters(rx: Receiver<DeadLetter>, path: Option<PathBuf>, metrics: Arc<Metrics>) {
+/// Logs, counts and stores (file, brokers) records that could not be parsed.
+async fn dead_letters(
+    rx: Receiver<DeadLetter>,
+    path: Option<PathBuf>,
+    bus: Option<Arc<outputs::dead_letter::DeadLetterBus>>,
+    metrics: Arc<Metrics>,
+) {
     const LOGGED: u64 = 100;
     let mut file = match &path {
         Some(p) => match tokio::fs::OpenOptions::new()
@@ -590,7 +617,12 @@ async fn dead_letters(rx: Receiver<DeadLetter>, path: Option<PathBuf>, metrics: 
                 file = None;
             }
         }
-        // Logged and counted (and written when a file is configured): the record is handled.
+        if let Some(bus) = &bus
+            && let Ok(json) = serde_json::to_vec(&outputs::dead_letter::ParseDeadLetter::new(&e))
+        {
+            bus.publish(&e.input, &json).await;
+        }
+        // Logged and counted (and written when a file or broker is configured): handled.
         ack.done();
     }
     if let Some(mut f) = file {

@@ -37,6 +37,7 @@ pub mod history;
 pub mod inputs;
 pub mod intel;
 pub mod llm;
+pub mod kafka;
 pub mod metrics;
 pub mod nats;
 pub mod normalize;

@@ -77,6 +77,15 @@ pub struct Metrics {
     /// NATS client connection events, by event (`connected`, `disconnected`,
     /// `slow_consumer`, `error`).
     pub nats_connection_events: IntCounterVec,
+    /// Messages Kafka inputs received, by input.
+    pub kafka_messages: IntCounterVec,
+    /// Messages behind, summed over the partitions an input owns (from librdkafka statistics).
+    pub kafka_consumer_lag: IntGaugeVec,
+    /// Kafka consumer events, by input and event (`assigned`, `revoked`, `paused`, `resumed`,
+    /// `rewound`).
+    pub kafka_consumer_events: IntCounterVec,
+    /// Kafka failures, by kind (`consume`, `store`, `produce`, `client`).
+    pub kafka_errors: IntCounterVec,
     /// Threat-intel extraction, feeds and providers.
     pub intel: IntelMetrics,
     /// LLM summary requests by backend and outcome (`skipped`: a case never sent).
@@ -241,6 +250,10 @@ mod labels {
     pub const NATS_ACKS: &[&str] = &["ack", "nak"];
     pub const NATS_ERRORS: &[&str] = &["bind", "consume", "ack", "publish"];
     pub const NATS_EVENTS: &[&str] = &["connected", "disconnected", "slow_consumer", "error"];
+    /// `nightwatch_kafka_consumer_events_total` events, created per input when it starts.
+    pub const KAFKA_CONSUMER_EVENTS: &[&str] =
+        &["assigned", "revoked", "paused", "resumed", "rewound"];
+    pub const KAFKA_ERRORS: &[&str] = &["consume", "store", "produce", "client"];
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -470,6 +483,26 @@ impl Metrics {
                 "NATS client connection events, by event.",
                 &["event"],
             )?,
+            kafka_messages: counter_vec(
+                "nightwatch_kafka_messages_total",
+                "Messages Kafka inputs received, by input.",
+                &["input"],
+            )?,
+            kafka_consumer_lag: gauge_vec(
+                "nightwatch_kafka_consumer_lag_messages",
+                "Messages behind the high watermark, summed over the partitions a Kafka input owns.",
+                &["input"],
+            )?,
+            kafka_consumer_events: counter_vec(
+                "nightwatch_kafka_consumer_events_total",
+                "Kafka consumer events (assigned, revoked, paused, resumed, rewound), by input.",
+                &["input", "event"],
+            )?,
+            kafka_errors: counter_vec(
+                "nightwatch_kafka_errors_total",
+                "Kafka failures, by kind.",
+                &["kind"],
+            )?,
             intel: IntelMetrics::new(&registry)?,
             llm_requests: counter_vec(
                 "nightwatch_llm_requests_total",
@@ -567,6 +600,9 @@ impl Metrics {
         for event in labels::NATS_EVENTS {
             self.nats_connection_events.with_label_values(&[event]);
         }
+        for kind in labels::KAFKA_ERRORS {
+            self.kafka_errors.with_label_values(&[kind]);
+        }
     }
 
     /// Creates the delivery series of one sink (every result at 0), so its rates and error
@@ -595,6 +631,16 @@ impl Metrics {
         }
         for what in crate::llm::worker::GUARDRAIL_DROPS {
             self.llm_guardrail_drops.with_label_values(&[what]);
+        }
+    }
+
+    /// Creates the series of one Kafka input (every event at 0).
+    pub fn register_kafka_input(&self, input: &str) {
+        self.kafka_messages.with_label_values(&[input]);
+        self.kafka_consumer_lag.with_label_values(&[input]);
+        for event in labels::KAFKA_CONSUMER_EVENTS {
+            self.kafka_consumer_events
+                .with_label_values(&[input, event]);
         }
     }
 

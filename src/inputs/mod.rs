@@ -7,6 +7,7 @@
 //! what tells the rest of the graph to drain.
 
 pub mod file;
+pub mod kafka;
 pub mod nats;
 pub mod stdin;
 pub mod syslog;
@@ -72,6 +73,48 @@ pub fn line_payload(format: Format, line: &str, w3c: &mut Option<Arc<W3cFields>>
             line: line.to_owned(),
         },
     }
+}
+
+/// Frames a message's payload into one record per non-empty line, each holding a clone of
+/// `ack`. Origin: source = `source`, index = `index` when the message holds one line; with
+/// several, source = `SOURCE#INDEX` and index = the line's position among the message's lines,
+/// so event ids stay distinct and stable across redeliveries (NATS, Kafka).
+pub fn frame_message(
+    input: &Arc<str>,
+    source: &str,
+    index: u64,
+    payload: &[u8],
+    format: Format,
+    ack: &Ack,
+    received: DateTime<Utc>,
+) -> Vec<RawRecord> {
+    let text = String::from_utf8_lossy(payload);
+    let lines: Vec<&str> = text
+        .split('\n')
+        .map(|l| l.trim().trim_start_matches('\u{feff}'))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let single = lines.len() == 1;
+    let (source, first): (Arc<str>, u64) = if single {
+        (Arc::from(source), index)
+    } else {
+        (Arc::from(format!("{source}#{index}")), 0)
+    };
+    let mut w3c = None;
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(k, line)| RawRecord {
+            origin: Origin {
+                input: input.clone(),
+                source: source.clone(),
+                index: first + k as u64,
+            },
+            received,
+            payload: line_payload(format, line, &mut w3c),
+            ack: ack.clone(),
+        })
+        .collect()
 }
 
 impl Payload {

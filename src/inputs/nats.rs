@@ -33,14 +33,13 @@ use std::time::Duration;
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::{AckKind, Acker};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{RawRecord, line_payload};
+use super::{RawRecord, frame_message as frame};
 use crate::config::{self, NatsInputConfig};
-use crate::event::Origin;
 use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
 use crate::normalize::Format;
@@ -553,46 +552,6 @@ async fn acknowledge(
 /// Redelivery delay of a NAKed message: 1 s per delivery so far, at most 30 s.
 fn nak_delay(delivered: i64) -> Duration {
     Duration::from_secs(u64::try_from(delivered.clamp(1, 30)).unwrap_or(1))
-}
-
-/// Frames a message's payload into one record per non-empty line, each holding a clone of
-/// `ack` (see the module docs for the origin of each).
-fn frame(
-    input: &Arc<str>,
-    subject: &str,
-    index: u64,
-    payload: &[u8],
-    format: Format,
-    ack: &Ack,
-    received: DateTime<Utc>,
-) -> Vec<RawRecord> {
-    let text = String::from_utf8_lossy(payload);
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.trim().trim_start_matches('\u{feff}'))
-        .filter(|l| !l.is_empty())
-        .collect();
-    let single = lines.len() == 1;
-    let (source, first): (Arc<str>, u64) = if single {
-        (Arc::from(subject), index)
-    } else {
-        (Arc::from(format!("{subject}#{index}")), 0)
-    };
-    let mut w3c = None;
-    lines
-        .into_iter()
-        .enumerate()
-        .map(|(k, line)| RawRecord {
-            origin: Origin {
-                input: input.clone(),
-                source: source.clone(),
-                index: first + k as u64,
-            },
-            received,
-            payload: line_payload(format, line, &mut w3c),
-            ack: ack.clone(),
-        })
-        .collect()
 }
 
 #[cfg(test)]

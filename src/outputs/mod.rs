@@ -12,6 +12,8 @@
 //! verdict; the JetStream sink: the broker acked it); the WebSocket stream is best-effort and
 //! does not hold it.
 
+pub mod dead_letter;
+pub mod kafka;
 pub mod nats;
 pub mod ocsf;
 pub mod thehive;
@@ -54,6 +56,13 @@ pub enum OutputError {
         url: String,
         message: String,
     },
+    /// A Kafka producer could not be created (librdkafka rejected its configuration).
+    #[error("output {name} ({destination}): {message}")]
+    Kafka {
+        name: String,
+        destination: String,
+        message: String,
+    },
     /// A NATS output could not connect or publish.
     #[error(transparent)]
     Nats(#[from] nats::NatsOutputError),
@@ -65,6 +74,73 @@ pub struct Item {
     pub json: Arc<str>,
     pub verdict: Arc<Verdict>,
     pub ack: Ack,
+}
+
+/// One line of the dead-letter file for a verdict an output gave up on.
+#[derive(serde::Serialize)]
+pub(crate) struct DeadVerdict<'a> {
+    pub output: &'a str,
+    /// Where it was going, without credentials.
+    pub url: &'a str,
+    pub reason: &'a str,
+    pub attempts: u32,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub verdict: &'a Verdict,
+}
+
+/// A [`DeadVerdict`] as published on a dead-letter broker.
+#[derive(serde::Serialize)]
+struct OnBus<'a> {
+    kind: &'static str,
+    #[serde(flatten)]
+    letter: &'a DeadVerdict<'a>,
+}
+
+impl DeadVerdict<'_> {
+    /// Stores the record: appended to the file (`file` is cleared when writing fails, so the
+    /// sink stops trying) and published on the dead-letter brokers.
+    pub(crate) async fn store(
+        &self,
+        file: &mut Option<PathBuf>,
+        bus: Option<&dead_letter::DeadLetterBus>,
+    ) {
+        if let Some(path) = file.clone()
+            && let Err(e) = self.append(path).await
+        {
+            tracing::error!(output = %self.output, error = %e, "writing the dead-letter file failed; dead letters of this output are only logged and counted from now on");
+            *file = None;
+        }
+        if let Some(bus) = bus {
+            match serde_json::to_vec(&OnBus {
+                kind: "output",
+                letter: self,
+            }) {
+                Ok(json) => bus.publish(self.output, &json).await,
+                Err(e) => {
+                    tracing::error!(output = %self.output, error = %e, "serializing a dead letter failed")
+                }
+            }
+        }
+    }
+
+    /// Appends the record to the `[dead_letter] path` file as one JSON line, in one write to
+    /// a file opened for appending, so lines from the parse dead letters and from other
+    /// outputs interleave whole.
+    pub(crate) async fn append(&self, path: PathBuf) -> Result<(), String> {
+        let mut line = serde_json::to_vec(self).map_err(|e| format!("serializing: {e}"))?;
+        line.push(b'\n');
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut f| f.write_all(&line))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// A configured sink, opened.
@@ -79,6 +155,8 @@ struct Sink {
 pub struct OutputOptions {
     /// The `[dead_letter] path` file, when configured.
     pub dead_letter: Option<PathBuf>,
+    /// The `[dead_letter]` Kafka topic / NATS subject, when configured.
+    pub dead_bus: Option<Arc<dead_letter::DeadLetterBus>>,
 }
 
 /// Opens every configured sink and spawns the fan-out. The returned handle completes once the
@@ -148,8 +226,19 @@ pub(crate) async fn spawn_with_env(
                     &env,
                     options.dead_letter.clone(),
                     metrics.clone(),
-                )?;
+                )?
+                .with_dead_bus(options.dead_bus.clone());
                 tokio::spawn(hook.run(rx))
+            }
+            OutputConfig::Kafka(cfg) => {
+                let sink = kafka::KafkaSink::open(
+                    name,
+                    cfg,
+                    options.dead_letter.clone(),
+                    metrics.clone(),
+                )?
+                .with_dead_bus(options.dead_bus.clone());
+                tokio::spawn(sink.run(rx))
             }
             OutputConfig::Nats(cfg) => {
                 let settings = nats::NatsOutputSettings::from_config(name, cfg)?;

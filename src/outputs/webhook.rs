@@ -19,7 +19,6 @@
 //! the URL without user info or query ([`crate::config::redact_url`]), and transport errors are
 //! formatted without their URL.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,10 +27,10 @@ use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use serde::Serialize;
 use sha2::Sha256;
 
-use super::{Item, OutputError, thehive};
+use super::dead_letter::DeadLetterBus;
+use super::{DeadVerdict, Item, OutputError, thehive};
 use crate::config::{WebhookConfig, WebhookFormat, redact_url};
 use crate::metrics::Metrics;
 use crate::pipeline::channel::Receiver;
@@ -131,6 +130,7 @@ pub(crate) struct Webhook {
     backoff: Duration,
     backoff_cap: Duration,
     dead_letter: Option<PathBuf>,
+    dead_bus: Option<Arc<DeadLetterBus>>,
     metrics: Arc<Metrics>,
 }
 
@@ -195,8 +195,15 @@ impl Webhook {
             backoff,
             backoff_cap: Duration::from_millis(config.retry_backoff_max_ms).max(backoff),
             dead_letter,
+            dead_bus: None,
             metrics,
         })
+    }
+
+    /// Also publishes this output's dead letters on the `[dead_letter]` brokers.
+    pub(crate) fn with_dead_bus(mut self, bus: Option<Arc<DeadLetterBus>>) -> Self {
+        self.dead_bus = bus;
+        self
     }
 
     /// Delivers every queued verdict until the queue closes.
@@ -362,10 +369,7 @@ impl Webhook {
             tracing::debug!(output = %self.name, url = %self.shown_url, verdict_id = %verdict.verdict_id, attempts, reason = %reason, "webhook gave up on a verdict; dead-lettered");
         }
         *burst += 1;
-        let Some(path) = file.clone() else {
-            return;
-        };
-        let record = DeadLetter {
+        let record = DeadVerdict {
             output: &self.name,
             url: &self.shown_url,
             reason,
@@ -373,43 +377,8 @@ impl Webhook {
             time: chrono::Utc::now(),
             verdict,
         };
-        let mut line = match serde_json::to_vec(&record) {
-            Ok(line) => line,
-            Err(e) => {
-                tracing::error!(output = %self.name, error = %e, "serializing a dead letter failed");
-                return;
-            }
-        };
-        line.push(b'\n');
-        // One write of the whole line to a file opened for appending: lines from the parse
-        // dead letters and from other outputs interleave whole.
-        let written = tokio::task::spawn_blocking(move || {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut f| f.write_all(&line))
-        })
-        .await;
-        if let Err(e) = written
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()))
-        {
-            tracing::error!(output = %self.name, error = %e, "writing the dead-letter file failed; dead letters of this output are only logged and counted from now on");
-            *file = None;
-        }
+        record.store(file, self.dead_bus.as_deref()).await;
     }
-}
-
-/// One line of the dead-letter file for a verdict an output gave up on.
-#[derive(Serialize)]
-struct DeadLetter<'a> {
-    output: &'a str,
-    url: &'a str,
-    reason: &'a str,
-    attempts: u32,
-    time: chrono::DateTime<chrono::Utc>,
-    verdict: &'a Verdict,
 }
 
 /// The fan-out's serialized verdict as a request body, without copying it.

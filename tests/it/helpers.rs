@@ -7,8 +7,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The binary under test; `NIGHTWATCH_TEST_BIN` overrides it (a copy taken right after the
+/// build, when several worktrees share one target directory).
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nightwatch"));
+    let path = std::env::var_os("NIGHTWATCH_TEST_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_nightwatch").into());
+    let mut c = Command::new(path);
     c.env_remove("RUST_LOG");
     c
 }

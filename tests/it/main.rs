@@ -8,6 +8,7 @@ mod dashboards;
 mod deploy;
 mod helpers;
 mod intel;
+mod kafka;
 mod nats;
 mod report;
 mod schema;

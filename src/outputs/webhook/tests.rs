@@ -148,7 +148,10 @@ async fn rig(
         VerdictStream::new(16, 16),
         capacity,
         metrics.clone(),
-        OutputOptions { dead_letter },
+        OutputOptions {
+            dead_letter,
+            ..Default::default()
+        },
         |var| {
             env.iter()
                 .find(|(k, _)| *k == var)

@@ -1,0 +1,680 @@
+//! Kafka input and output against a real Kafka-protocol broker (`tansu`): end to end,
+//! at-least-once across a SIGKILL, and recovery from the broker being unreachable.
+//!
+//! The broker is the one `.ci/run` starts (`NIGHTWATCH_TEST_KAFKA`, `host:port`); without it a
+//! test starts its own `tansu` (in-memory storage) when the binary is on PATH or in
+//! `~/.cargo/bin`, else it is skipped with a note. When `CI` is set a missing broker fails the
+//! test. The outage test always owns its broker and puts a TCP relay in front of it (tansu's
+//! storage is in memory, so a restarted tansu would have lost its topics; cutting the relay
+//! makes the broker unreachable for the daemon, connections reset and refused, for 4 s).
+//! Loopback only.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::helpers::{Daemon, http_get, run};
+
+const BROKER_ENV: &str = "NIGHTWATCH_TEST_KAFKA";
+const PARSED: &str = "nightwatch_events_parsed_total{format=\"json\"}";
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+fn tansu_binary() -> Option<PathBuf> {
+    let on_path = Command::new("tansu")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if on_path {
+        return Some(PathBuf::from("tansu"));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    let cargo = home.join(".cargo/bin/tansu");
+    cargo.exists().then_some(cargo)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `tansu broker` this test started (in-memory storage), killed on drop.
+struct OwnedBroker {
+    child: Child,
+    port: u16,
+}
+
+impl OwnedBroker {
+    /// Listens on a free port and advertises `advertised` (its own address by default).
+    fn start(binary: &Path, advertised: Option<u16>) -> OwnedBroker {
+        let port = free_port();
+        let advertised = advertised.unwrap_or(port);
+        let child = Command::new(binary)
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://127.0.0.1:{port}"),
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{advertised}"),
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting tansu");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "tansu did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        OwnedBroker { child, port }
+    }
+}
+
+impl Drop for OwnedBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The broker a test uses: `(bootstrap, broker the test owns)`; `None` = skip.
+fn broker(test: &str) -> Option<(String, Option<OwnedBroker>)> {
+    if let Ok(addr) = std::env::var(BROKER_ENV) {
+        return Some((addr, None));
+    }
+    assert!(
+        !in_ci(),
+        "CI is set but {BROKER_ENV} is not: .ci/run starts tansu and exports it"
+    );
+    if let Some(bin) = tansu_binary() {
+        let b = OwnedBroker::start(&bin, None);
+        return Some((format!("127.0.0.1:{}", b.port), Some(b)));
+    }
+    println!("note: {test}: no {BROKER_ENV} and no tansu; skipping");
+    None
+}
+
+/// Names no other test (or earlier run against the same broker) uses.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `nightwatch demo generate` output: `events` NDJSON lines.
+fn demo_events(dir: &Path, events: usize, seed: u64) -> Vec<String> {
+    let out = dir.join(format!("demo-{seed}.jsonl"));
+    let status = run(&[
+        "demo",
+        "generate",
+        "--events",
+        &events.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(status.status.success(), "{status:?}");
+    let lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), events);
+    lines
+}
+
+struct Names {
+    events: String,
+    verdicts: String,
+    group: String,
+}
+
+const EVENT_PARTITIONS: i32 = 3;
+
+fn create_topics(rt: &tokio::runtime::Runtime, bootstrap: &str, n: &Names) {
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    let topics = [
+        NewTopic::new(&n.events, EVENT_PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(&n.verdicts, 1, TopicReplication::Fixed(1)),
+    ];
+    let results = rt
+        .block_on(admin.create_topics(&topics, &AdminOptions::new()))
+        .unwrap();
+    for r in results {
+        r.unwrap();
+    }
+}
+
+fn write_config(dir: &Path, bootstrap: &str, n: &Names, capacity: usize) -> PathBuf {
+    let config = dir.join("nightwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[rules]
+paths = [{rules:?}]
+[pipeline]
+channel_capacity = {capacity}
+[cases]
+update_interval_secs = 1
+[state]
+dir = {state:?}
+[inputs.stream]
+type = "kafka"
+brokers = "{bootstrap}"
+group_id = "{group}"
+topics = ["{events}"]
+statistics_interval_ms = 500
+[inputs.stream.properties]
+"auto.commit.interval.ms" = 200
+"reconnect.backoff.max.ms" = 1000
+[outputs.verdicts]
+type = "kafka"
+brokers = "{bootstrap}"
+topic = "{verdicts}"
+max_retries = 20
+[outputs.verdicts.properties]
+"reconnect.backoff.max.ms" = 1000
+"#,
+            rules = repo().join("rules").display().to_string(),
+            state = dir.join("state").display().to_string(),
+            group = n.group,
+            events = n.events,
+            verdicts = n.verdicts,
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Produces `lines`, `per_message` lines per message, round-robin over the partitions;
+/// returns the number of messages. Every message is acked by the broker.
+fn produce(
+    rt: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    topic: &str,
+    lines: &[String],
+    per_message: usize,
+) -> usize {
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    rt.block_on(async {
+        let mut pending = Vec::new();
+        let mut messages = 0;
+        for (i, chunk) in lines.chunks(per_message.max(1)).enumerate() {
+            let payload = chunk.join("\n");
+            let partition = i as i32 % EVENT_PARTITIONS;
+            let record = FutureRecord::<(), String>::to(topic)
+                .partition(partition)
+                .payload(&payload);
+            pending.push(
+                producer
+                    .send_result(record)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
+            messages += 1;
+            if pending.len() >= 500 {
+                for p in pending.drain(..) {
+                    p.await.unwrap().map_err(|(e, _)| e).expect("produced");
+                }
+            }
+        }
+        for p in pending {
+            p.await.unwrap().map_err(|(e, _)| e).expect("produced");
+        }
+        messages
+    })
+}
+
+/// (committed offsets summed, high watermarks summed) of the events topic for the group.
+fn group_position(bootstrap: &str, n: &Names) -> (i64, i64) {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", &n.group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    let mut high = 0;
+    for p in 0..EVENT_PARTITIONS {
+        tpl.add_partition(&n.events, p);
+        high += consumer
+            .fetch_watermarks(&n.events, p, Duration::from_secs(10))
+            .map(|(_, h)| h)
+            .unwrap_or(0);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .map(|tpl| {
+            tpl.elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(-1);
+    (committed, high)
+}
+
+/// Every verdict on the verdict topic: (key, schema header, verdict_id header, body).
+fn read_verdicts(bootstrap: &str, topic: &str) -> Vec<(String, String, String, serde_json::Value)> {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", unique("reader"))
+        .create()
+        .unwrap();
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (out.len() as i64) < high {
+        assert!(
+            Instant::now() < deadline,
+            "read {} of {high} verdicts",
+            out.len()
+        );
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let header = |name: &str| {
+            m.headers()
+                .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        out.push((
+            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            header("schema"),
+            header("verdict_id"),
+            serde_json::from_slice(m.payload().unwrap()).unwrap(),
+        ));
+    }
+    out
+}
+
+fn assert_verdicts(stored: &[(String, String, String, serde_json::Value)]) {
+    for (key, schema, id, v) in stored {
+        assert_eq!(schema, "nightwatch.verdict.v1");
+        assert_eq!(v["schema"], "nightwatch.verdict.v1");
+        assert_eq!(v["verdict_id"].as_str(), Some(id.as_str()));
+        assert_eq!(v["host"].as_str(), Some(key.as_str()), "keyed by host");
+        assert!(!v["findings"].as_array().unwrap().is_empty());
+    }
+}
+
+/// The value of one series in the daemon's `/metrics` (0 when absent).
+fn metric(daemon: &Daemon, series: &str) -> f64 {
+    let (_, body) = http_get(daemon.addr, "/metrics");
+    body.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn verdicts_total(daemon: &Daemon) -> f64 {
+    let (_, body) = http_get(daemon.addr, "/metrics");
+    body.lines()
+        .filter(|l| l.starts_with("nightwatch_verdicts_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start.elapsed()
+}
+
+fn names() -> Names {
+    let id = unique("nw");
+    Names {
+        events: format!("{id}-events"),
+        verdicts: format!("{id}-verdicts"),
+        group: format!("{id}-group"),
+    }
+}
+
+#[test]
+#[ignore = "against tansu 0.6 the consumer group's committed offsets stall (issue #5); run with a broker and --ignored"]
+fn kafka_events_become_verdicts_on_kafka() {
+    let Some((bootstrap, _broker)) = broker("kafka_events_become_verdicts_on_kafka") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let n = names();
+    let rt = runtime();
+    create_topics(&rt, &bootstrap, &n);
+    let events = 2000;
+    let lines = demo_events(dir.path(), events, 7);
+    let config = write_config(dir.path(), &bootstrap, &n, 1024);
+    let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
+    // One event per message for the first half, three per message for the rest.
+    let half = events / 2;
+    let started = Instant::now();
+    let mut messages = produce(&rt, &bootstrap, &n.events, &lines[..half], 1);
+    messages += produce(&rt, &bootstrap, &n.events, &lines[half..], 3);
+
+    wait_for("every event parsed", Duration::from_secs(420), || {
+        metric(&daemon, PARSED) >= events as f64
+    });
+    let mut position = (0, 0);
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("every offset committed", Duration::from_secs(60), || {
+            position = group_position(&bootstrap, &n);
+            position.0 == position.1
+        })
+    }));
+    assert!(
+        waited.is_ok(),
+        "committed {} of {} (high watermarks summed); {messages} messages produced; daemon: {} messages, lag gauge {}",
+        position.0,
+        position.1,
+        metric(&daemon, "nightwatch_kafka_messages_total{input=\"stream\"}"),
+        metric(
+            &daemon,
+            "nightwatch_kafka_consumer_lag_messages{input=\"stream\"}"
+        ),
+    );
+    let elapsed = started.elapsed();
+    let (committed, _) = group_position(&bootstrap, &n);
+    assert_eq!(committed, messages as i64);
+    assert_eq!(
+        metric(&daemon, PARSED),
+        events as f64,
+        "each event exactly once"
+    );
+    assert_eq!(
+        metric(&daemon, "nightwatch_kafka_messages_total{input=\"stream\"}"),
+        messages as f64
+    );
+    assert_eq!(
+        metric(&daemon, "nightwatch_dead_letters_total{stage=\"parse\"}"),
+        0.0
+    );
+    let mut stored = Vec::new();
+    wait_for(
+        "every verdict on the topic",
+        Duration::from_secs(60),
+        || {
+            let ok = metric(
+                &daemon,
+                "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
+            );
+            stored = read_verdicts(&bootstrap, &n.verdicts);
+            ok > 0.0 && stored.len() as f64 == ok && ok == verdicts_total(&daemon)
+        },
+    );
+    assert_verdicts(&stored);
+    let lag = metric(
+        &daemon,
+        "nightwatch_kafka_consumer_lag_messages{input=\"stream\"}",
+    );
+    eprintln!(
+        "kafka e2e: {events} events in {messages} messages consumed and committed in {elapsed:?}; {} verdicts on the verdict topic; lag gauge {lag}",
+        stored.len()
+    );
+    let (code, log) = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(code, 0, "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("kafka input stopped")),
+        "{log:?}"
+    );
+}
+
+#[test]
+#[ignore = "against tansu 0.6 the consumer group's committed offsets stall (issue #5); run with a broker and --ignored"]
+fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
+    let Some((bootstrap, _broker)) = broker("kafka_rereads_what_a_killed_daemon_did_not_finish")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let n = names();
+    let rt = runtime();
+    create_topics(&rt, &bootstrap, &n);
+    let events = 4000;
+    let capacity = 64; // max_in_flight
+    let lines = demo_events(dir.path(), events, 11);
+    let config = write_config(dir.path(), &bootstrap, &n, capacity);
+    let args = ["--config".to_owned(), config.display().to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    let messages = produce(&rt, &bootstrap, &n.events, &lines, 1);
+    assert_eq!(messages, events);
+    let mut first = Daemon::start(&args, &[]);
+    wait_for("a quarter of the events", Duration::from_secs(420), || {
+        metric(&first, PARSED) >= (events / 4) as f64
+    });
+    let parsed_before_kill = metric(&first, PARSED);
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    assert!(parsed_before_kill < events as f64, "killed mid-stream");
+    let (committed_at_kill, _) = group_position(&bootstrap, &n);
+    drop(first);
+
+    let second = Daemon::start(&args, &[]);
+    wait_for(
+        "every offset committed after the restart",
+        Duration::from_secs(420),
+        || {
+            let (c, h) = group_position(&bootstrap, &n);
+            c == h
+        },
+    );
+    wait_for(
+        "the parse counter to settle",
+        Duration::from_secs(30),
+        || metric(&second, PARSED) >= (events as i64 - committed_at_kill) as f64,
+    );
+    let parsed_after = metric(&second, PARSED);
+    let total = parsed_before_kill + parsed_after;
+    let duplicates = total - events as f64;
+    let uncommitted_at_kill = parsed_before_kill - committed_at_kill as f64;
+    eprintln!(
+        "kafka SIGKILL: {events} events; parsed {parsed_before_kill} before the kill with {committed_at_kill} committed ({uncommitted_at_kill} processed but not committed); parsed {parsed_after} after the restart; lost 0, processed twice {duplicates}"
+    );
+    assert!(total >= events as f64, "every event processed");
+    // What is read twice is exactly what was processed but not yet committed at the kill: the
+    // in-flight window plus what finished within the last auto-commit interval (200 ms).
+    assert!(
+        duplicates <= uncommitted_at_kill.max(0.0),
+        "duplicates {duplicates} beyond the uncommitted {uncommitted_at_kill}"
+    );
+    let stored = read_verdicts(&bootstrap, &n.verdicts);
+    assert!(!stored.is_empty());
+    assert_verdicts(&stored);
+    let (code, log) = second.terminate(Duration::from_secs(30));
+    assert_eq!(code, 0, "{log:?}");
+}
+
+/// A TCP relay from `listen` to `target` that can be cut (every connection reset, new ones
+/// refused) and restored.
+struct Relay {
+    up: Arc<AtomicBool>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Relay {
+    fn start(rt: &tokio::runtime::Runtime, listen: u16, target: SocketAddr) -> Relay {
+        let up = Arc::new(AtomicBool::new(true));
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (u, g) = (up.clone(), generation.clone());
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind(("127.0.0.1", listen)))
+            .unwrap();
+        rt.spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !u.load(Ordering::SeqCst) {
+                    drop(inbound); // refused (reset right away)
+                    continue;
+                }
+                let born = g.load(Ordering::SeqCst);
+                let g = g.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    let cut = async {
+                        while g.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut => {}
+                    }
+                });
+            }
+        });
+        Relay { up, generation }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+#[ignore = "against tansu 0.6 the consumer group's committed offsets stall (issue #5); run with a broker and --ignored"]
+fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
+    let Some(bin) = tansu_binary() else {
+        assert!(!in_ci(), "CI is set but tansu is not installed");
+        println!(
+            "note: daemon_recovers_when_the_broker_is_unreachable_for_seconds: no tansu; skipping"
+        );
+        return;
+    };
+    let rt = runtime();
+    let relay_port = free_port();
+    let broker = OwnedBroker::start(&bin, Some(relay_port));
+    let relay = Relay::start(
+        &rt,
+        relay_port,
+        SocketAddr::from(([127, 0, 0, 1], broker.port)),
+    );
+    let bootstrap = format!("127.0.0.1:{relay_port}");
+    let dir = tempfile::tempdir().unwrap();
+    let n = names();
+    create_topics(&rt, &bootstrap, &n);
+    let events = 3000;
+    let lines = demo_events(dir.path(), events, 23);
+    let (first_half, second_half) = lines.split_at(events / 2);
+    let config = write_config(dir.path(), &bootstrap, &n, 256);
+    let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
+    let m1 = produce(&rt, &bootstrap, &n.events, first_half, 1);
+    wait_for(
+        "a third of the first half",
+        Duration::from_secs(420),
+        || metric(&daemon, PARSED) >= (first_half.len() / 3) as f64,
+    );
+    let parsed_at_cut = metric(&daemon, PARSED);
+    let delivered_at_cut = metric(
+        &daemon,
+        "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
+    );
+    relay.cut();
+    std::thread::sleep(Duration::from_secs(4));
+    relay.restore();
+    let m2 = produce(&rt, &bootstrap, &n.events, second_half, 1);
+    let caught_up = wait_for("every offset committed", Duration::from_secs(420), || {
+        let (c, h) = group_position(&bootstrap, &n);
+        c == h
+    });
+    let (committed, _) = group_position(&bootstrap, &n);
+    assert_eq!(committed, (m1 + m2) as i64, "none lost");
+    let parsed = metric(&daemon, PARSED);
+    assert!(parsed >= events as f64, "every event processed: {parsed}");
+    let mut stored = Vec::new();
+    wait_for(
+        "every verdict on the topic",
+        Duration::from_secs(60),
+        || {
+            let ok = metric(
+                &daemon,
+                "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
+            );
+            stored = read_verdicts(&bootstrap, &n.verdicts);
+            ok == verdicts_total(&daemon) && stored.len() as f64 >= ok
+        },
+    );
+    assert_verdicts(&stored);
+    let failed = metric(
+        &daemon,
+        "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"failed\"}",
+    );
+    assert_eq!(failed, 0.0, "no verdict dead-lettered");
+    eprintln!(
+        "kafka outage: cut for 4 s with {parsed_at_cut} of {} events parsed and {delivered_at_cut} verdicts delivered; all {} messages committed {caught_up:?} after the second half was produced; events processed {parsed} (duplicates {}); {} verdicts on the topic",
+        first_half.len(),
+        m1 + m2,
+        parsed - events as f64,
+        stored.len()
+    );
+    let (code, log) = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(code, 0, "{log:?}");
+    drop(broker);
+}
