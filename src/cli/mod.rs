@@ -4,9 +4,9 @@
 //! tooling: 0 ok, 2 bad config, rules or arguments, 1 runtime failure. Commands return
 //! `anyhow::Result`; an error wrapping [`BadInput`] maps to exit code 2.
 
+mod enrich;
 mod health;
 mod history;
-mod enrich;
 mod oneshot;
 mod report;
 mod rules;

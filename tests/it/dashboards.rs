@@ -66,7 +66,10 @@ fn dashboard_and_alerts_only_use_exported_metrics() {
 fn alerts_and_the_compose_scrape_config_pass_promtool() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let alerts = root.join("dashboards/prometheus/alerts.yml");
-    let Ok(version) = std::process::Command::new("promtool").arg("--version").output() else {
+    let Ok(version) = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+    else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI is set but promtool is missing (.ci/run installs Debian's prometheus)"

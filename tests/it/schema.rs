@@ -41,7 +41,8 @@ fn broken_verdicts_fail_validation() {
         .find(|v| v["conclusion"] == "incident")
         .unwrap();
     assert!(validator.is_valid(&good));
-    let breakages: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Breakage = Box<dyn Fn(&mut Value)>;
+    let breakages: Vec<(&str, Breakage)> = vec![
         (
             "missing conclusion",
             Box::new(|v| {
