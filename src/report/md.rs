@@ -185,8 +185,11 @@ mod tests {
 
     #[test]
     fn optional_sections_are_left_out_when_empty() {
-        let input = ReportInput::new(crate::outputs::thehive::tests::sample("c", 1));
-        let md = render_md(&input);
+        let mut v = crate::outputs::thehive::tests::sample("c", 1);
+        v.next_steps.clear();
+        v.timeline.clear();
+        v.indicators.clear();
+        let md = render_md(&ReportInput::new(v));
         assert!(!md.contains("## Next steps"));
         assert!(!md.contains("## Indicator enrichments"));
         assert!(!md.contains("## Case timeline"));

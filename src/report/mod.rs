@@ -147,66 +147,64 @@ pub struct ReportInput {
 pub enum ReportError {
     #[error("not a nightwatch.verdict.v1 document: {0}")]
     NotAVerdict(#[source] serde_json::Error),
-    #[error("section `{section}` is malformed: {source}")]
-    Section {
-        section: &'static str,
-        source: serde_json::Error,
-    },
 }
 
 impl ReportInput {
-    /// A report of the verdict alone.
+    /// A report of a verdict, with the sections the verdict carries: indicator enrichments,
+    /// runbook next steps and the case timeline.
     pub fn new(verdict: Verdict) -> Self {
+        let indicators = verdict
+            .indicators
+            .iter()
+            .map(|i| IndicatorView {
+                value: i.value.clone(),
+                kind: i.kind.clone(),
+                verdict: i.tier.clone().unwrap_or_else(|| "unknown".to_owned()),
+                score: i.score.map(f64::from),
+                sources: i
+                    .sources
+                    .iter()
+                    .map(|o| SourceOpinion {
+                        source: o.source.clone(),
+                        verdict: o.opinion.clone(),
+                        score: Some(o.strength),
+                        detail: o.detail.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let next_steps = verdict
+            .next_steps
+            .iter()
+            .map(|n| NextStep {
+                title: n.title.clone(),
+                detail: n.action.clone(),
+                references: vec![n.runbook.clone()],
+            })
+            .collect();
+        let stages = verdict
+            .timeline
+            .iter()
+            .map(|t| StageEntry {
+                time: t.time,
+                stage: t.stage.as_str().to_owned(),
+                detail: t.note.clone(),
+            })
+            .collect();
         ReportInput {
             verdict,
-            indicators: Vec::new(),
-            next_steps: Vec::new(),
-            stages: Vec::new(),
+            indicators,
+            next_steps,
+            stages,
         }
     }
 
-    /// Reads a verdict document, with the optional sections it carries: `indicators`,
-    /// `next_steps` and `timeline` (or `stages`), in the shapes of [`IndicatorView`],
-    /// [`NextStep`] (or plain strings) and [`StageEntry`].
+    /// Reads a verdict document (e.g. one line of a jsonl output).
     pub fn from_json(doc: &serde_json::Value) -> Result<Self, ReportError> {
         let verdict: Verdict =
             serde_json::from_value(doc.clone()).map_err(ReportError::NotAVerdict)?;
-        let mut input = ReportInput::new(verdict);
-        if let Some(v) = doc.get("indicators").filter(|v| !v.is_null()) {
-            input.indicators = section("indicators", v)?;
-        }
-        if let Some(v) = doc.get("next_steps").filter(|v| !v.is_null()) {
-            input.next_steps = match v.as_array() {
-                Some(items) if items.iter().all(|i| i.is_string()) => items
-                    .iter()
-                    .filter_map(|i| i.as_str())
-                    .map(|s| NextStep {
-                        title: s.to_owned(),
-                        detail: String::new(),
-                        references: Vec::new(),
-                    })
-                    .collect(),
-                _ => section("next_steps", v)?,
-            };
-        }
-        for key in ["timeline", "stages"] {
-            if let Some(v) = doc.get(key).filter(|v| !v.is_null()) {
-                input.stages = section("timeline", v)?;
-                break;
-            }
-        }
-        Ok(input)
+        Ok(ReportInput::new(verdict))
     }
-}
-
-fn section<T: serde::de::DeserializeOwned>(
-    name: &'static str,
-    v: &serde_json::Value,
-) -> Result<T, ReportError> {
-    serde_json::from_value(v.clone()).map_err(|source| ReportError::Section {
-        section: name,
-        source,
-    })
 }
 
 /// One evidence event on the timeline.
@@ -381,27 +379,32 @@ pub(crate) mod tests {
         let mut v = sample("41aa", 2);
         v.findings[0].rule_title = "LSASS <script>alert(1)</script> Access".into();
         v.findings[0].evidence[0].source = "logs/<img src=x onerror=alert(2)>.jsonl".into();
+        // The optional sections in the verdict's own shapes (as `CaseBook` fills them).
         let doc = serde_json::json!({
             "indicators": [{
                 "value": "203.0.113.7\"><script>x</script>",
-                "type": "ip",
-                "verdict": "malicious",
-                "score": 92.0,
+                "kind": "ip",
+                "tier": "malicious",
+                "score": 92,
                 "sources": [
-                    {"source": "offline-feed", "verdict": "malicious", "detail": "feodo c2"},
-                    {"source": "virustotal", "verdict": "malicious", "score": 0.87,
-                     "detail": "61/94 engines"},
-                    {"source": "abuseipdb", "verdict": "suspicious", "score": 74.0}
+                    {"source": "offline-feed", "opinion": "malicious", "strength": 1.0,
+                     "detail": "feodo c2", "link": null, "observed_at": "2026-11-02T09:14:10Z"},
+                    {"source": "virustotal", "opinion": "malicious", "strength": 0.87,
+                     "detail": "61/94 engines", "link": null, "observed_at": "2026-11-02T09:14:10Z"},
+                    {"source": "abuseipdb", "opinion": "suspicious", "strength": 0.74,
+                     "detail": "", "link": null, "observed_at": "2026-11-02T09:14:10Z"}
                 ]
             }],
             "next_steps": [
-                {"title": "Isolate the host", "detail": "cut network access of the workstation",
-                 "references": ["T1003.001"]},
-                {"title": "Reset credentials cached on the host", "references": ["credential-access"]}
+                {"runbook": "T1003.001", "title": "Isolate the host",
+                 "action": "cut network access of the workstation"},
+                {"runbook": "credential-access", "title": "Reset credentials cached on the host",
+                 "action": ""}
             ],
             "timeline": [
-                {"time": "2026-11-02T09:14:10Z", "stage": "triage"},
-                {"time": "2026-11-02T09:15:00Z", "stage": "investigate", "detail": "second rule"}
+                {"time": "2026-11-02T09:14:10Z", "stage": "triage", "actor": "nightwatch", "note": ""},
+                {"time": "2026-11-02T09:15:00Z", "stage": "investigate", "actor": "nightwatch",
+                 "note": "second rule"}
             ]
         });
         let mut merged = serde_json::to_value(&v).unwrap();
@@ -418,13 +421,11 @@ pub(crate) mod tests {
         assert_eq!(input.indicators[0].kind, "ip");
         assert_eq!(input.next_steps[1].references, vec!["credential-access"]);
         assert_eq!(input.stages[1].stage, "investigate");
-        let plain = serde_json::to_value(sample("c", 1)).unwrap();
+        let mut bare = sample("c", 1);
+        bare.next_steps.clear();
+        let plain = serde_json::to_value(bare).unwrap();
         let input = ReportInput::from_json(&plain).unwrap();
         assert!(input.indicators.is_empty() && input.next_steps.is_empty());
-        let mut strings = plain.clone();
-        strings["next_steps"] = serde_json::json!(["isolate", "reset"]);
-        let input = ReportInput::from_json(&strings).unwrap();
-        assert_eq!(input.next_steps[1].title, "reset");
     }
 
     #[test]
@@ -437,10 +438,7 @@ pub(crate) mod tests {
         v["indicators"] = serde_json::json!([{"no_value": 1}]);
         assert!(matches!(
             ReportInput::from_json(&v),
-            Err(ReportError::Section {
-                section: "indicators",
-                ..
-            })
+            Err(ReportError::NotAVerdict(_))
         ));
     }
 
