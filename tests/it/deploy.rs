@@ -175,3 +175,34 @@ fn dockerfile_builds_in_stages_and_runs_unprivileged() {
     let out = crate::helpers::run(&["health", "--help"]);
     assert!(out.status.success());
 }
+
+#[test]
+fn compose_stack_has_every_service_and_a_config_the_daemon_accepts() {
+    let dir = deploy().join("compose");
+    let compose = &yaml_docs(&dir.join("docker-compose.yml"))[0];
+    let services = &compose["services"];
+    for name in ["nightwatch", "kafka", "nats", "prometheus", "grafana"] {
+        assert!(!services[name].is_badvalue(), "service {name}");
+    }
+    assert_eq!(services["nightwatch"]["read_only"].as_bool(), Some(true));
+    // Every file the stack mounts from the repository exists.
+    for service in ["nightwatch", "prometheus", "grafana"] {
+        for volume in services[service]["volumes"].as_vec().unwrap() {
+            let spec = volume.as_str().unwrap();
+            let host = spec.split(':').next().unwrap();
+            if host.starts_with('.') {
+                assert!(dir.join(host).exists(), "{service} mounts {host}");
+            }
+        }
+    }
+    let out = crate::helpers::run(&[
+        "validate",
+        "--config",
+        dir.join("nightwatch.toml").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
