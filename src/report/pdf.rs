@@ -1,6 +1,6 @@
 //! The report as a PDF, written in-process with `pdf-writer` (no external programs, no font
 //! files): A4 pages, the standard Helvetica fonts in WinAnsi encoding, and uncompressed content
-//! streams, so every word is extractable (`pdftotext`, search, screen readers). A typical case
+//! streams, so every word is extractable (`pdftotext`, search, screen readers). A small case
 //! fits on one page; longer ones flow onto more pages, each numbered.
 //!
 //! Text that WinAnsi cannot encode is replaced (`→` by `->`, others by `?`); text is written
