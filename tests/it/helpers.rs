@@ -221,3 +221,27 @@ pub fn demo_verdicts() -> Vec<serde_json::Value> {
         })
         .clone()
 }
+
+/// `events` demo events (scenario seed `seed`) as NDJSON lines, for producing to a broker.
+pub fn demo_lines(dir: &Path, events: usize, seed: u64) -> Vec<String> {
+    let out = dir.join(format!("demo-{seed}.jsonl"));
+    let status = run(&[
+        "demo",
+        "generate",
+        "--events",
+        &events.to_string(),
+        "--seed",
+        &seed.to_string(),
+        "--out",
+        &out.display().to_string(),
+    ]);
+    assert!(status.status.success(), "{status:?}");
+    let lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), events);
+    lines
+}

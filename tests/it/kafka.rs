@@ -23,7 +23,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::helpers::{Daemon, http_get, run};
+use crate::helpers::{Daemon, demo_lines, http_get};
 
 const BROKER_ENV: &str = "NIGHTWATCH_TEST_KAFKA";
 const PARSED: &str = "nightwatch_events_parsed_total{format=\"json\"}";
@@ -138,29 +138,6 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// `nightwatch demo generate` output: `events` NDJSON lines.
-fn demo_events(dir: &Path, events: usize, seed: u64) -> Vec<String> {
-    let out = dir.join(format!("demo-{seed}.jsonl"));
-    let status = run(&[
-        "demo",
-        "generate",
-        "--events",
-        &events.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        &out.display().to_string(),
-    ]);
-    assert!(status.status.success(), "{status:?}");
-    let lines: Vec<String> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(lines.len(), events);
-    lines
-}
-
 struct Names {
     events: String,
     verdicts: String,
@@ -401,7 +378,7 @@ fn kafka_events_become_verdicts_on_kafka() {
     let rt = runtime();
     create_topics(&rt, &bootstrap, &n);
     let events = 2000;
-    let lines = demo_events(dir.path(), events, 7);
+    let lines = demo_lines(dir.path(), events, 7);
     let config = write_config(dir.path(), &bootstrap, &n, 1024);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
     // One event per message for the first half, three per message for the rest.
@@ -490,7 +467,7 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     create_topics(&rt, &bootstrap, &n);
     let events = 4000;
     let capacity = 64; // max_in_flight
-    let lines = demo_events(dir.path(), events, 11);
+    let lines = demo_lines(dir.path(), events, 11);
     let config = write_config(dir.path(), &bootstrap, &n, capacity);
     let args = ["--config".to_owned(), config.display().to_string()];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -621,7 +598,7 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     let n = names();
     create_topics(&rt, &bootstrap, &n);
     let events = 3000;
-    let lines = demo_events(dir.path(), events, 23);
+    let lines = demo_lines(dir.path(), events, 23);
     let (first_half, second_half) = lines.split_at(events / 2);
     let config = write_config(dir.path(), &bootstrap, &n, 256);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);

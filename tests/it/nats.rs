@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use futures_util::StreamExt;
 
-use crate::helpers::{Daemon, http_get, run};
+use crate::helpers::{Daemon, demo_lines, http_get};
 
 const URL_ENV: &str = "NIGHTWATCH_TEST_NATS_URL";
 
@@ -166,29 +166,6 @@ fn repo() -> PathBuf {
 }
 
 /// `nightwatch demo generate` output: `events` NDJSON lines.
-fn demo_events(dir: &Path, events: usize, seed: u64) -> Vec<String> {
-    let out = dir.join(format!("demo-{seed}.jsonl"));
-    let status = run(&[
-        "demo",
-        "generate",
-        "--events",
-        &events.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        &out.display().to_string(),
-    ]);
-    assert!(status.status.success(), "{status:?}");
-    let lines: Vec<String> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(lines.len(), events);
-    lines
-}
-
 struct Names {
     events_stream: String,
     events_subject: String,
@@ -455,7 +432,7 @@ fn jetstream_events_become_verdicts_on_nats() {
     let core = subscribe_core(&rt, &client, &n.core_subject);
 
     let events = 2000;
-    let lines = demo_events(dir.path(), events, 7);
+    let lines = demo_lines(dir.path(), events, 7);
     let config = write_config(dir.path(), &url, &n, 256, 30);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
     wait_for_stream(&rt, &js, &n.events_stream);
@@ -543,7 +520,7 @@ fn jetstream_redelivers_what_a_killed_daemon_did_not_finish() {
 
     let events = 10_000;
     let capacity = 64; // max_ack_pending: the in-flight window
-    let lines = demo_events(dir.path(), events, 11);
+    let lines = demo_lines(dir.path(), events, 11);
     let config = write_config(dir.path(), &url, &n, capacity, 5);
     let args = ["--config".to_owned(), config.display().to_string()];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -628,7 +605,7 @@ fn daemon_recovers_from_a_broker_restart_without_losing_events() {
     // verdicts cannot be sent until it is back.
     let events = 6000;
     let capacity = 64;
-    let lines = demo_events(dir.path(), events, 23);
+    let lines = demo_lines(dir.path(), events, 23);
     let (first_half, second_half) = lines.split_at(events / 2);
     let config = write_config(dir.path(), &url, &n, capacity, 10);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
@@ -734,7 +711,7 @@ fn core_nats_queue_group_input_reads_every_line() {
     });
     // Core NATS is best-effort: only what is published after the subscription exists arrives.
     std::thread::sleep(Duration::from_millis(300));
-    let lines = demo_events(dir.path(), 500, 5);
+    let lines = demo_lines(dir.path(), 500, 5);
     rt.block_on(async {
         for chunk in lines.chunks(5) {
             client

@@ -294,6 +294,24 @@ fn common_error(a: &Answer) -> ProviderError {
     }
 }
 
+/// The `query_status` of an abuse.ch answer (ThreatFox, MalwareBazaar), after the errors both
+/// APIs share: `unknown_auth_key` in the body is a bad key whatever the HTTP status, and any
+/// other non-200 status maps as for every vendor.
+fn abusech_status(a: &Answer) -> Result<&str, ProviderError> {
+    let status = a
+        .body
+        .get("query_status")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if status == "unknown_auth_key" {
+        return Err(ProviderError::BadKey);
+    }
+    if a.status.as_u16() != 200 {
+        return Err(common_error(a));
+    }
+    Ok(status)
+}
+
 /// `Retry-After` (seconds or HTTP date), urlscan's `X-Rate-Limit-Reset-After`, or a DRF-style
 /// body "Expected available in N seconds".
 pub fn retry_after(headers: &HeaderMap, body: &Value) -> Option<Duration> {

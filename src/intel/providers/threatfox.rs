@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Provider, ProviderError, common_error, error_text};
+use super::{Provider, ProviderError, abusech_status, error_text};
 use crate::intel::{Indicator, IndicatorKind, Opinion, SourceOpinion};
 
 pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinion, ProviderError> {
@@ -25,17 +25,7 @@ pub(super) async fn lookup(p: &Provider, ind: &Indicator) -> Result<SourceOpinio
                 .json(&body),
         )
         .await?;
-    let status = a
-        .body
-        .get("query_status")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if status == "unknown_auth_key" {
-        return Err(ProviderError::BadKey);
-    }
-    if a.status.as_u16() != 200 {
-        return Err(common_error(&a));
-    }
+    let status = abusech_status(&a)?;
     match status {
         "ok" => {}
         "no_result" => return Ok(p.unknown("not in ThreatFox")),
