@@ -180,6 +180,9 @@ pub enum InputConfig {
         max_message_bytes: usize,
         #[serde(default = "default_max_connections")]
         max_connections: usize,
+        /// TLS on a TCP listener (certificate, key, optional client CA for mutual TLS).
+        #[serde(default)]
+        tls: Option<crate::inputs::syslog::TlsFiles>,
     },
     /// Files matching globs, followed as they grow ([`crate::inputs::tail`]).
     Tail {
@@ -754,8 +757,25 @@ impl Config {
                     protocol,
                     max_message_bytes,
                     max_connections,
+                    tls,
                 } => {
                     let key = |k: &str| format!("inputs.{name}.{k}");
+                    if let Some(tls) = tls {
+                        if protocol != "tcp" {
+                            p.push(Problem::new(key("tls"), "tls needs protocol = \"tcp\""));
+                        }
+                        let files = [("cert", Some(&tls.cert)), ("key", Some(&tls.key))];
+                        for (k, path) in files.into_iter().chain([("client_ca", tls.client_ca.as_ref())]) {
+                            if let Some(path) = path
+                                && !path.is_file()
+                            {
+                                p.push(Problem::new(
+                                    key(&format!("tls.{k}")),
+                                    format!("{} is not a readable file", path.display()),
+                                ));
+                            }
+                        }
+                    }
                     if let Err(e) = listen.parse::<SocketAddr>() {
                         p.push(Problem::new(
                             key("listen"),

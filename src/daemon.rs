@@ -451,6 +451,7 @@ async fn spawn_input(
             protocol,
             max_message_bytes,
             max_connections,
+            tls,
         } => {
             let settings = inputs::syslog::SyslogSettings {
                 listen: listen.parse().map_err(|e| config::Problem {
@@ -464,13 +465,15 @@ async fn spawn_input(
                 },
                 max_message_bytes,
                 max_connections,
+                tls,
             };
             let listener = inputs::syslog::Listener::bind(&name, &settings).await?;
             let bound = listener
                 .local_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
-            tracing::info!(input = %name, protocol = %protocol, addr = %bound, "syslog input listening");
+            let tls = settings.tls.is_some();
+            tracing::info!(input = %name, protocol = %protocol, tls, addr = %bound, "syslog input listening");
             tokio::spawn(inputs::syslog::run(
                 name,
                 listener,

@@ -58,6 +58,9 @@ pub struct Metrics {
     pub input_dropped: IntCounterVec,
     /// Open connections of a listening input.
     pub input_connections: IntGaugeVec,
+    /// TLS handshakes a listening input refused, by input and reason (`not_tls`,
+    /// `no_client_certificate`, `bad_certificate`, `alert`, `timeout`, `closed`, `other`).
+    pub input_tls_handshake_failures: IntCounterVec,
     /// Verdict deliveries by sink, by result (`ok`, `retry`, `failed`).
     pub sink_deliveries: IntCounterVec,
     /// Time from a webhook's first attempt at a verdict to its outcome (retries included).
@@ -443,6 +446,11 @@ impl Metrics {
                 "nightwatch_input_connections",
                 "Open connections of a listening input.",
                 &["input"],
+            )?,
+            input_tls_handshake_failures: counter_vec(
+                "nightwatch_input_tls_handshake_failures_total",
+                "TLS handshakes a listening input refused, by input and reason (not_tls, no_client_certificate, bad_certificate, alert, timeout, closed, other).",
+                &["input", "reason"],
             )?,
             sink_deliveries: counter_vec(
                 "nightwatch_sink_deliveries_total",

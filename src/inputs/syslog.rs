@@ -9,18 +9,32 @@
 //!   flow control. Connections beyond `max_connections` are refused.
 //! * **Size**: a message longer than `max_message_bytes` is dropped (`reason="oversize"`), the
 //!   connection goes on with the next frame.
+//! * **TLS** (TCP only, RFC 5425): with `tls = { cert, key }` every connection must complete a
+//!   rustls handshake before its first frame; `client_ca` additionally requires a client
+//!   certificate signed by that CA (mutual TLS). Both framings work inside TLS. A failed
+//!   handshake (a plaintext sender, an untrusted client, a timeout) closes that connection only;
+//!   it is counted in `nightwatch_input_tls_handshake_failures_total{input, reason}` and logged
+//!   at warn on the 1st, 2nd, 4th, 8th, … failure (debug otherwise), so a misconfigured sender
+//!   that reconnects in a loop cannot flood the log.
 //!
 //! Parsing (RFC 3164/5424 via `syslog_loose`, vendor formats) happens in the parse pool like
-//! any other syslog line; the record's source is the peer, `udp://ADDR` or `tcp://ADDR`, so
-//! the sending device is part of each event's origin. TLS is not implemented yet.
+//! any other syslog line; the record's source is the peer, `udp://ADDR`, `tcp://ADDR` or
+//! `tls://ADDR`, so the sending device is part of each event's origin.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use chrono::Utc;
 use prometheus::IntCounter;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::{Payload, RawRecord};
@@ -44,35 +58,76 @@ pub struct SyslogSettings {
     pub protocol: Protocol,
     pub max_message_bytes: usize,
     pub max_connections: usize,
+    /// TLS on a TCP listener.
+    pub tls: Option<TlsFiles>,
 }
+
+/// `tls = { cert = "...", key = "...", client_ca = "..." }` of a TCP syslog input: PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The server certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates a client certificate must chain to; when set, clients must present one.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// How long a connection may take to complete its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a listener could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("syslog input {input}: cannot listen on {addr}: {source}")]
-pub struct ListenError {
-    input: String,
-    addr: SocketAddr,
-    source: std::io::Error,
+pub enum ListenError {
+    #[error("syslog input {input}: cannot listen on {addr}: {source}")]
+    Bind {
+        input: String,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// A TLS file is missing, unreadable or not usable.
+    #[error("syslog input {input}: tls.{key} ({}): {message}", path.display())]
+    Tls {
+        input: String,
+        key: &'static str,
+        path: PathBuf,
+        message: String,
+    },
 }
 
 /// A bound listener, ready to run (binding first lets the daemon report the address and fail
 /// at start-up rather than later).
 pub enum Listener {
     Udp(UdpSocket),
-    Tcp(TcpListener),
+    Tcp(TcpListener, Option<TlsAcceptor>),
 }
 
 impl Listener {
-    /// Binds the configured address.
+    /// Binds the configured address and loads the TLS certificate and key, if any.
     pub async fn bind(input: &str, s: &SyslogSettings) -> Result<Listener, ListenError> {
-        let err = |source| ListenError {
+        let acceptor = match (&s.tls, s.protocol) {
+            (Some(files), Protocol::Tcp) => Some(tls_acceptor(files).map_err(
+                |(key, path, message)| ListenError::Tls {
+                    input: input.to_owned(),
+                    key,
+                    path,
+                    message,
+                },
+            )?),
+            _ => None,
+        };
+        let err = |source| ListenError::Bind {
             input: input.to_owned(),
             addr: s.listen,
             source,
         };
         Ok(match s.protocol {
             Protocol::Udp => Listener::Udp(UdpSocket::bind(s.listen).await.map_err(err)?),
-            Protocol::Tcp => Listener::Tcp(TcpListener::bind(s.listen).await.map_err(err)?),
+            Protocol::Tcp => {
+                Listener::Tcp(TcpListener::bind(s.listen).await.map_err(err)?, acceptor)
+            }
         })
     }
 
@@ -80,9 +135,58 @@ impl Listener {
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         match self {
             Listener::Udp(s) => s.local_addr(),
-            Listener::Tcp(l) => l.local_addr(),
+            Listener::Tcp(l, _) => l.local_addr(),
         }
     }
+}
+
+/// A file problem: (config key, path, message).
+type TlsFileError = (&'static str, PathBuf, String);
+
+/// The rustls server of a `tls` table (ring provider, TLS 1.2 and 1.3).
+fn tls_acceptor(files: &TlsFiles) -> Result<TlsAcceptor, TlsFileError> {
+    let certs = read_certs("cert", &files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| ("key", files.key.clone(), e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ("cert", files.cert.clone(), e.to_string()))?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let problem = |e: &dyn std::fmt::Display| ("client_ca", ca.clone(), e.to_string());
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs("client_ca", ca)? {
+                roots.add(cert).map_err(|e| problem(&e))?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .map_err(|e| problem(&e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| ("key", files.key.clone(), e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Every certificate of a PEM file; at least one.
+fn read_certs(
+    key: &'static str,
+    path: &Path,
+) -> Result<Vec<CertificateDer<'static>>, TlsFileError> {
+    let problem = |e: &dyn std::fmt::Display| (key, path.to_owned(), e.to_string());
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| problem(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| problem(&e))?;
+    if certs.is_empty() {
+        return Err(problem(&"no CERTIFICATE block in the PEM file"));
+    }
+    Ok(certs)
 }
 
 /// Counters of one input.
@@ -92,6 +196,9 @@ struct Counters {
     overload: IntCounter,
     oversize: IntCounter,
     connections: prometheus::IntGauge,
+    handshake_failures: prometheus::IntCounterVec,
+    /// Failed handshakes so far, for logging at warn on powers of two only.
+    handshakes_failed: Arc<AtomicU64>,
 }
 
 impl Counters {
@@ -101,7 +208,40 @@ impl Counters {
             overload: m.input_dropped.with_label_values(&[input, "overload"]),
             oversize: m.input_dropped.with_label_values(&[input, "oversize"]),
             connections: m.input_connections.with_label_values(&[input]),
+            handshake_failures: m.input_tls_handshake_failures.clone(),
+            handshakes_failed: Arc::default(),
         }
+    }
+
+    /// Counts and (sparingly) logs a refused handshake.
+    fn handshake_failed(&self, input: &str, peer: SocketAddr, reason: &'static str, error: &str) {
+        self.handshake_failures
+            .with_label_values(&[input, reason])
+            .inc();
+        let n = self.handshakes_failed.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            tracing::warn!(input = %input, peer = %peer, reason = %reason, error = %error, failures = n, "syslog tls handshake failed");
+        } else {
+            tracing::debug!(input = %input, peer = %peer, reason = %reason, error = %error, "syslog tls handshake failed");
+        }
+    }
+}
+
+/// The bounded reason label of a failed handshake.
+fn handshake_failure_reason(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::BrokenPipe
+    ) {
+        return "closed";
+    }
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidMessage(_)) => "not_tls",
+        Some(rustls::Error::NoCertificatesPresented) => "no_client_certificate",
+        Some(rustls::Error::InvalidCertificate(_)) => "bad_certificate",
+        Some(rustls::Error::AlertReceived(_)) => "alert",
+        _ => "other",
     }
 }
 
@@ -117,7 +257,9 @@ pub async fn run(
     let counters = Counters::new(&metrics, &input);
     match listener {
         Listener::Udp(socket) => udp(input, socket, settings, raw, stop, counters).await,
-        Listener::Tcp(listener) => tcp(input, listener, settings, raw, stop, counters).await,
+        Listener::Tcp(listener, tls) => {
+            tcp(input, listener, tls, settings, raw, stop, counters).await
+        }
     }
 }
 
@@ -196,6 +338,7 @@ async fn udp(
 async fn tcp(
     input: Arc<str>,
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     s: SyslogSettings,
     raw: Sender<RawRecord>,
     stop: CancellationToken,
@@ -217,19 +360,40 @@ async fn tcp(
             tracing::warn!(input = %input, peer = %peer, max = s.max_connections, "syslog connection refused: too many open");
             continue;
         };
-        let (input, raw, stop, c, max) = (
+        let (input, raw, stop, c, max, tls) = (
             input.clone(),
             raw.clone(),
             stop.clone(),
             c.clone(),
             s.max_message_bytes,
+            tls.clone(),
         );
         tokio::spawn(async move {
             c.connections.inc();
-            let source: Arc<str> = Arc::from(format!("tcp://{peer}"));
+            let read = async {
+                let Some(acceptor) = tls else {
+                    let source: Arc<str> = Arc::from(format!("tcp://{peer}"));
+                    return connection(&input, &source, stream, max, &raw, &c).await;
+                };
+                let stream =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            let reason = handshake_failure_reason(&e);
+                            c.handshake_failed(&input, peer, reason, &e.to_string());
+                            return Ok(());
+                        }
+                        Err(_) => {
+                            c.handshake_failed(&input, peer, "timeout", "no handshake in time");
+                            return Ok(());
+                        }
+                    };
+                let source: Arc<str> = Arc::from(format!("tls://{peer}"));
+                connection(&input, &source, stream, max, &raw, &c).await
+            };
             tokio::select! {
                 _ = stop.cancelled() => {}
-                r = connection(&input, &source, stream, max, &raw, &c) => {
+                r = read => {
                     if let Err(e) = r {
                         tracing::debug!(input = %input, peer = %peer, error = %e, "syslog connection ended");
                     }
@@ -242,10 +406,10 @@ async fn tcp(
 }
 
 /// Reads one connection's frames until EOF; the framing is chosen by its first byte.
-async fn connection(
+async fn connection<S: AsyncRead + Unpin>(
     input: &Arc<str>,
     source: &Arc<str>,
-    stream: TcpStream,
+    stream: S,
     max: usize,
     raw: &Sender<RawRecord>,
     c: &Counters,
@@ -368,6 +532,7 @@ mod tests {
     use super::*;
     use crate::pipeline::channel::{Receiver, bounded};
     use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
 
     async fn start(
         protocol: Protocol,
@@ -385,6 +550,7 @@ mod tests {
             protocol,
             max_message_bytes: 64,
             max_connections: 4,
+            tls: None,
         };
         let l = Listener::bind("net", &s).await.unwrap();
         let addr = l.local_addr().unwrap();

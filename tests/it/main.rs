@@ -1,6 +1,7 @@
 //! Integration tests: one binary, driving the real `nightwatch` executable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backpressure;
 mod cases;
 mod cli;
 mod daemon;
@@ -10,10 +11,13 @@ mod helpers;
 mod intel;
 mod kafka;
 mod nats;
+mod nats_auth;
+mod pki;
 mod report;
 mod schema;
 mod sigma_regression;
 mod sources;
 mod streaming;
+mod syslog_tls;
 mod webhook;
 mod ws_resume;

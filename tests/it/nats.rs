@@ -19,21 +19,29 @@ use crate::helpers::{Daemon, demo_lines, http_get};
 const URL_ENV: &str = "NIGHTWATCH_TEST_NATS_URL";
 
 /// A `nats-server -js` this test started, on loopback, with its own store directory.
-struct OwnedServer {
+pub(crate) struct OwnedServer {
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
     launches: u32,
+    /// Extra command-line options (authentication, TLS).
+    options: Vec<String>,
 }
 
 impl OwnedServer {
     fn start() -> OwnedServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra command-line options, e.g. `--user U --pass P`.
+    pub(crate) fn start_with(options: &[&str]) -> OwnedServer {
         let dir = tempfile::tempdir().unwrap();
         let mut s = OwnedServer {
             child: None,
             port: 0,
             dir,
             launches: 0,
+            options: options.iter().map(|o| (*o).to_owned()).collect(),
         };
         s.launch();
         s
@@ -60,6 +68,7 @@ impl OwnedServer {
             .arg(self.dir.path().join("store"))
             .arg("-l")
             .arg(&log)
+            .args(&self.options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -112,7 +121,7 @@ impl Drop for OwnedServer {
     }
 }
 
-fn nats_server_on_path() -> bool {
+pub(crate) fn nats_server_on_path() -> bool {
     Command::new("nats-server")
         .arg("--version")
         .stdout(Stdio::null())
@@ -121,12 +130,12 @@ fn nats_server_on_path() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     std::env::var_os("CI").is_some()
 }
 
 /// The broker a test uses: `(url, server the test owns)`; `None` = skip.
-fn broker(test: &str) -> Option<(String, Option<OwnedServer>)> {
+pub(crate) fn broker(test: &str) -> Option<(String, Option<OwnedServer>)> {
     if let Ok(url) = std::env::var(URL_ENV) {
         return Some((url, None));
     }
@@ -153,7 +162,7 @@ fn owned_broker(test: &str) -> Option<OwnedServer> {
 }
 
 /// Names no other test (or earlier run against the same broker) uses.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -161,7 +170,7 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -229,7 +238,7 @@ subject = "{core_subject}"
     config
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -237,7 +246,7 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-async fn connect(url: &str) -> async_nats::Client {
+pub(crate) async fn connect(url: &str) -> async_nats::Client {
     async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .reconnect_delay_callback(|_| Duration::from_millis(100))
@@ -247,7 +256,7 @@ async fn connect(url: &str) -> async_nats::Client {
 }
 
 /// The value of one series in the daemon's `/metrics` (0 when absent).
-fn metric(daemon: &Daemon, series: &str) -> f64 {
+pub(crate) fn metric(daemon: &Daemon, series: &str) -> f64 {
     let (_, body) = http_get(daemon.addr, "/metrics");
     body.lines()
         .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
@@ -255,13 +264,13 @@ fn metric(daemon: &Daemon, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-const PARSED: &str = "nightwatch_events_parsed_total{format=\"json\"}";
+pub(crate) const PARSED: &str = "nightwatch_events_parsed_total{format=\"json\"}";
 const PUBLISHED_JS: &str = "nightwatch_nats_published_total{mode=\"jetstream\"}";
 const PUBLISHED_CORE: &str = "nightwatch_nats_published_total{mode=\"core\"}";
 const REDELIVERED: &str = "nightwatch_nats_redelivered_total";
-const CONNECTED: &str = "nightwatch_nats_connection_events_total{event=\"connected\"}";
+pub(crate) const CONNECTED: &str = "nightwatch_nats_connection_events_total{event=\"connected\"}";
 
-fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+pub(crate) fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !ok() {
         assert!(
@@ -274,7 +283,7 @@ fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Durat
 }
 
 /// Waits until the daemon created the events stream.
-fn wait_for_stream(rt: &tokio::runtime::Runtime, js: &jetstream::Context, stream: &str) {
+pub(crate) fn wait_for_stream(rt: &tokio::runtime::Runtime, js: &jetstream::Context, stream: &str) {
     wait_for(
         "the daemon to create the events stream",
         Duration::from_secs(30),
@@ -284,7 +293,7 @@ fn wait_for_stream(rt: &tokio::runtime::Runtime, js: &jetstream::Context, stream
 
 /// Publishes `lines` to the events stream, `per_message` lines per message (the last message
 /// may hold fewer); returns the number of messages. Every publish is acked by the broker.
-fn publish(
+pub(crate) fn publish(
     rt: &tokio::runtime::Runtime,
     js: &jetstream::Context,
     subject: &str,
@@ -315,7 +324,7 @@ fn publish(
     })
 }
 
-fn consumer_info(
+pub(crate) fn consumer_info(
     rt: &tokio::runtime::Runtime,
     js: &jetstream::Context,
     stream: &str,
