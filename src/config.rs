@@ -765,7 +765,10 @@ impl Config {
                             p.push(Problem::new(key("tls"), "tls needs protocol = \"tcp\""));
                         }
                         let files = [("cert", Some(&tls.cert)), ("key", Some(&tls.key))];
-                        for (k, path) in files.into_iter().chain([("client_ca", tls.client_ca.as_ref())]) {
+                        for (k, path) in files
+                            .into_iter()
+                            .chain([("client_ca", tls.client_ca.as_ref())])
+                        {
                             if let Some(path) = path
                                 && !path.is_file()
                             {
@@ -1380,6 +1383,30 @@ mod tests {
             ],
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn syslog_tls_keys_parse_and_are_checked() {
+        let c = parse(
+            "[inputs.a]\ntype = \"syslog\"\nlisten = \"127.0.0.1:0\"\nprotocol = \"udp\"\ntls = { cert = \"/nonexistent/c.pem\", key = \"/nonexistent/k.pem\", client_ca = \"/nonexistent/ca.pem\" }\n",
+            "t",
+            no_env(),
+        )
+        .unwrap();
+        let problems = c.validate();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "inputs.a.tls",
+                "inputs.a.tls.cert",
+                "inputs.a.tls.key",
+                "inputs.a.tls.client_ca",
+            ],
+            "{problems:?}"
+        );
+        let typo = "[inputs.a]\ntype = \"syslog\"\nlisten = \"127.0.0.1:0\"\ntls = { cert = \"c\", key = \"k\", ca = \"x\" }\n";
+        assert!(parse(typo, "t", no_env()).is_err());
     }
 
     #[test]

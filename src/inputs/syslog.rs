@@ -630,6 +630,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unusable_tls_files_are_reported_with_key_and_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a pem file").unwrap();
+        let settings = |cert: &Path, key: &Path| SyslogSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            protocol: Protocol::Tcp,
+            max_message_bytes: 64,
+            max_connections: 4,
+            tls: Some(TlsFiles {
+                cert: cert.to_owned(),
+                key: key.to_owned(),
+                client_ca: None,
+            }),
+        };
+        let missing = dir.path().join("missing.pem");
+        let Err(e) = Listener::bind("net", &settings(&missing, &garbage)).await else {
+            panic!("bound without a certificate")
+        };
+        let shown = e.to_string();
+        assert!(
+            shown.contains("tls.cert") && shown.contains("missing.pem"),
+            "{shown}"
+        );
+        let Err(e) = Listener::bind("net", &settings(&garbage, &garbage)).await else {
+            panic!("bound without a certificate")
+        };
+        let shown = e.to_string();
+        assert!(
+            shown.contains("tls.cert") && shown.contains("no CERTIFICATE block"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
     async fn udp_counts_what_it_drops_when_the_pipeline_is_full() {
         let (addr, rx, stop, m) = start(Protocol::Udp, 2).await;
         let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();

@@ -34,6 +34,9 @@ pub const SCHEMA: &str = "nightwatch.verdict.v1";
 /// The schema header's value with `format = "ocsf"`.
 pub const OCSF_SCHEMA: &str = "ocsf.detection_finding";
 
+/// How long the last flush at shutdown may wait for the broker (a client that never connected
+/// — wrong credentials, broker down — would otherwise hold the shutdown forever).
+const FINAL_FLUSH: Duration = Duration::from_secs(5);
 /// Verdicts published together before their acks are awaited.
 const WINDOW: usize = 64;
 /// Retry backoff bounds.
@@ -183,10 +186,24 @@ impl NatsSink {
                 written.drain(..).for_each(Ack::done);
             }
         }
-        self.client.flush().await.map_err(|e| self.closed(e))?;
+        if written.is_empty() || !self.final_flush().await? {
+            // Not flushed: the acks are dropped unreleased, so replayable inputs read again.
+            return Ok(());
+        }
         published.inc_by(written.len() as u64);
         written.into_iter().for_each(Ack::done);
         Ok(())
+    }
+
+    /// The flush at shutdown, bounded by [`FINAL_FLUSH`]; `false` when it timed out.
+    async fn final_flush(&self) -> Result<bool, NatsOutputError> {
+        match tokio::time::timeout(FINAL_FLUSH, self.client.flush()).await {
+            Ok(r) => r.map(|()| true).map_err(|e| self.closed(e)),
+            Err(_) => {
+                tracing::warn!(output = %self.name, url = %self.url, "nats output could not flush within 5 s at shutdown");
+                Ok(false)
+            }
+        }
     }
 
     async fn run_jetstream(&self, rx: &Receiver<Item>) -> Result<(), NatsOutputError> {
@@ -215,7 +232,7 @@ impl NatsSink {
                 self.confirm(&js, item, first_try).await;
             }
         }
-        self.client.flush().await.map_err(|e| self.closed(e))?;
+        self.final_flush().await?;
         Ok(())
     }
 

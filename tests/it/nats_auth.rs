@@ -195,11 +195,7 @@ fn nats_mutual_tls_with_a_generated_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::generate(dir.path());
     let path = |p: &Path| p.display().to_string();
-    let (cert, key, ca) = (
-        path(&pki.server_cert),
-        path(&pki.server_key),
-        path(&pki.ca),
-    );
+    let (cert, key, ca) = (path(&pki.server_cert), path(&pki.server_key), path(&pki.ca));
     let Some(server) = server(
         "nats_mutual_tls",
         &[

@@ -98,7 +98,9 @@ fn records(input: &str) -> String {
 }
 
 fn refused(input: &str, reason: &str) -> String {
-    format!("nightwatch_input_tls_handshake_failures_total{{input=\"{input}\",reason=\"{reason}\"}}")
+    format!(
+        "nightwatch_input_tls_handshake_failures_total{{input=\"{input}\",reason=\"{reason}\"}}"
+    )
 }
 
 #[test]
@@ -156,7 +158,10 @@ fn syslog_over_tls_in_both_framings_and_plaintext_clients_are_refused_and_counte
             "echoed plaintext"
         );
     }
-    assert_eq!(wait_metric(daemon.addr, &refused("secure", "not_tls"), 5), 5);
+    assert_eq!(
+        wait_metric(daemon.addr, &refused("secure", "not_tls"), 5),
+        5
+    );
     rt.block_on(send_tls(&anonymous, secure, &lines[200..250], false))
         .unwrap();
     assert_eq!(wait_metric(daemon.addr, &records("secure"), 250), 250);
@@ -165,11 +170,7 @@ fn syslog_over_tls_in_both_framings_and_plaintext_clients_are_refused_and_counte
     // the configured CA is read.
     let _ = rt.block_on(send_tls(&anonymous, mutual, &lines[..10], false));
     assert_eq!(
-        wait_metric(
-            daemon.addr,
-            &refused("mutual", "no_client_certificate"),
-            1
-        ),
+        wait_metric(daemon.addr, &refused("mutual", "no_client_certificate"), 1),
         1
     );
     rt.block_on(send_tls(&with_cert, mutual, &lines[250..300], true))
@@ -177,8 +178,16 @@ fn syslog_over_tls_in_both_framings_and_plaintext_clients_are_refused_and_counte
     assert_eq!(wait_metric(daemon.addr, &records("mutual"), 50), 50);
     assert_eq!(wait_metric(daemon.addr, PARSED, 300), 300);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(metric(daemon.addr, &records("secure")), 250, "plaintext was read");
-    assert_eq!(metric(daemon.addr, &records("mutual")), 50, "uncertified client was read");
+    assert_eq!(
+        metric(daemon.addr, &records("secure")),
+        250,
+        "plaintext was read"
+    );
+    assert_eq!(
+        metric(daemon.addr, &records("mutual")),
+        50,
+        "uncertified client was read"
+    );
 
     let (code, log) = daemon.terminate(Duration::from_secs(30));
     assert_eq!(code, 0, "{log:#?}");
