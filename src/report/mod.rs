@@ -22,7 +22,8 @@ pub use pdf::render_pdf;
 
 use crate::attack;
 use crate::event::Event;
-use crate::verdict::{Evidence, Finding, Verdict};
+use crate::history::{HistoryError, HistoryStore};
+use crate::verdict::{Evidence, Finding, TimelineEntry, Verdict};
 
 /// The formats a report is rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -192,15 +193,7 @@ impl ReportInput {
                 references: vec![n.runbook.clone()],
             })
             .collect();
-        let stages = verdict
-            .timeline
-            .iter()
-            .map(|t| StageEntry {
-                time: t.time,
-                stage: t.stage.as_str().to_owned(),
-                detail: t.note.clone(),
-            })
-            .collect();
+        let stages = verdict.timeline.iter().map(stage_entry).collect();
         ReportInput {
             verdict,
             indicators,
@@ -208,6 +201,27 @@ impl ReportInput {
             stages,
             events: Vec::new(),
         }
+    }
+
+    /// The report of a case from the history: its latest verdict version, the case's current
+    /// timeline (analyst feedback and closing included) and its stored evidence events.
+    /// `None` when the history has no verdict for the case.
+    pub fn from_history(
+        history: &dyn HistoryStore,
+        case_id: &str,
+    ) -> Result<Option<Self>, HistoryError> {
+        let Some(verdict) = history
+            .verdicts(case_id)?
+            .into_iter()
+            .max_by_key(|v| v.version)
+        else {
+            return Ok(None);
+        };
+        let mut input = ReportInput::new(verdict).with_events(history.events(case_id)?);
+        if let Some(case) = history.case(case_id)? {
+            input.stages = case.timeline.iter().map(stage_entry).collect();
+        }
+        Ok(Some(input))
     }
 
     /// The same report with the case's stored evidence events.
@@ -221,6 +235,20 @@ impl ReportInput {
         let verdict: Verdict =
             serde_json::from_value(doc.clone()).map_err(ReportError::NotAVerdict)?;
         Ok(ReportInput::new(verdict))
+    }
+}
+
+/// A case timeline entry as shown; an analyst's entry names the analyst.
+fn stage_entry(t: &TimelineEntry) -> StageEntry {
+    let detail = if t.actor.is_empty() || t.actor == crate::cases::ACTOR {
+        t.note.clone()
+    } else {
+        format!("{}: {}", t.actor, t.note)
+    };
+    StageEntry {
+        time: t.time,
+        stage: t.stage.as_str().to_owned(),
+        detail,
     }
 }
 
