@@ -662,7 +662,7 @@ pub(crate) mod tests {
         for i in 0..30 {
             let mut e = weak.evidence[0].clone();
             e.event_id = format!("e{i:02}");
-            e.time = e.time + chrono::Duration::seconds(i);
+            e.time += chrono::Duration::seconds(i);
             evidence.push(e);
         }
         weak.evidence = evidence;
