@@ -105,6 +105,9 @@ pub struct HistoryConfig {
     pub retention_days: u64,
     /// At most this many cases are kept; the least recently active go first.
     pub max_cases: usize,
+    /// Byte cap of the history's data (keys and values of its trees): compaction removes the
+    /// oldest closed cases until it is under; 0 = no cap.
+    pub max_bytes: u64,
     /// How often the daemon compacts, in seconds.
     pub compact_interval_secs: u64,
 }

@@ -73,12 +73,20 @@ fn open_history(
     (history, audit)
 }
 
-/// Applies the retention of `[history]` every `compact_interval_secs` until `stop`.
+/// Applies the retention of `[history]` every `compact_interval_secs` until `stop`, keeping
+/// the `nightwatch_history_*` metrics current (measured once at start-up too).
 async fn compact_history(
     history: Arc<dyn HistoryStore>,
     cfg: config::HistoryConfig,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
+    let (h, m) = (history.clone(), metrics.clone());
+    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || crate::history::measure(&*h, &m)).await
+    {
+        metrics.history_errors.inc();
+        tracing::warn!(error = %e, "measuring the case history failed");
+    }
     let period = Duration::from_secs(cfg.compact_interval_secs.max(60));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,21 +95,33 @@ async fn compact_history(
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let h = history.clone();
-        let horizon = Utc::now() - chrono::Duration::days(cfg.retention_days as i64);
-        let max = cfg.max_cases;
-        match tokio::task::spawn_blocking(move || h.compact(horizon, max)).await {
-            Ok(Ok(r)) if r.removed_by_age + r.removed_by_cap > 0 => {
+        let (h, m) = (history.clone(), metrics.clone());
+        let retention = crate::history::Retention {
+            horizon: Utc::now() - chrono::Duration::days(cfg.retention_days as i64),
+            max_cases: cfg.max_cases,
+            max_bytes: cfg.max_bytes,
+        };
+        match tokio::task::spawn_blocking(move || {
+            crate::history::compact_and_measure(&*h, &retention, &m)
+        })
+        .await
+        {
+            Ok(Ok(r)) if r.removed_by_age + r.removed_by_cap + r.removed_by_size > 0 => {
                 tracing::info!(
                     removed_by_age = r.removed_by_age,
                     removed_by_cap = r.removed_by_cap,
+                    removed_by_size = r.removed_by_size,
                     cases = r.cases_after,
+                    bytes = r.bytes_after,
                     "case history compacted"
                 )
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "case history compaction failed"),
-            Err(e) => tracing::warn!(error = %e, "case history compaction task failed"),
+            Err(e) => {
+                metrics.history_errors.inc();
+                tracing::warn!(error = %e, "case history compaction task failed")
+            }
         }
     }
 }
@@ -317,6 +337,7 @@ pub async fn run(
         tokio::spawn(compact_history(
             h,
             config.history.clone(),
+            metrics.clone(),
             server_stop.clone(),
         ))
     });

@@ -109,6 +109,17 @@ pub struct Metrics {
     pub llm_redactions: IntCounter,
     /// 1 while the LLM circuit is open (daily quota or token budget spent).
     pub llm_circuit_open: IntGauge,
+    /// Case history: size of the embedded store on disk (sled `size_on_disk`, all trees).
+    pub history_store_bytes: IntGauge,
+    /// Case history: bytes of keys and values in the history's own trees (what
+    /// `[history] max_bytes` caps).
+    pub history_data_bytes: IntGauge,
+    /// Case history: cases stored.
+    pub history_cases: IntGauge,
+    /// Cases removed by compaction, by reason (`age`, `size`, `count`).
+    pub history_compacted: IntCounterVec,
+    /// Compactions (or history measurements) that failed.
+    pub history_errors: IntCounter,
 }
 
 /// Threat-intel series (`nightwatch_intel_*`). Labels: `provider` (the fixed provider names and
@@ -246,6 +257,8 @@ mod labels {
     pub const WS_DISCONNECTS: &[&str] = &["lagging", "stalled", "shutdown"];
     pub const OUTPUT_ERRORS: &[&str] = &["serialize", "sink_closed"];
     pub const WS_RESUMES: &[&str] = &["replayed", "gap"];
+    /// `nightwatch_history_compacted_total` reasons.
+    pub const HISTORY_COMPACTED: &[&str] = &["age", "size", "count"];
     pub const DEAD_LETTER_STAGES: &[&str] = &["parse", "output"];
     /// `nightwatch_sink_deliveries_total` results, created per sink when it opens.
     pub const SINK_RESULTS: &[&str] = &["ok", "retry", "failed"];
@@ -549,6 +562,24 @@ impl Metrics {
                 "nightwatch_llm_circuit_open",
                 "1 while the LLM circuit is open (daily quota or token budget spent).",
             )?,
+            history_store_bytes: gauge(
+                "nightwatch_history_store_bytes",
+                "Size of the embedded store on disk (all trees), as of the last history compaction.",
+            )?,
+            history_data_bytes: gauge(
+                "nightwatch_history_data_bytes",
+                "Bytes of keys and values in the case history's trees (what history.max_bytes caps).",
+            )?,
+            history_cases: gauge("nightwatch_history_cases", "Cases in the case history.")?,
+            history_compacted: counter_vec(
+                "nightwatch_history_compacted_total",
+                "Cases removed from the history by compaction, by reason (age, size, count).",
+                &["reason"],
+            )?,
+            history_errors: counter(
+                "nightwatch_history_errors_total",
+                "History compactions or measurements that failed.",
+            )?,
             registry,
         };
         let formats: Vec<&str> = crate::normalize::Format::ALL
@@ -572,6 +603,9 @@ impl Metrics {
         for l in labels::LEVELS {
             self.rule_matches.with_label_values(&[l]);
             self.correlation_matches.with_label_values(&[l]);
+        }
+        for r in labels::HISTORY_COMPACTED {
+            self.history_compacted.with_label_values(&[r]);
         }
         for c in labels::CONCLUSIONS {
             for sev in labels::LEVELS {

@@ -1,5 +1,5 @@
-//! The case API: list and inspect cases, give feedback, close, and look up hosts and ATT&CK
-//! techniques. All JSON; errors are `{code, message}`. Every analyst state change is appended to
+//! The case API: list and inspect cases, their printable reports, give feedback, close, and
+//! look up hosts and ATT&CK techniques. All JSON but the reports; errors are `{code, message}`. Every analyst state change is appended to
 //! the audit log before the answer is sent.
 //!
 //! When the server listens on anything but loopback these routes require
@@ -20,6 +20,7 @@ use serde_json::json;
 use super::AppState;
 use crate::history::audit::AuditEntry;
 use crate::history::{CaseFilter, Disposition, Feedback, HistoryError, HistoryStore};
+use crate::report::{ReportFormat, ReportInput};
 use crate::verdict::{Conclusion, EntityKind, EntityRef, Severity};
 
 /// Who may call the case API.
@@ -115,6 +116,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/cases/{id}", get(show))
         .route("/api/cases/{id}/feedback", post(feedback))
         .route("/api/cases/{id}/close", post(close))
+        .route(
+            "/api/cases/{id}/report.md",
+            get(|s: State<AppState>, p: Path<String>| report(s, p, ReportFormat::Md)),
+        )
+        .route(
+            "/api/cases/{id}/report.html",
+            get(|s: State<AppState>, p: Path<String>| report(s, p, ReportFormat::Html)),
+        )
+        .route(
+            "/api/cases/{id}/report.pdf",
+            get(|s: State<AppState>, p: Path<String>| report(s, p, ReportFormat::Pdf)),
+        )
         .route("/api/hosts/{name}", get(host))
         .route("/api/attack/techniques/{id}", get(technique))
         .route_layer(middleware::from_fn_with_state(state, require_token))
@@ -170,9 +183,23 @@ struct ListQuery {
     conclusion: Option<String>,
     severity: Option<String>,
     host: Option<String>,
+    user: Option<String>,
     since: Option<String>,
+    until: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
+}
+
+/// An optional RFC 3339 query parameter.
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    match value.filter(|s| !s.is_empty()) {
+        Some(s) => Ok(Some(
+            DateTime::parse_from_rfc3339(s)
+                .map_err(|e| ApiError::bad(format!("{name} `{s}`: not RFC 3339: {e}")))?
+                .with_timezone(&Utc),
+        )),
+        None => Ok(None),
+    }
 }
 
 async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult {
@@ -193,19 +220,20 @@ async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiR
         })?),
         None => None,
     };
-    let since = match q.since.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(
-            DateTime::parse_from_rfc3339(s)
-                .map_err(|e| ApiError::bad(format!("since `{s}`: not RFC 3339: {e}")))?
-                .with_timezone(&Utc),
-        ),
-        None => None,
-    };
+    let since = time_param("since", q.since.as_deref())?;
+    let until = time_param("until", q.until.as_deref())?;
+    if let (Some(s), Some(u)) = (since, until)
+        && u < s
+    {
+        return Err(ApiError::bad("until is before since"));
+    }
     let filter = CaseFilter {
         conclusion,
         severity,
         host: q.host.filter(|s| !s.is_empty()),
+        user: q.user.filter(|s| !s.is_empty()),
         since,
+        until,
         limit: q.limit.unwrap_or(0),
         cursor: q.cursor.filter(|s| !s.is_empty()),
     };
@@ -215,6 +243,23 @@ async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiR
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         })??;
     Ok(axum::Json(page).into_response())
+}
+
+/// `GET /api/cases/{id}/report.{md,html,pdf}`: the printable report of the case's latest
+/// verdict version, its current case timeline and its stored evidence events.
+async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    format: ReportFormat,
+) -> ApiResult {
+    let h = history(&state)?;
+    let lookup = id.clone();
+    let input = tokio::task::spawn_blocking(move || ReportInput::from_history(&*h, &lookup))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??
+        .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
+    let body = format.render(&input);
+    Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
 async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -436,6 +481,7 @@ async fn technique(State(state): State<AppState>, Path(id): Path<String>) -> Api
 mod tests {
     use super::*;
     use crate::config::Secret;
+    use tokio_util::sync::CancellationToken;
 
     #[test]
     fn non_loopback_listeners_need_a_token_and_debug_hides_it() {
@@ -456,5 +502,160 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+
+    /// The real router on 127.0.0.1:0 over a temporary history holding `c1` (host `ws-7`,
+    /// user `CORP\\j.doe`, indicator 203.0.113.7) and `c2` (host `srv-2`, user `CORP\\m.roe`),
+    /// with intel on (offline feeds only; documentation addresses count as external).
+    async fn serve() -> (std::net::SocketAddr, CancellationToken) {
+        use crate::history::sled_store::tests::record;
+        let store = crate::store::Store::temporary().unwrap();
+        let h = crate::history::SledHistory::open(&store).unwrap();
+        let (c1, v1) = record("c1", "ws-7", 10, Conclusion::Incident);
+        h.record(&c1, &v1, &[]).unwrap();
+        let (mut c2, v2) = record("c2", "srv-2", 600, Conclusion::Suspicious);
+        c2.entities = vec![
+            EntityRef::new(EntityKind::Host, "srv-2"),
+            EntityRef::new(EntityKind::User, "CORP\\m.roe"),
+        ];
+        c2.indicators.clear();
+        c2.first_seen = c2.last_seen;
+        h.record(&c2, &v2, &[]).unwrap();
+        let metrics = Arc::new(crate::metrics::Metrics::new().unwrap());
+        let mut intel = crate::config::load(None).unwrap().intel;
+        intel.documentation_as_internal = false;
+        let running = crate::intel::start(&intel, None, metrics.clone()).unwrap();
+        let stop = CancellationToken::new();
+        let state = AppState {
+            metrics,
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            verdicts: crate::outputs::websocket::VerdictStream::new(16, 16),
+            shutdown: stop.clone(),
+            history: Some(Arc::new(h)),
+            audit: None,
+            policy: Arc::new(crate::verdict::Policy::default()),
+            access: Access::Open,
+            enricher: Some(running.enricher.clone()),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = super::super::router(state);
+        let until = stop.clone();
+        tokio::spawn(async move {
+            let _keep = running;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { until.cancelled().await })
+                .await
+        });
+        (addr, stop)
+    }
+
+    async fn get(addr: std::net::SocketAddr, request: &str) -> (u16, String, Vec<u8>) {
+        let path = request.strip_prefix("GET ").expect("a GET request");
+        let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+        let status = r.status().as_u16();
+        let ctype = r
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, ctype, r.bytes().await.unwrap().to_vec())
+    }
+
+    fn ids(body: &[u8], key: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["case_id"].as_str().or(c.as_str()).unwrap().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_llm_pivot_is_a_request_this_router_serves() {
+        use crate::llm::Pivot;
+        let (addr, stop) = serve().await;
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let host = Pivot::Host {
+            host: "WS-7".into(),
+        };
+        let (status, _, body) = get(addr, &host.request()).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(ids(&body, "cases"), vec!["c1"]);
+
+        let user = Pivot::User {
+            user: "corp\\M.ROE".into(),
+        };
+        assert_eq!(user.request(), "GET /api/cases?user=corp%5CM.ROE");
+        let (status, _, body) = get(addr, &user.request()).await;
+        assert_eq!(status, 200);
+        assert_eq!(ids(&body, "cases"), vec!["c2"]);
+
+        let indicator = Pivot::Indicator {
+            indicator: "203.0.113.7".into(),
+        };
+        let (status, _, body) = get(addr, &indicator.request()).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(ids(&body, "cases"), vec!["c1"]);
+
+        // c1 is active 10:00–10:10, c2 at 20:00 (2024-05-01).
+        let window = Pivot::TimeWindow {
+            host: "ws-7".into(),
+            since: t("2024-05-01T09:00:00Z"),
+            until: t("2024-05-01T12:00:00Z"),
+        };
+        let (status, _, body) = get(addr, &window.request()).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(ids(&body, "cases"), vec!["c1"]);
+        let later = Pivot::TimeWindow {
+            host: "ws-7".into(),
+            since: t("2024-05-01T11:00:00Z"),
+            until: t("2024-05-01T21:00:00Z"),
+        };
+        let (_, _, body) = get(addr, &later.request()).await;
+        assert!(ids(&body, "cases").is_empty());
+        let before = Pivot::TimeWindow {
+            host: "srv-2".into(),
+            since: t("2024-05-01T09:00:00Z"),
+            until: t("2024-05-01T12:00:00Z"),
+        };
+        let (_, _, body) = get(addr, &before.request()).await;
+        assert!(ids(&body, "cases").is_empty(), "c2 starts after the window");
+
+        let (status, _, body) = get(
+            addr,
+            "GET /api/cases?since=2024-05-02T00:00:00Z&until=2024-05-01T00:00:00Z",
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert!(String::from_utf8_lossy(&body).contains("until is before since"));
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn reports_are_served_in_each_format_and_unknown_cases_are_json_404s() {
+        let (addr, stop) = serve().await;
+        for (ext, ctype, starts) in [
+            (
+                "md",
+                "text/markdown; charset=utf-8",
+                &b"# nightwatch case report"[..],
+            ),
+            ("html", "text/html; charset=utf-8", &b"<!DOCTYPE html>"[..]),
+            ("pdf", "application/pdf", &b"%PDF-"[..]),
+        ] {
+            let (status, got, body) = get(addr, &format!("GET /api/cases/c1/report.{ext}")).await;
+            assert_eq!((status, got.as_str()), (200, ctype), "{ext}");
+            assert!(body.starts_with(starts), "{ext}");
+            let (status, got, body) = get(addr, &format!("GET /api/cases/nope/report.{ext}")).await;
+            assert_eq!(status, 404);
+            assert!(got.starts_with("application/json"));
+            let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(err["code"], "not_found");
+            assert_eq!(err["message"], "no case nope");
+        }
+        stop.cancel();
     }
 }

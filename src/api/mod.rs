@@ -51,7 +51,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws))
         .route("/api/version", get(version))
         .merge(cases::routes(state.clone()))
-        .route("/api/indicators/{*value}", get(indicator))
+        .route(
+            "/api/indicators/{*value}",
+            get(indicator).route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                cases::require_token,
+            )),
+        )
         .with_state(state)
 }
 
@@ -110,7 +116,8 @@ async fn ws(
 }
 
 /// `GET /api/indicators/{value}`: the indicator's profile (cached provider answers, else
-/// enriched now). 400 when the value is no indicator, 404 when intel is disabled.
+/// enriched now) and `cases`, the ids of the cases whose evidence carried it. 400 when the
+/// value is no indicator, 404 when intel is disabled. Same bearer-token rule as the case API.
 async fn indicator(
     State(state): State<AppState>,
     axum::extract::Path(value): axum::extract::Path<String>,
@@ -123,7 +130,20 @@ async fn indicator(
             .into_response();
     };
     match crate::intel::Indicator::parse(&value, enricher.extract_settings()) {
-        Some(ind) => axum::Json(enricher.profile(&ind).await).into_response(),
+        Some(ind) => {
+            let profile = enricher.profile(&ind).await;
+            let mut doc = serde_json::to_value(&profile).unwrap_or_else(|_| json!({}));
+            if let (Some(h), Some(obj)) = (state.history.clone(), doc.as_object_mut()) {
+                let value = ind.value.clone();
+                let cases = tokio::task::spawn_blocking(move || h.cases_for_indicator(&value))
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default();
+                obj.insert("cases".into(), json!(cases));
+            }
+            axum::Json(doc).into_response()
+        }
         None => (
             StatusCode::BAD_REQUEST,
             axum::Json(

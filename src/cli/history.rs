@@ -11,10 +11,11 @@ use anyhow::Context;
 use chrono::Utc;
 
 use super::BadInput;
-use crate::history::{CaseFilter, HistoryStore, SledHistory};
+use crate::history::{CaseFilter, HistoryStore, Retention, SledHistory};
 use crate::store::Store;
 
-fn open(state_dir: &Path) -> anyhow::Result<SledHistory> {
+/// The history of a state directory (exit 2 when it has none).
+pub(super) fn open(state_dir: &Path) -> anyhow::Result<SledHistory> {
     if !state_dir.join("db").is_dir() {
         return Err(BadInput(format!(
             "no case history in {} (expected {}/db)",
@@ -98,18 +99,23 @@ pub(super) fn export(state_dir: &Path, out: Option<&Path>) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Applies the retention: drops cases older than `retention_days`, then beyond `max_cases`.
+/// Applies the retention: drops cases older than `retention_days`, then beyond `max_cases`,
+/// then the oldest closed cases while the data exceeds `max_bytes` (0: no cap).
 pub(super) fn compact(
     state_dir: &Path,
     retention_days: u64,
     max_cases: usize,
+    max_bytes: u64,
 ) -> anyhow::Result<ExitCode> {
     if max_cases == 0 {
         return Err(BadInput("--max-cases must be at least 1".into()).into());
     }
     let h = open(state_dir)?;
-    let horizon = Utc::now() - chrono::Duration::days(retention_days as i64);
-    let report = h.compact(horizon, max_cases)?;
+    let report = h.compact(&Retention {
+        horizon: Utc::now() - chrono::Duration::days(retention_days as i64),
+        max_cases,
+        max_bytes,
+    })?;
     h.flush()?;
     println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)

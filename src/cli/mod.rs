@@ -73,11 +73,20 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Render a verdict as a printable report (Markdown, HTML or PDF).
+    /// Render a case or a verdict as a printable report (Markdown, HTML or PDF).
     Report {
-        /// A verdict JSON document, e.g. one line of a jsonl output (`-`: standard input).
+        /// A case in the history: its latest verdict, case timeline and stored events.
+        #[arg(conflicts_with = "verdict", required_unless_present = "verdict")]
+        case_id: Option<String>,
+        /// A verdict JSON document instead, e.g. one line of a jsonl output (`-`: standard input).
         #[arg(long)]
-        verdict: PathBuf,
+        verdict: Option<PathBuf>,
+        /// State directory of the history (default: `state.dir` of the configuration).
+        #[arg(long, requires = "case_id")]
+        state_dir: Option<PathBuf>,
+        /// Configuration file, for `state.dir` (default: the embedded one).
+        #[arg(long, requires = "case_id")]
+        config: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
         /// Output file (default: standard output).
@@ -205,6 +214,9 @@ pub enum HistoryCommand {
         retention_days: Option<u64>,
         #[arg(long)]
         max_cases: Option<usize>,
+        /// Byte cap of the history's data: the oldest closed cases go first (0: no cap).
+        #[arg(long)]
+        max_bytes: Option<u64>,
     },
 }
 
@@ -256,10 +268,25 @@ pub fn main(cli: Cli) -> ExitCode {
             &paths,
         ),
         Command::Report {
-            verdict,
+            case_id: Some(case_id),
+            state_dir,
+            config,
             format,
             out,
+            ..
+        } => config::load(config.as_deref())
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                let dir = state_dir.unwrap_or_else(|| c.state.dir.clone());
+                report::case_report(&dir, &case_id, format, out.as_deref())
+            }),
+        Command::Report {
+            verdict: Some(verdict),
+            format,
+            out,
+            ..
         } => report::report(&verdict, format, out.as_deref()),
+        Command::Report { .. } => Err(BadInput("give a CASE_ID or --verdict FILE".into()).into()),
         Command::Detect {
             rules,
             ignore_logsource,
@@ -371,10 +398,12 @@ fn history_command(
         HistoryCommand::Compact {
             retention_days,
             max_cases,
+            max_bytes,
         } => history::compact(
             &dir,
             retention_days.unwrap_or(config.history.retention_days),
             max_cases.unwrap_or(config.history.max_cases),
+            max_bytes.unwrap_or(config.history.max_bytes),
         ),
     }
 }

@@ -39,14 +39,36 @@ pub(super) fn report(
     })?;
     let input = ReportInput::from_json(&doc)
         .map_err(|e| BadInput(format!("{}: {e}", verdict.display())))?;
-    let bytes = format.render(&input);
+    write_out(&format.render(&input), out)
+}
+
+/// `nightwatch report CASE_ID --format F [--state-dir DIR] [--out PATH]`: the case's report
+/// from the history (exit 2 when the case is unknown).
+pub(super) fn case_report(
+    state_dir: &Path,
+    case_id: &str,
+    format: ReportFormat,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let history = super::history::open(state_dir)?;
+    let input = ReportInput::from_history(&history, case_id)?.ok_or_else(|| {
+        BadInput(format!(
+            "no case {case_id} in the history of {}",
+            state_dir.display()
+        ))
+    })?;
+    write_out(&format.render(&input), out)
+}
+
+/// Writes the rendered report to `out`, or to standard output.
+fn write_out(bytes: &[u8], out: Option<&Path>) -> anyhow::Result<ExitCode> {
     match out {
         Some(path) => {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?
         }
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes)?;
+            stdout.write_all(bytes)?;
             stdout.flush()?;
         }
     }

@@ -6,7 +6,9 @@
 //! writes a case's new state, verdict, events and index entries in one transaction per update
 //! ([`HistoryStore::record`]); the API adds feedback and closes cases; history correlation reads
 //! the indexes when a case is built. Retention ([`HistoryStore::compact`]) drops cases older than
-//! a horizon and the least recently updated past a count cap, with their verdicts, events and index entries.
+//! a horizon, the least recently active past a count cap, and the oldest closed cases past a
+//! byte cap, with their verdicts, events and index entries ([`compact_and_measure`] also
+//! updates the `nightwatch_history_*` metrics).
 //!
 //! The default implementation is [`sled_store::SledHistory`] on the process's embedded
 //! [`crate::store::Store`]; the trait keeps the rest of the program independent of it so another
@@ -117,8 +119,13 @@ pub struct CaseFilter {
     pub conclusion: Option<Conclusion>,
     pub severity: Option<Severity>,
     pub host: Option<String>,
+    /// Cases whose evidence involves this user (case-insensitive, e.g. `CORP\\j.doe`).
+    pub user: Option<String>,
     /// Cases active (last event) at or after this time.
     pub since: Option<DateTime<Utc>>,
+    /// Cases active (first event) at or before this time; with `since`, the cases whose
+    /// activity overlaps the window.
+    pub until: Option<DateTime<Utc>>,
     pub limit: usize,
     /// Opaque: the `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -131,13 +138,81 @@ pub struct CasePage {
     pub next_cursor: Option<String>,
 }
 
+/// What compaction keeps: `[history]` retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Cases last active before this are removed.
+    pub horizon: DateTime<Utc>,
+    /// At most this many cases are kept (the least recently active go first).
+    pub max_cases: usize,
+    /// The oldest closed cases are removed until the history's data ([`HistoryStats::data_bytes`])
+    /// is at most this many bytes; 0 = no cap.
+    pub max_bytes: u64,
+}
+
 /// What a compaction removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CompactReport {
     pub cases_before: u64,
     pub removed_by_age: u64,
+    /// Removed by the `max_cases` count cap.
     pub removed_by_cap: u64,
+    /// Closed cases removed by the `max_bytes` size cap.
+    pub removed_by_size: u64,
     pub cases_after: u64,
+    /// History data bytes before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// How big the history is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryStats {
+    pub cases: u64,
+    /// Keys and values in the history's trees.
+    pub data_bytes: u64,
+    /// The embedded store's size on disk (every tree, sled's own overhead and space not yet
+    /// reclaimed): larger than `data_bytes`.
+    pub store_bytes: u64,
+}
+
+/// Compacts `history` and records the outcome in the `nightwatch_history_*` metrics.
+pub fn compact_and_measure(
+    history: &dyn HistoryStore,
+    retention: &Retention,
+    metrics: &crate::metrics::Metrics,
+) -> Result<CompactReport, HistoryError> {
+    let result = history.compact(retention).and_then(|report| {
+        for (reason, n) in [
+            ("age", report.removed_by_age),
+            ("count", report.removed_by_cap),
+            ("size", report.removed_by_size),
+        ] {
+            metrics
+                .history_compacted
+                .with_label_values(&[reason])
+                .inc_by(n);
+        }
+        measure(history, metrics)?;
+        Ok(report)
+    });
+    if result.is_err() {
+        metrics.history_errors.inc();
+    }
+    result
+}
+
+/// Sets the `nightwatch_history_*` size gauges from [`HistoryStore::stats`].
+pub fn measure(
+    history: &dyn HistoryStore,
+    metrics: &crate::metrics::Metrics,
+) -> Result<HistoryStats, HistoryError> {
+    let stats = history.stats()?;
+    let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    metrics.history_cases.set(gauge(stats.cases));
+    metrics.history_data_bytes.set(gauge(stats.data_bytes));
+    metrics.history_store_bytes.set(gauge(stats.store_bytes));
+    Ok(stats)
 }
 
 /// Why a history operation failed.
@@ -199,13 +274,12 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
         rule_id: &str,
         entity: &EntityRef,
     ) -> Result<Option<Feedback>, HistoryError>;
-    /// Drops cases last updated before `horizon`, then the least recently updated past
-    /// `max_cases`, with their verdicts, events and index entries.
-    fn compact(
-        &self,
-        horizon: DateTime<Utc>,
-        max_cases: usize,
-    ) -> Result<CompactReport, HistoryError>;
+    /// Drops cases last active before the horizon, then the least recently active past
+    /// `max_cases`, then the oldest closed cases while the data exceeds `max_bytes`, each
+    /// with its verdicts, events and index entries.
+    fn compact(&self, retention: &Retention) -> Result<CompactReport, HistoryError>;
+    /// The number of cases and the bytes they take.
+    fn stats(&self) -> Result<HistoryStats, HistoryError>;
     /// Every case with its verdicts and events as NDJSON lines; returns the number of cases.
     fn export(&self, out: &mut dyn std::io::Write) -> Result<u64, HistoryError>;
     /// Writes buffered changes to disk.

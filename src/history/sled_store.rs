@@ -4,7 +4,8 @@
 //! verdict JSON), `history_events` (case id, sequence → event JSON), the indexes
 //! `history_idx_indicator`, `history_idx_host`, `history_idx_user`, `history_idx_address` (value,
 //! case id → empty) and `history_rule_feedback` (rule id, entity → latest [`Feedback`]). Every
-//! change to a case touches its record and its index entries in one sled transaction.
+//! change to a case touches its record and its index entries in one sled transaction. The
+//! size cap of compaction counts the bytes of keys and values in these trees.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +15,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::{
     CaseFilter, CasePage, CaseRecord, CaseStatus, CompactReport, Feedback, HistoryError,
-    HistoryStore,
+    HistoryStats, HistoryStore, Retention,
 };
 use crate::event::Event;
 use crate::store::Store;
@@ -180,6 +181,55 @@ impl SledHistory {
             out.push(decode(&k, &v)?);
         }
         Ok(out)
+    }
+
+    fn trees(&self) -> [&sled::Tree; 8] {
+        [
+            &self.cases,
+            &self.verdicts,
+            &self.events,
+            &self.idx_indicator,
+            &self.idx_host,
+            &self.idx_user,
+            &self.idx_address,
+            &self.rule_feedback,
+        ]
+    }
+
+    /// Keys and values in every history tree.
+    fn data_bytes(&self) -> Result<u64, HistoryError> {
+        let mut n = 0u64;
+        for tree in self.trees() {
+            for item in tree.iter() {
+                let (k, v) = item?;
+                n += (k.len() + v.len()) as u64;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Keys and values that removing this case frees (its record, verdicts, events and index
+    /// entries).
+    fn case_bytes(&self, r: &CaseRecord) -> Result<u64, HistoryError> {
+        let id = r.case_id.as_bytes();
+        let mut n = 0u64;
+        if let Some(v) = self.cases.get(id)? {
+            n += (id.len() + v.len()) as u64;
+        }
+        for tree in [&self.verdicts, &self.events] {
+            for item in tree.scan_prefix(prefix(&r.case_id)) {
+                let (k, v) = item?;
+                n += (k.len() + v.len()) as u64;
+            }
+        }
+        let index_keys = r
+            .indicators
+            .iter()
+            .chain(r.entities.iter().map(|e| &e.value));
+        for value in index_keys {
+            n += (value.to_lowercase().len() + 1 + id.len()) as u64;
+        }
+        Ok(n)
     }
 
     /// Removes a case, its verdicts, events and index entries in one transaction.
@@ -387,19 +437,23 @@ impl HistoryStore for SledHistory {
             None => None,
         };
         let host = filter.host.as_ref().map(|h| h.to_lowercase());
+        let user = filter.user.as_ref().map(|u| u.to_lowercase());
+        let involves = |r: &CaseRecord, kind: EntityKind, value: &Option<String>| {
+            value.as_ref().is_none_or(|v| {
+                r.entities
+                    .iter()
+                    .any(|e| e.kind == kind && e.value.to_lowercase() == *v)
+            })
+        };
         let mut cases: Vec<CaseRecord> = self
             .all_cases()?
             .into_iter()
             .filter(|r| filter.conclusion.is_none_or(|c| r.conclusion == c))
             .filter(|r| filter.severity.is_none_or(|s| r.severity == s))
             .filter(|r| filter.since.is_none_or(|s| r.last_seen >= s))
-            .filter(|r| {
-                host.as_ref().is_none_or(|h| {
-                    r.entities
-                        .iter()
-                        .any(|e| e.kind == EntityKind::Host && e.value.to_lowercase() == *h)
-                })
-            })
+            .filter(|r| filter.until.is_none_or(|u| r.first_seen <= u))
+            .filter(|r| involves(r, EntityKind::Host, &host))
+            .filter(|r| involves(r, EntityKind::User, &user))
             .collect();
         // Newest activity first; the cursor is the position of the last case returned.
         cases.sort_by(|a, b| {
@@ -447,14 +501,11 @@ impl HistoryStore for SledHistory {
         }
     }
 
-    fn compact(
-        &self,
-        horizon: DateTime<Utc>,
-        max_cases: usize,
-    ) -> Result<CompactReport, HistoryError> {
+    fn compact(&self, retention: &Retention) -> Result<CompactReport, HistoryError> {
         let mut all = self.all_cases()?;
         let mut report = CompactReport {
             cases_before: all.len() as u64,
+            bytes_before: self.data_bytes()?,
             ..Default::default()
         };
         all.sort_by(|a, b| {
@@ -462,20 +513,42 @@ impl HistoryStore for SledHistory {
                 .cmp(&a.last_seen)
                 .then(a.case_id.cmp(&b.case_id))
         });
-        let mut kept = 0usize;
-        for r in &all {
-            if r.last_seen < horizon {
-                self.remove_case(r)?;
+        let mut kept = Vec::new();
+        for r in all {
+            if r.last_seen < retention.horizon {
+                self.remove_case(&r)?;
                 report.removed_by_age += 1;
-            } else if kept >= max_cases {
-                self.remove_case(r)?;
+            } else if kept.len() >= retention.max_cases {
+                self.remove_case(&r)?;
                 report.removed_by_cap += 1;
             } else {
-                kept += 1;
+                kept.push(r);
+            }
+        }
+        let mut bytes = self.data_bytes()?;
+        if retention.max_bytes > 0 && bytes > retention.max_bytes {
+            // Oldest activity first; open cases are never removed for size.
+            for r in kept.iter().rev().filter(|r| r.status == CaseStatus::Closed) {
+                if bytes <= retention.max_bytes {
+                    break;
+                }
+                let size = self.case_bytes(r)?;
+                self.remove_case(r)?;
+                bytes = bytes.saturating_sub(size);
+                report.removed_by_size += 1;
             }
         }
         report.cases_after = self.cases.len() as u64;
+        report.bytes_after = self.data_bytes()?;
         Ok(report)
+    }
+
+    fn stats(&self) -> Result<HistoryStats, HistoryError> {
+        Ok(HistoryStats {
+            cases: self.cases.len() as u64,
+            data_bytes: self.data_bytes()?,
+            store_bytes: self.store.size_on_disk(),
+        })
     }
 
     fn export(&self, out: &mut dyn std::io::Write) -> Result<u64, HistoryError> {
@@ -509,4 +582,4 @@ impl HistoryStore for SledHistory {
 
 #[cfg(test)]
 #[path = "tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -5,7 +5,7 @@
 use chrono::Duration;
 
 use super::*;
-use crate::history::{CaseStatus, Disposition};
+use crate::history::{CaseStatus, Disposition, Retention, compact_and_measure, measure};
 use crate::verdict::{Conclusion, EntityKind, EntityRef, Severity, Stage};
 
 fn t0() -> DateTime<Utc> {
@@ -14,7 +14,12 @@ fn t0() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-fn record(id: &str, host: &str, minutes: i64, conclusion: Conclusion) -> (CaseRecord, Verdict) {
+pub(crate) fn record(
+    id: &str,
+    host: &str,
+    minutes: i64,
+    conclusion: Conclusion,
+) -> (CaseRecord, Verdict) {
     let v = crate::verdict::synthesize(
         crate::verdict::CaseHeader {
             case_id: id,
@@ -59,7 +64,7 @@ fn record(id: &str, host: &str, minutes: i64, conclusion: Conclusion) -> (CaseRe
     (r, v)
 }
 
-fn ev(i: u64) -> Event {
+pub(crate) fn ev(i: u64) -> Event {
     Event::new(
         crate::event::Origin {
             input: "t".into(),
@@ -170,6 +175,49 @@ fn listing_filters_and_pages_with_a_cursor() {
             .collect::<Vec<_>>(),
         vec!["c4", "c2"]
     );
+    // Users (case-insensitive) and the time window: active at or after `since`, started at or
+    // before `until`.
+    let (mut other, v) = record("c9", "h9", 200, Conclusion::Incident);
+    other.entities = vec![EntityRef::new(EntityKind::User, "CORP\\m.roe")];
+    other.first_seen = t0() + Duration::minutes(100);
+    h.record(&other, &v, &[]).unwrap();
+    let ids = |f: CaseFilter| -> Vec<String> {
+        h.list(&f)
+            .unwrap()
+            .cases
+            .into_iter()
+            .map(|c| c.case_id)
+            .collect()
+    };
+    assert_eq!(
+        ids(CaseFilter {
+            user: Some("corp\\M.ROE".into()),
+            ..Default::default()
+        }),
+        vec!["c9"]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            user: Some("CORP\\j.doe".into()),
+            ..Default::default()
+        }),
+        vec!["c4", "c3", "c2", "c1", "c0"]
+    );
+    assert_eq!(
+        ids(CaseFilter {
+            since: Some(t0() + Duration::minutes(3)),
+            until: Some(t0() + Duration::minutes(50)),
+            ..Default::default()
+        }),
+        vec!["c4", "c3"]
+    );
+    assert!(
+        ids(CaseFilter {
+            user: Some("nobody".into()),
+            ..Default::default()
+        })
+        .is_empty()
+    );
     assert!(matches!(
         h.list(&CaseFilter {
             cursor: Some("garbage".into()),
@@ -187,7 +235,13 @@ fn compaction_drops_old_and_excess_cases_with_their_index_entries() {
         let (r, v) = record(&format!("c{i}"), "ws", i * 60, Conclusion::Incident);
         h.record(&r, &v, &[&ev(i as u64)]).unwrap();
     }
-    let report = h.compact(t0() + Duration::minutes(30), 2).unwrap();
+    let report = h
+        .compact(&Retention {
+            horizon: t0() + Duration::minutes(30),
+            max_cases: 2,
+            max_bytes: 0,
+        })
+        .unwrap();
     assert_eq!(report.removed_by_age, 1);
     assert_eq!(report.removed_by_cap, 1);
     assert_eq!(report.cases_after, 2);
@@ -218,4 +272,71 @@ fn history_survives_reopening_the_store() {
     let h = SledHistory::open(&store).unwrap();
     assert_eq!(h.case("c1").unwrap().unwrap().score, 70);
     assert_eq!(h.cases_for_indicator("203.0.113.7").unwrap(), vec!["c1"]);
+}
+
+#[test]
+fn the_size_cap_removes_the_oldest_closed_cases_and_updates_the_metrics() {
+    let store = Store::temporary().unwrap();
+    let h = SledHistory::open(&store).unwrap();
+    for i in 0..6 {
+        let (r, v) = record(&format!("c{i}"), "ws", i * 10, Conclusion::Incident);
+        let events: Vec<Event> = (0..5).map(|n| ev(i as u64 * 10 + n)).collect();
+        let refs: Vec<&Event> = events.iter().collect();
+        h.record(&r, &v, &refs).unwrap();
+    }
+    // c0 (oldest) stays open; c1..c4 are closed; c5 is the newest and closed.
+    for i in 1..6 {
+        h.close(&format!("c{i}"), "alice", "done", t0()).unwrap();
+    }
+    let metrics = crate::metrics::Metrics::new().unwrap();
+    let before = measure(&h, &metrics).unwrap();
+    assert_eq!(before.cases, 6);
+    assert!(before.data_bytes > 0 && before.store_bytes > 0);
+    let per_case = before.data_bytes / 6;
+    let cap = before.data_bytes - 2 * per_case - per_case / 2;
+    let retention = Retention {
+        horizon: t0() - Duration::days(1),
+        max_cases: 100,
+        max_bytes: cap,
+    };
+    let report = compact_and_measure(&h, &retention, &metrics).unwrap();
+    assert_eq!(report.removed_by_size, 3, "{report:?}");
+    assert_eq!((report.removed_by_age, report.removed_by_cap), (0, 0));
+    assert!(report.bytes_after <= cap, "{report:?}");
+    assert_eq!(report.bytes_before, before.data_bytes);
+    // The open case survives although it is the oldest; the closed ones go oldest first.
+    let left: Vec<String> = h
+        .list(&CaseFilter::default())
+        .unwrap()
+        .cases
+        .into_iter()
+        .map(|c| c.case_id)
+        .collect();
+    assert_eq!(left, vec!["c5", "c4", "c0"]);
+    assert!(h.events("c1").unwrap().is_empty());
+    assert!(h.cases_for_indicator("203.0.113.7").unwrap().len() == 3);
+    let text = metrics.render();
+    assert!(
+        text.contains("nightwatch_history_compacted_total{reason=\"size\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains("nightwatch_history_compacted_total{reason=\"age\"} 0"));
+    assert!(text.contains("nightwatch_history_cases 3"), "{text}");
+    assert!(text.contains(&format!(
+        "nightwatch_history_data_bytes {}",
+        report.bytes_after
+    )));
+    assert!(text.contains("nightwatch_history_errors_total 0"));
+    // Under the cap nothing more goes; an impossible cap stops at the open cases.
+    let again = h.compact(&retention).unwrap();
+    assert_eq!(again.removed_by_size, 0);
+    let tiny = h
+        .compact(&Retention {
+            max_bytes: 1,
+            ..retention
+        })
+        .unwrap();
+    assert_eq!(tiny.removed_by_size, 2);
+    assert_eq!(tiny.cases_after, 1);
+    assert!(h.case("c0").unwrap().is_some());
 }

@@ -1,6 +1,7 @@
-//! The report as one self-contained HTML page: inline CSS with a print stylesheet (A4, one
-//! page for a typical case), no scripts, no external assets. Every text node and attribute
-//! value goes through [`escape`]: event content is attacker-controlled.
+//! The report as one self-contained HTML page: inline CSS with a print stylesheet (one A4
+//! page: the content is bounded by [`super::bounds`] and printed small), no scripts, no
+//! external assets. Every text node and attribute value goes through [`escape`]: event
+//! content is attacker-controlled.
 
 use std::fmt::Write;
 
@@ -44,13 +45,28 @@ th { background: var(--band); font-weight: 600; }
 ol { margin: .2rem 0; padding-left: 1.4rem; } li { margin: .1rem 0; }
 .muted, footer { color: var(--muted); font-size: 8.5pt; }
 footer { margin-top: .8rem; border-top: 1px solid var(--line); padding-top: .3rem; }
-@page { size: A4; margin: 10mm; }
+p.more { margin: .15rem 0; }
+/* One A4 page: the content is bounded (report::bounds) and printed small and tight. */
+@page { size: A4 portrait; margin: 10mm; }
 @media print {
-  body { margin: 0; max-width: none; padding: 0; font-size: 9pt; }
-  h2 { break-after: avoid; } tr, li { break-inside: avoid; }
+  body { margin: 0; max-width: none; padding: 0; font-size: 7.5pt; line-height: 1.25; }
+  h1 { font-size: 12pt; margin: 0 0 .2rem; }
+  h2 { font-size: 9pt; margin: .35rem 0 .1rem; break-after: avoid; }
+  table { font-size: 6.8pt; } th, td { padding: .05rem .25rem; }
+  .facts { font-size: 7.5pt; margin: .15rem 0; } .matrix td { font-size: 6.5pt; }
+  ol { margin: 0; } li { margin: 0; } p.more { margin: .05rem 0; }
+  footer { margin-top: .3rem; padding-top: .1rem; font-size: 6.5pt; }
+  tr, li { break-inside: avoid; }
   .badge { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 "#;
+
+/// `<p class="muted">… and N more …</p>` when something was left out.
+fn more(h: &mut String, line: Option<String>) {
+    if let Some(line) = line {
+        let _ = writeln!(h, "<p class=\"muted more\">{}</p>", escape(&line));
+    }
+}
 
 /// Renders the report as a complete HTML document.
 pub fn render_html(input: &ReportInput) -> String {
@@ -77,41 +93,37 @@ pub fn render_html(input: &ReportInput) -> String {
     }
     h.push_str("</dl>\n");
 
-    if !input.stages.is_empty() {
+    if !r.stages.items.is_empty() {
         h.push_str(
             "<h2>Case timeline</h2>\n<table><tr><th>Time</th><th>Stage</th><th>Detail</th></tr>\n",
         );
-        for s in &input.stages {
+        for s in &r.stages.items {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                super::time(s.time),
+                super::short_time(s.time),
                 escape(&s.stage),
                 escape(&s.detail)
             );
         }
         h.push_str("</table>\n");
+        more(&mut h, r.stages.more_line("earlier case timeline entries"));
     }
 
-    h.push_str("<h2>Evidence timeline</h2>\n<table><tr><th>Time</th><th>Finding</th><th>Event</th><th>Origin</th></tr>\n");
-    for row in &r.timeline {
+    h.push_str("<h2>Evidence timeline</h2>\n<table><tr><th>Time</th><th>Finding</th><th>Detail</th><th>Event</th></tr>\n");
+    for row in &r.timeline.items {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}<br><span class=\"muted\">{}</span></td></tr>",
             escape(&row.time),
             escape(&row.what),
+            escape(&row.detail),
             escape(&row.event_id),
             escape(&row.origin)
         );
     }
     h.push_str("</table>\n");
-    if r.timeline_more > 0 {
-        let _ = writeln!(
-            h,
-            "<p class=\"muted\">… and {} more evidence events.</p>",
-            r.timeline_more
-        );
-    }
+    more(&mut h, r.timeline.more_line("evidence events"));
 
     if !r.matrix.is_empty() {
         h.push_str("<h2>ATT&amp;CK matrix</h2>\n<table class=\"matrix\"><tr>");
@@ -127,7 +139,7 @@ pub fn render_html(input: &ReportInput) -> String {
     }
 
     h.push_str("<h2>Findings</h2>\n<table><tr><th>Kind</th><th>Finding</th><th>Level</th><th>Count</th><th>Weight</th></tr>\n");
-    for f in &r.findings {
+    for f in &r.findings.items {
         let _ = writeln!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -139,10 +151,11 @@ pub fn render_html(input: &ReportInput) -> String {
         );
     }
     h.push_str("</table>\n");
+    more(&mut h, r.findings.more_line("findings"));
 
-    if !input.indicators.is_empty() {
+    if !r.indicators.items.is_empty() {
         h.push_str("<h2>Indicator enrichments</h2>\n<table><tr><th>Indicator</th><th>Source</th><th>Verdict</th><th>Score</th><th>Detail</th></tr>\n");
-        for i in &input.indicators {
+        for i in &r.indicators.items {
             let score = i.score.map(|s| s.to_string()).unwrap_or_default();
             let _ = writeln!(
                 h,
@@ -165,17 +178,19 @@ pub fn render_html(input: &ReportInput) -> String {
             }
         }
         h.push_str("</table>\n");
+        more(&mut h, r.indicators.more_line("indicators"));
     }
 
     h.push_str("<h2>Reasoning</h2>\n<ol>\n");
-    for line in &v.reasoning {
+    for line in &r.reasoning.items {
         let _ = writeln!(h, "<li>{}</li>", escape(line));
     }
     h.push_str("</ol>\n");
+    more(&mut h, r.reasoning.more_line("reasoning lines"));
 
-    if !input.next_steps.is_empty() {
+    if !r.next_steps.items.is_empty() {
         h.push_str("<h2>Next steps</h2>\n<ol>\n");
-        for s in &input.next_steps {
+        for s in &r.next_steps.items {
             let _ = write!(h, "<li><strong>{}</strong>", escape(&s.title));
             if !s.detail.is_empty() {
                 let _ = write!(h, ": {}", escape(&s.detail));
@@ -187,6 +202,7 @@ pub fn render_html(input: &ReportInput) -> String {
             h.push_str("</li>\n");
         }
         h.push_str("</ol>\n");
+        more(&mut h, r.next_steps.more_line("next steps"));
     }
     let _ = write!(
         h,

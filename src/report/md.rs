@@ -25,6 +25,13 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// A paragraph `… and N more …` when something was left out.
+fn more(d: &mut String, line: Option<String>) {
+    if let Some(line) = line {
+        let _ = writeln!(d, "\n{}", escape(&line));
+    }
+}
+
 /// Renders the report as Markdown.
 pub fn render_md(input: &ReportInput) -> String {
     let r = Report::new(input);
@@ -34,35 +41,35 @@ pub fn render_md(input: &ReportInput) -> String {
         let _ = writeln!(d, "- **{label}:** {}", escape(value));
     }
 
-    if !input.stages.is_empty() {
+    if !r.stages.items.is_empty() {
         d.push_str("\n## Case timeline\n\n| Time | Stage | Detail |\n|---|---|---|\n");
-        for s in &input.stages {
+        for s in &r.stages.items {
             let _ = writeln!(
                 d,
                 "| {} | {} | {} |",
-                super::time(s.time),
+                super::short_time(s.time),
                 escape(&s.stage),
                 escape(&s.detail)
             );
         }
+        more(&mut d, r.stages.more_line("earlier case timeline entries"));
     }
 
     d.push_str(
-        "\n## Evidence timeline\n\n| Time | Finding | Event | Origin |\n|---|---|---|---|\n",
+        "\n## Evidence timeline\n\n| Time | Finding | Detail | Event | Origin |\n|---|---|---|---|---|\n",
     );
-    for row in &r.timeline {
+    for row in &r.timeline.items {
         let _ = writeln!(
             d,
-            "| {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
             row.time,
             escape(&row.what),
+            escape(&row.detail),
             escape(&row.event_id),
             escape(&row.origin)
         );
     }
-    if r.timeline_more > 0 {
-        let _ = writeln!(d, "\n… and {} more evidence events.", r.timeline_more);
-    }
+    more(&mut d, r.timeline.more_line("evidence events"));
 
     if !r.matrix.is_empty() {
         d.push_str("\n## ATT&CK matrix\n\n|");
@@ -91,7 +98,7 @@ pub fn render_md(input: &ReportInput) -> String {
     d.push_str(
         "\n## Findings\n\n| Kind | Finding | Level | Count | Weight |\n|---|---|---|---|---|\n",
     );
-    for f in &r.findings {
+    for f in &r.findings.items {
         let _ = writeln!(
             d,
             "| {} | {} | {} | {} | {} |",
@@ -102,10 +109,11 @@ pub fn render_md(input: &ReportInput) -> String {
             f.weight
         );
     }
+    more(&mut d, r.findings.more_line("findings"));
 
-    if !input.indicators.is_empty() {
+    if !r.indicators.items.is_empty() {
         d.push_str("\n## Indicator enrichments\n");
-        for i in &input.indicators {
+        for i in &r.indicators.items {
             let score = i.score.map(|s| format!(", score {s}")).unwrap_or_default();
             let _ = writeln!(
                 d,
@@ -128,16 +136,18 @@ pub fn render_md(input: &ReportInput) -> String {
                 }
             }
         }
+        more(&mut d, r.indicators.more_line("indicators"));
     }
 
     d.push_str("\n## Reasoning\n\n");
-    for (n, line) in input.verdict.reasoning.iter().enumerate() {
+    for (n, line) in r.reasoning.items.iter().enumerate() {
         let _ = writeln!(d, "{}. {}", n + 1, escape(line));
     }
+    more(&mut d, r.reasoning.more_line("reasoning lines"));
 
-    if !input.next_steps.is_empty() {
+    if !r.next_steps.items.is_empty() {
         d.push_str("\n## Next steps\n\n");
-        for (n, s) in input.next_steps.iter().enumerate() {
+        for (n, s) in r.next_steps.items.iter().enumerate() {
             let _ = write!(d, "{}. **{}**", n + 1, escape(&s.title));
             if !s.detail.is_empty() {
                 let _ = write!(d, ": {}", escape(&s.detail));
@@ -148,6 +158,7 @@ pub fn render_md(input: &ReportInput) -> String {
             }
             d.push('\n');
         }
+        more(&mut d, r.next_steps.more_line("next steps"));
     }
     let _ = writeln!(d, "\n---\n{}", escape(&r.footer));
     d

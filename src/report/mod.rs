@@ -15,14 +15,15 @@ pub mod pdf;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
 
 pub use html::render_html;
 pub use md::render_md;
 pub use pdf::render_pdf;
 
 use crate::attack;
-use crate::verdict::Verdict;
+use crate::event::Event;
+use crate::history::{HistoryError, HistoryStore};
+use crate::verdict::{Evidence, Finding, TimelineEntry, Verdict};
 
 /// The formats a report is rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -60,8 +61,28 @@ impl ReportFormat {
     }
 }
 
-/// Evidence rows shown in the timeline; the rest are counted.
-pub const MAX_TIMELINE_ROWS: usize = 20;
+/// Bounds that keep a report on one printable page: what is past them is counted ("… and N
+/// more"), never silently dropped; the verdict document and the case API hold everything.
+pub mod bounds {
+    /// Evidence events on the timeline (one per finding first, then the earliest others).
+    pub const TIMELINE_ROWS: usize = 8;
+    /// Case timeline entries (the latest).
+    pub const STAGES: usize = 6;
+    /// Findings, strongest first.
+    pub const FINDINGS: usize = 8;
+    /// Techniques per ATT&CK matrix column.
+    pub const TECHNIQUES_PER_TACTIC: usize = 4;
+    /// Indicators, and sources per indicator.
+    pub const INDICATORS: usize = 4;
+    pub const SOURCES: usize = 4;
+    /// Reasoning sentences, and characters per sentence.
+    pub const REASONING: usize = 10;
+    pub const REASONING_CHARS: usize = 150;
+    /// Recommended next steps.
+    pub const NEXT_STEPS: usize = 5;
+    /// Characters of an evidence event's detail (its key field values).
+    pub const DETAIL_CHARS: usize = 70;
+}
 
 /// The ATT&CK tactics in kill-chain order (the columns of the Enterprise matrix).
 const TACTIC_ORDER: [&str; 14] = [
@@ -82,54 +103,41 @@ const TACTIC_ORDER: [&str; 14] = [
 ];
 
 /// One indicator seen in the case and what each intelligence source said about it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IndicatorView {
     pub value: String,
     /// `ip`, `domain`, `url`, `sha256`, …
-    #[serde(default, alias = "type")]
     pub kind: String,
     /// The combined opinion (e.g. `malicious`, `suspicious`, `clean`, `unknown`).
-    #[serde(default, alias = "opinion")]
     pub verdict: String,
-    #[serde(default)]
     pub score: Option<f64>,
-    #[serde(default, alias = "opinions")]
     pub sources: Vec<SourceOpinion>,
 }
 
 /// One source's opinion on an indicator.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SourceOpinion {
-    #[serde(alias = "name")]
     pub source: String,
-    #[serde(default, alias = "opinion")]
     pub verdict: String,
-    #[serde(default)]
     pub score: Option<f64>,
     /// Free text: detections, tags, first seen, …
-    #[serde(default, alias = "summary")]
     pub detail: String,
 }
 
 /// A recommended action, from the runbooks.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NextStep {
-    #[serde(alias = "action", alias = "step")]
     pub title: String,
-    #[serde(default, alias = "description")]
     pub detail: String,
     /// What the step is keyed by (technique or tactic ids) or its runbook.
-    #[serde(default, alias = "refs", alias = "techniques")]
     pub references: Vec<String>,
 }
 
 /// One entry of the case's own timeline (stage transitions, analyst actions).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StageEntry {
     pub time: DateTime<Utc>,
-    #[serde(alias = "to", alias = "event")]
     pub stage: String,
-    #[serde(default, alias = "note", alias = "reason")]
     pub detail: String,
 }
 
@@ -140,6 +148,9 @@ pub struct ReportInput {
     pub indicators: Vec<IndicatorView>,
     pub next_steps: Vec<NextStep>,
     pub stages: Vec<StageEntry>,
+    /// Stored copies of the evidence events (from the case history), when available: the
+    /// timeline shows their key fields when the verdict's evidence reference carries none.
+    pub events: Vec<Event>,
 }
 
 /// Why a verdict document could not be read for a report.
@@ -182,21 +193,41 @@ impl ReportInput {
                 references: vec![n.runbook.clone()],
             })
             .collect();
-        let stages = verdict
-            .timeline
-            .iter()
-            .map(|t| StageEntry {
-                time: t.time,
-                stage: t.stage.as_str().to_owned(),
-                detail: t.note.clone(),
-            })
-            .collect();
+        let stages = verdict.timeline.iter().map(stage_entry).collect();
         ReportInput {
             verdict,
             indicators,
             next_steps,
             stages,
+            events: Vec::new(),
         }
+    }
+
+    /// The report of a case from the history: its latest verdict version, the case's current
+    /// timeline (analyst feedback and closing included) and its stored evidence events.
+    /// `None` when the history has no verdict for the case.
+    pub fn from_history(
+        history: &dyn HistoryStore,
+        case_id: &str,
+    ) -> Result<Option<Self>, HistoryError> {
+        let Some(verdict) = history
+            .verdicts(case_id)?
+            .into_iter()
+            .max_by_key(|v| v.version)
+        else {
+            return Ok(None);
+        };
+        let mut input = ReportInput::new(verdict).with_events(history.events(case_id)?);
+        if let Some(case) = history.case(case_id)? {
+            input.stages = case.timeline.iter().map(stage_entry).collect();
+        }
+        Ok(Some(input))
+    }
+
+    /// The same report with the case's stored evidence events.
+    pub fn with_events(mut self, events: Vec<Event>) -> Self {
+        self.events = events;
+        self
     }
 
     /// Reads a verdict document (e.g. one line of a jsonl output).
@@ -207,11 +238,27 @@ impl ReportInput {
     }
 }
 
+/// A case timeline entry as shown; an analyst's entry names the analyst.
+fn stage_entry(t: &TimelineEntry) -> StageEntry {
+    let detail = if t.actor.is_empty() || t.actor == crate::cases::ACTOR {
+        t.note.clone()
+    } else {
+        format!("{}: {}", t.actor, t.note)
+    };
+    StageEntry {
+        time: t.time,
+        stage: t.stage.as_str().to_owned(),
+        detail,
+    }
+}
+
 /// One evidence event on the timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineRow {
     pub time: String,
     pub what: String,
+    /// The event's key field values (`Field=value; …`), cut to [`bounds::DETAIL_CHARS`].
+    pub detail: String,
     pub event_id: String,
     /// `source#index` (input)
     pub origin: String,
@@ -235,23 +282,110 @@ pub struct FindingRow {
     pub weight: String,
 }
 
-/// The format-neutral content of a report, in display order.
+/// A bounded list and how many items past the bound were left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown<T> {
+    pub items: Vec<T>,
+    pub more: usize,
+}
+
+impl<T> Shown<T> {
+    fn first(all: impl IntoIterator<Item = T>, max: usize) -> Self {
+        let mut items: Vec<T> = all.into_iter().collect();
+        let more = items.len().saturating_sub(max);
+        items.truncate(max);
+        Shown { items, more }
+    }
+
+    /// `… and N more <what>.` when something was left out.
+    pub fn more_line(&self, what: &str) -> Option<String> {
+        (self.more > 0).then(|| format!("… and {} more {what}.", self.more))
+    }
+}
+
+/// The format-neutral content of a report, in display order, bounded to one page.
 #[derive(Debug, Clone)]
 pub struct Report<'a> {
     pub input: &'a ReportInput,
     pub title: String,
     /// (label, value) pairs of the summary block.
     pub facts: Vec<(&'static str, String)>,
-    pub timeline: Vec<TimelineRow>,
-    /// Evidence events not shown in the timeline.
-    pub timeline_more: usize,
+    /// The latest case timeline entries.
+    pub stages: Shown<StageEntry>,
+    pub timeline: Shown<TimelineRow>,
     pub matrix: Vec<TacticColumn>,
-    pub findings: Vec<FindingRow>,
+    pub findings: Shown<FindingRow>,
+    pub indicators: Shown<IndicatorView>,
+    pub reasoning: Shown<String>,
+    pub next_steps: Shown<NextStep>,
     pub footer: String,
 }
 
 pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A table cell's time: to the second (`2024-05-14 08:07:11Z`); the verdict has the rest.
+pub(crate) fn short_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// At most `max` characters of `s`, ending in `…` when cut.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Fields shown first in an evidence event's detail, when present.
+const KEY_FIELDS: [&str; 14] = [
+    "CommandLine",
+    "Image",
+    "TargetImage",
+    "TargetFilename",
+    "TargetObject",
+    "TaskName",
+    "ServiceName",
+    "QueryName",
+    "DestinationHostname",
+    "DestinationIp",
+    "DestinationPort",
+    "User",
+    "TargetUserName",
+    "IpAddress",
+];
+
+/// The key field values of one evidence event: those the verdict recorded for it, else the
+/// key fields of its stored copy.
+fn detail(e: &Evidence, events: &BTreeMap<&str, &Event>) -> String {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if e.fields.is_empty() {
+        if let Some(ev) = events.get(e.event_id.as_str()) {
+            for k in KEY_FIELDS {
+                if let Some(v) = ev.fields.get_str(k).filter(|v| !v.is_empty()) {
+                    pairs.push((k.to_owned(), v.into_owned()));
+                }
+            }
+        }
+    } else {
+        let rank = |k: &str| {
+            KEY_FIELDS
+                .iter()
+                .position(|f| *f == k)
+                .unwrap_or(KEY_FIELDS.len())
+        };
+        pairs = e
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        pairs.sort_by_key(|(k, _)| rank(k));
+    }
+    let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    cut(&text.join("; "), bounds::DETAIL_CHARS)
 }
 
 impl<'a> Report<'a> {
@@ -276,61 +410,36 @@ impl<'a> Report<'a> {
             ),
             ("Case", format!("{} (version {})", v.case_id, v.version)),
         ];
-        let mut timeline: Vec<(DateTime<Utc>, TimelineRow)> = v
-            .findings
-            .iter()
-            .flat_map(|f| {
-                let what = if f.rule_title.is_empty() {
-                    f.summary.clone()
-                } else {
-                    format!("{} ({})", f.rule_title, f.level.as_str())
-                };
-                f.evidence.iter().map(move |e| {
-                    (
-                        e.time,
-                        TimelineRow {
-                            time: time(e.time),
-                            what: what.clone(),
-                            event_id: e.event_id.clone(),
-                            origin: format!("{}#{} ({})", e.source, e.index, e.input),
-                        },
-                    )
-                })
-            })
-            .collect();
-        timeline.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.event_id.cmp(&b.1.event_id)));
-        let timeline_more = timeline.len().saturating_sub(MAX_TIMELINE_ROWS);
-        let timeline = timeline
-            .into_iter()
-            .take(MAX_TIMELINE_ROWS)
-            .map(|(_, r)| r)
-            .collect();
-        let findings = v
-            .findings
-            .iter()
-            .map(|f| FindingRow {
-                kind: serde_json::to_value(f.kind)
-                    .ok()
-                    .and_then(|k| k.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                title: if f.rule_title.is_empty() {
-                    f.summary.clone()
-                } else {
-                    f.rule_title.clone()
-                },
-                level: f.level.as_str().to_owned(),
-                count: f.count,
-                weight: format!("{:+}", f.weight),
-            })
-            .collect();
+        let stored: BTreeMap<&str, &Event> =
+            input.events.iter().map(|e| (e.id.as_str(), e)).collect();
+        let stage_skip = input.stages.len().saturating_sub(bounds::STAGES);
+        let stages = Shown {
+            items: input.stages[stage_skip..].to_vec(),
+            more: stage_skip,
+        };
+        let reasoning = Shown::first(
+            v.reasoning.iter().map(|l| cut(l, bounds::REASONING_CHARS)),
+            bounds::REASONING,
+        );
+        let indicators = Shown::first(
+            input.indicators.iter().map(|i| {
+                let mut i = i.clone();
+                i.sources.truncate(bounds::SOURCES);
+                i
+            }),
+            bounds::INDICATORS,
+        );
         Report {
             input,
             title,
             facts,
-            timeline,
-            timeline_more,
+            stages,
+            timeline: timeline(v, &stored),
             matrix: matrix(v),
-            findings,
+            findings: findings(v),
+            indicators,
+            reasoning,
+            next_steps: Shown::first(input.next_steps.iter().cloned(), bounds::NEXT_STEPS),
             footer: format!(
                 "nightwatch {} · verdict {} · generated {}",
                 env!("CARGO_PKG_VERSION"),
@@ -341,8 +450,89 @@ impl<'a> Report<'a> {
     }
 }
 
+/// The evidence timeline: the first event of each finding (strongest finding first), then the
+/// earliest remaining events, up to [`bounds::TIMELINE_ROWS`], shown oldest first. An event
+/// behind several findings is one row.
+fn timeline(v: &Verdict, stored: &BTreeMap<&str, &Event>) -> Shown<TimelineRow> {
+    let mut order: Vec<&Finding> = v.findings.iter().collect();
+    order.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut all: Vec<(&Finding, &Evidence)> = Vec::new();
+    for f in &order {
+        for e in &f.evidence {
+            if seen.insert(e.event_id.as_str()) {
+                all.push((f, e));
+            }
+        }
+    }
+    // Chosen: the first unseen event of each finding in weight order, then the earliest.
+    let mut chosen: Vec<usize> = Vec::new();
+    for f in &order {
+        if chosen.len() == bounds::TIMELINE_ROWS {
+            break;
+        }
+        if let Some(i) = all
+            .iter()
+            .enumerate()
+            .filter(|(_, (g, _))| std::ptr::eq(*g, *f))
+            .min_by_key(|(_, (_, e))| e.time)
+            .map(|(i, _)| i)
+        {
+            chosen.push(i);
+        }
+    }
+    let mut rest: Vec<usize> = (0..all.len()).filter(|i| !chosen.contains(i)).collect();
+    rest.sort_by_key(|&i| (all[i].1.time, all[i].1.event_id.as_str()));
+    chosen.extend(rest.into_iter().take(bounds::TIMELINE_ROWS - chosen.len()));
+    chosen.sort_by_key(|&i| (all[i].1.time, all[i].1.event_id.as_str()));
+    let items = chosen
+        .into_iter()
+        .map(|i| {
+            let (f, e) = all[i];
+            TimelineRow {
+                time: short_time(e.time),
+                what: if f.rule_title.is_empty() {
+                    f.summary.clone()
+                } else {
+                    format!("{} ({})", f.rule_title, f.level.as_str())
+                },
+                detail: detail(e, stored),
+                event_id: e.event_id.clone(),
+                origin: format!("{}#{} ({})", e.source, e.index, e.input),
+            }
+        })
+        .collect::<Vec<_>>();
+    Shown {
+        more: all.len() - items.len(),
+        items,
+    }
+}
+
+/// The findings, strongest first.
+fn findings(v: &Verdict) -> Shown<FindingRow> {
+    let mut sorted: Vec<&Finding> = v.findings.iter().collect();
+    sorted.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+    Shown::first(
+        sorted.into_iter().map(|f| FindingRow {
+            kind: serde_json::to_value(f.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            title: if f.rule_title.is_empty() {
+                f.summary.clone()
+            } else {
+                f.rule_title.clone()
+            },
+            level: f.level.as_str().to_owned(),
+            count: f.count,
+            weight: format!("{:+}", f.weight),
+        }),
+        bounds::FINDINGS,
+    )
+}
+
 /// The observed tactics as columns in kill-chain order (unknown ones last, by name), each
-/// with the observed techniques.
+/// with the observed techniques (at most [`bounds::TECHNIQUES_PER_TACTIC`], then `+N more`).
 fn matrix(v: &Verdict) -> Vec<TacticColumn> {
     let mut columns: BTreeMap<(usize, String), Vec<String>> = BTreeMap::new();
     for a in &v.attack {
@@ -363,7 +553,16 @@ fn matrix(v: &Verdict) -> Vec<TacticColumn> {
     }
     columns
         .into_iter()
-        .map(|((_, tactic), techniques)| TacticColumn { tactic, techniques })
+        .map(|((_, tactic), mut techniques)| {
+            let more = techniques
+                .len()
+                .saturating_sub(bounds::TECHNIQUES_PER_TACTIC);
+            if more > 0 {
+                techniques.truncate(bounds::TECHNIQUES_PER_TACTIC);
+                techniques.push(format!("+{more} more"));
+            }
+            TacticColumn { tactic, techniques }
+        })
         .collect()
 }
 
@@ -449,7 +648,104 @@ pub(crate) mod tests {
         let tactics: Vec<&str> = r.matrix.iter().map(|c| c.tactic.as_str()).collect();
         assert_eq!(tactics, vec!["Execution", "Credential Access"]);
         assert_eq!(r.matrix[1].techniques, vec!["T1003.001 LSASS Memory"]);
-        assert_eq!(r.timeline.len(), 2);
-        assert_eq!(r.timeline_more, 0);
+        assert_eq!(r.timeline.items.len(), 2);
+        assert_eq!(r.timeline.more, 0);
+    }
+
+    #[test]
+    fn long_sections_are_bounded_and_counted() {
+        let mut input = full_input();
+        let mut weak = input.verdict.findings[0].clone();
+        weak.weight = 1.0;
+        weak.rule_title = "weak".into();
+        let mut evidence = Vec::new();
+        for i in 0..30 {
+            let mut e = weak.evidence[0].clone();
+            e.event_id = format!("e{i:02}");
+            e.time += chrono::Duration::seconds(i);
+            evidence.push(e);
+        }
+        weak.evidence = evidence;
+        input.verdict.findings.push(weak);
+        input.verdict.reasoning = vec!["x".repeat(400); 14];
+        input.next_steps = vec![input.next_steps[0].clone(); 9];
+        let r = Report::new(&input);
+        assert_eq!(r.timeline.items.len(), bounds::TIMELINE_ROWS);
+        // Every finding has a row, whatever its weight.
+        for f in &input.verdict.findings {
+            let title = if f.rule_title.is_empty() {
+                &f.summary
+            } else {
+                &f.rule_title
+            };
+            assert!(
+                r.timeline
+                    .items
+                    .iter()
+                    .any(|t| t.what.starts_with(title.as_str())),
+                "{title}"
+            );
+        }
+        let total: usize = input
+            .verdict
+            .findings
+            .iter()
+            .map(|f| f.evidence.len())
+            .sum();
+        assert!(r.timeline.more > 0 && r.timeline.more <= total - bounds::TIMELINE_ROWS);
+        let times: Vec<&str> = r.timeline.items.iter().map(|t| t.time.as_str()).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+        assert_eq!((r.reasoning.items.len(), r.reasoning.more), (10, 4));
+        assert_eq!(
+            r.reasoning.items[0].chars().count(),
+            bounds::REASONING_CHARS
+        );
+        assert!(r.reasoning.items[0].ends_with('…'));
+        assert_eq!((r.next_steps.items.len(), r.next_steps.more), (5, 4));
+        assert_eq!(
+            r.next_steps.more_line("next steps").as_deref(),
+            Some("… and 4 more next steps.")
+        );
+        let weights: Vec<f64> = r
+            .findings
+            .items
+            .iter()
+            .map(|f| f.weight.parse::<f64>().unwrap().abs())
+            .collect();
+        assert!(weights.windows(2).all(|w| w[0] >= w[1]), "{weights:?}");
+    }
+
+    #[test]
+    fn timeline_details_come_from_the_evidence_or_the_stored_event() {
+        let mut v = sample("c", 1);
+        let mut fields = crate::event::Fields::new();
+        fields.insert("TargetImage", "C:\\Windows\\system32\\lsass.exe");
+        fields.insert("Noise", "x");
+        let origin = crate::event::Origin {
+            input: "file".into(),
+            source: "sysmon.jsonl".into(),
+            index: 7,
+        };
+        let event = Event::new(origin, v.findings[0].evidence[0].time, fields);
+        let id = event.id.as_str().to_owned();
+        v.findings[0].evidence[0].fields.clear();
+        v.findings[0].evidence[0].event_id = id.clone();
+        let input = ReportInput::new(v.clone()).with_events(vec![event]);
+        let r = Report::new(&input);
+        let row = r.timeline.items.iter().find(|t| t.event_id == id).unwrap();
+        assert_eq!(row.detail, "TargetImage=C:\\Windows\\system32\\lsass.exe");
+        let bare = ReportInput::new(v);
+        let r = Report::new(&bare);
+        assert_eq!(
+            r.timeline
+                .items
+                .iter()
+                .find(|t| t.event_id == id)
+                .unwrap()
+                .detail,
+            ""
+        );
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(cut("abc", 4), "abc");
     }
 }

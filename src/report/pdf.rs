@@ -1,7 +1,8 @@
 //! The report as a PDF, written in-process with `pdf-writer` (no external programs, no font
 //! files): A4 pages, the standard Helvetica fonts in WinAnsi encoding, and uncompressed content
-//! streams, so every word is extractable (`pdftotext`, search, screen readers). A small case
-//! fits on one page; longer ones flow onto more pages, each numbered.
+//! streams, so every word is extractable (`pdftotext`, search, screen readers). The content is
+//! bounded ([`super::bounds`]) so a case fits on one page; what still does not (very long
+//! strings) flows onto more pages, each numbered.
 //!
 //! Text that WinAnsi cannot encode is replaced (`→` by `->`, others by `?`); text is written
 //! only as escaped PDF string literals, so event content cannot alter the document.
@@ -12,10 +13,9 @@ use super::{Report, ReportInput};
 
 const PAGE_W: f32 = 595.0;
 const PAGE_H: f32 = 842.0;
-const MARGIN: f32 = 40.0;
-const BODY: f32 = 8.5;
-const SMALL: f32 = 7.5;
-const CELL_PAD: f32 = 2.5;
+const MARGIN: f32 = 30.0;
+const SMALL: f32 = 7.0;
+const CELL_PAD: f32 = 1.5;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Font {
@@ -152,7 +152,7 @@ impl Layout {
     }
 
     fn paragraph(&mut self, s: &str, font: Font, size: f32, indent: f32) {
-        let leading = size * 1.3;
+        let leading = size * 1.25;
         for line in wrap(s, font, size, PAGE_W - 2.0 * MARGIN - indent) {
             self.ensure(leading);
             self.y -= leading;
@@ -160,10 +160,17 @@ impl Layout {
         }
     }
 
+    /// A muted `… and N more …` line when something was left out.
+    fn more(&mut self, line: Option<String>) {
+        if let Some(line) = line {
+            self.paragraph(&line, Font::Regular, SMALL, 0.0);
+        }
+    }
+
     fn heading(&mut self, s: &str) {
-        self.ensure(40.0);
-        self.y -= 8.0;
-        self.paragraph(s, Font::Bold, 11.0, 0.0);
+        self.ensure(36.0);
+        self.y -= 3.0;
+        self.paragraph(s, Font::Bold, 9.0, 0.0);
         self.y -= 2.0;
         self.page
             .set_stroke_gray(0.75)
@@ -240,8 +247,8 @@ pub fn render_pdf(input: &ReportInput) -> Vec<u8> {
     let v = &input.verdict;
     let mut l = Layout::new();
 
-    l.paragraph(&r.title, Font::Bold, 15.0, 0.0);
-    l.y -= 4.0;
+    l.paragraph(&r.title, Font::Bold, 14.0, 0.0);
+    l.y -= 2.0;
     l.paragraph(
         &format!(
             "{}  ·  severity {}  ·  score {}/100  ·  confidence {:.0}%",
@@ -251,62 +258,58 @@ pub fn render_pdf(input: &ReportInput) -> Vec<u8> {
             (v.confidence * 100.0).clamp(0.0, 100.0)
         ),
         Font::Bold,
-        12.0,
+        11.0,
         0.0,
     );
-    l.y -= 4.0;
+    l.y -= 3.0;
     let facts: Vec<Vec<String>> = r
         .facts
-        .chunks(2)
-        .map(|pair| {
+        .chunks(3)
+        .map(|group| {
             let mut row = Vec::new();
-            for (label, value) in pair {
+            for (label, value) in group {
                 row.push(label.to_string());
                 row.push(value.clone());
             }
-            row.resize(4, String::new());
+            row.resize(6, String::new());
             row
         })
         .collect();
-    l.table(&[], &[1.0, 2.2, 1.0, 2.2], &facts, BODY);
+    l.table(&[], &[1.0, 2.0, 1.0, 2.0, 1.0, 2.0], &facts, SMALL);
 
-    if !input.stages.is_empty() {
+    if !r.stages.items.is_empty() {
         l.heading("Case timeline");
-        let rows: Vec<Vec<String>> = input
+        let rows: Vec<Vec<String>> = r
             .stages
+            .items
             .iter()
-            .map(|s| vec![super::time(s.time), s.stage.clone(), s.detail.clone()])
+            .map(|s| vec![super::short_time(s.time), s.stage.clone(), s.detail.clone()])
             .collect();
-        l.table(&["Time", "Stage", "Detail"], &[2.0, 1.5, 5.0], &rows, SMALL);
+        l.table(&["Time", "Stage", "Detail"], &[1.6, 1.3, 6.0], &rows, SMALL);
+        l.more(r.stages.more_line("earlier case timeline entries"));
     }
 
     l.heading("Evidence timeline");
     let rows: Vec<Vec<String>> = r
         .timeline
+        .items
         .iter()
         .map(|t| {
             vec![
                 t.time.clone(),
                 t.what.clone(),
-                t.event_id.clone(),
-                t.origin.clone(),
+                t.detail.clone(),
+                format!("{}\n{}", t.event_id, t.origin),
             ]
         })
         .collect();
     l.table(
-        &["Time", "Finding", "Event", "Origin"],
-        &[2.0, 3.5, 2.9, 1.9],
+        &["Time", "Finding", "Detail", "Event"],
+        &[1.6, 3.0, 2.9, 2.6],
         &rows,
         SMALL,
     );
-    if r.timeline_more > 0 {
-        l.paragraph(
-            &format!("... and {} more evidence events.", r.timeline_more),
-            Font::Regular,
-            SMALL,
-            0.0,
-        );
-    }
+    l.more(r.timeline.more_line("evidence events"));
 
     if !r.matrix.is_empty() {
         l.heading("ATT&CK matrix");
@@ -318,6 +321,7 @@ pub fn render_pdf(input: &ReportInput) -> Vec<u8> {
     l.heading("Findings");
     let rows: Vec<Vec<String>> = r
         .findings
+        .items
         .iter()
         .map(|f| {
             vec![
@@ -331,15 +335,16 @@ pub fn render_pdf(input: &ReportInput) -> Vec<u8> {
         .collect();
     l.table(
         &["Kind", "Finding", "Level", "Count", "Weight"],
-        &[1.3, 5.0, 1.1, 0.8, 0.8],
+        &[1.3, 5.6, 0.9, 0.7, 0.8],
         &rows,
         SMALL,
     );
+    l.more(r.findings.more_line("findings"));
 
-    if !input.indicators.is_empty() {
+    if !r.indicators.items.is_empty() {
         l.heading("Indicator enrichments");
         let mut rows = Vec::new();
-        for i in &input.indicators {
+        for i in &r.indicators.items {
             let score = |s: Option<f64>| s.map(|x| x.to_string()).unwrap_or_default();
             rows.push(vec![
                 format!("{} ({})", i.value, i.kind),
@@ -364,25 +369,28 @@ pub fn render_pdf(input: &ReportInput) -> Vec<u8> {
             &rows,
             SMALL,
         );
+        l.more(r.indicators.more_line("indicators"));
     }
 
     l.heading("Reasoning");
-    for (n, line) in v.reasoning.iter().enumerate() {
-        l.paragraph(&format!("{}. {line}", n + 1), Font::Regular, BODY, 0.0);
+    for (n, line) in r.reasoning.items.iter().enumerate() {
+        l.paragraph(&format!("{}. {line}", n + 1), Font::Regular, SMALL, 0.0);
     }
+    l.more(r.reasoning.more_line("reasoning lines"));
 
-    if !input.next_steps.is_empty() {
+    if !r.next_steps.items.is_empty() {
         l.heading("Next steps");
-        for (n, s) in input.next_steps.iter().enumerate() {
-            l.paragraph(&format!("{}. {}", n + 1, s.title), Font::Bold, BODY, 0.0);
-            let mut detail = s.detail.clone();
+        for (n, s) in r.next_steps.items.iter().enumerate() {
+            let mut line = format!("{}. {}", n + 1, s.title);
+            if !s.detail.trim().is_empty() {
+                line = format!("{line}: {}", s.detail.trim());
+            }
             if !s.references.is_empty() {
-                detail = format!("{detail} ({})", s.references.join(", "));
+                line = format!("{line} ({})", s.references.join(", "));
             }
-            if !detail.trim().is_empty() {
-                l.paragraph(detail.trim(), Font::Regular, BODY, 12.0);
-            }
+            l.paragraph(&line, Font::Regular, SMALL, 0.0);
         }
+        l.more(r.next_steps.more_line("next steps"));
     }
 
     let pages = l.finish();
@@ -589,16 +597,37 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn long_cases_flow_onto_numbered_pages() {
+    fn what_the_bounds_cannot_hold_flows_onto_numbered_pages() {
         let mut input = full_input();
-        let f = input.verdict.findings[0].clone();
+        let mut f = input.verdict.findings[0].clone();
+        f.rule_title = "a very long rule title ".repeat(60);
         input.verdict.findings = vec![f; 60];
-        input.verdict.reasoning = vec!["a long line of reasoning ".repeat(12); 40];
         let pdf = render_pdf(&input);
         check_structure(&pdf);
         let text = extract_text(&pdf);
         assert!(text.contains("page 1 of "), "{text}");
         assert!(!text.contains("page 1 of 1\n"));
+        assert!(text.contains("and 52 more findings."), "{text}");
+    }
+
+    #[test]
+    fn many_findings_steps_and_reasoning_lines_stay_on_one_page() {
+        let mut input = full_input();
+        let f = input.verdict.findings[0].clone();
+        input.verdict.findings = vec![f; 60];
+        input.verdict.reasoning = vec!["a long line of reasoning ".repeat(12); 40];
+        input.next_steps = vec![input.next_steps[0].clone(); 30];
+        let pdf = render_pdf(&input);
+        check_structure(&pdf);
+        let text = extract_text(&pdf);
+        assert!(text.contains("page 1 of 1\n"), "{text}");
+        for more in [
+            "and 52 more findings.",
+            "and 30 more reasoning lines.",
+            "and 25 more next steps.",
+        ] {
+            assert!(text.contains(more), "{more} not in:\n{text}");
+        }
     }
 
     #[test]
