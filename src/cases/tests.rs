@@ -153,9 +153,9 @@ fn hosts_get_separate_cases_and_versions_increase() {
     let r2 = rule("r2", Level::Medium);
     let mut book = CaseBook::new(CaseSettings::default());
     let now = Utc::now();
-    assert!(book.observe(&det("a", 0, 0, &[&r]), now).1);
-    assert!(book.observe(&det("b", 1, 0, &[&r]), now).1);
-    assert!(!book.observe(&det("a", 2, 1, &[&r]), now).1);
+    assert!(book.observe(&det("a", 0, 0, &[&r]), now).opened);
+    assert!(book.observe(&det("b", 1, 0, &[&r]), now).opened);
+    assert!(!book.observe(&det("a", 2, 1, &[&r]), now).opened);
     assert_eq!(book.publish_dirty(now).len(), 2);
     book.observe(&det("a", 3, 2, &[&r2]), now);
     let again = book.publish_host("a", now).unwrap();
@@ -172,7 +172,8 @@ fn a_match_past_the_window_opens_a_new_case() {
     let now = Utc::now();
     book.observe(&det("a", 0, 0, &[&r]), now);
     let first = book.publish_dirty(now).remove(0).verdict;
-    let (closed, opened) = book.observe(&det("a", 1, 90, &[&r]), now);
+    let observed = book.observe(&det("a", 1, 90, &[&r]), now);
+    let (closed, opened) = (observed.closed, observed.opened);
     assert!(opened);
     assert!(closed.is_empty(), "the old case had nothing unpublished");
     let second = book.publish_dirty(now).remove(0).verdict;
@@ -188,7 +189,7 @@ fn inactive_cases_close_and_the_cap_holds() {
     });
     let now = Utc::now();
     for (i, h) in ["a", "b", "c"].iter().enumerate() {
-        let (closed, _) = book.observe(&det(h, i as u64, 0, &[&r]), now);
+        let closed = book.observe(&det(h, i as u64, 0, &[&r]), now).closed;
         if i == 2 {
             assert_eq!(closed.len(), 1);
             assert_eq!(closed[0].verdict.host, "a");
@@ -229,10 +230,12 @@ fn events_without_a_host_are_keyed_by_user_then_address() {
 fn a_feed_hit_alone_opens_a_case_as_unclassified_evidence() {
     let mut book = CaseBook::new(CaseSettings::default());
     let now = Utc::now();
-    let (_, opened) = book.observe(
-        &feed_det(Some("ws-9"), 0, 0, "203.0.113.7", Level::High),
-        now,
-    );
+    let opened = book
+        .observe(
+            &feed_det(Some("ws-9"), 0, 0, "203.0.113.7", Level::High),
+            now,
+        )
+        .opened;
     assert!(opened);
     let v = book.publish_dirty(now).remove(0).verdict;
     assert_eq!(v.unclassified.len(), 1);

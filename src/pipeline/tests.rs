@@ -54,6 +54,7 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
         parse_workers: 2,
         detect_workers: 2,
         correlation: CorrelationLimits::default(),
+        lookout: None,
     };
     let graph = spawn_detection(&settings, Arc::new(report.rules), metrics.clone());
     let verdicts = spawn_cases(
@@ -62,6 +63,7 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
         Publishing::Live {
             interval: Duration::from_millis(20),
         },
+        Annotators::default(),
         8,
         metrics.clone(),
     );
@@ -139,7 +141,14 @@ async fn a_record_dropped_by_a_stopped_stage_fails() {
     // A detection whose case verdict never reaches a sink (the verdict stream is dropped).
     let metrics = Arc::new(Metrics::new().unwrap());
     let (tx, rx) = bounded::<Detection>("detections", 4, &metrics);
-    let verdicts = spawn_cases(rx, CaseSettings::default(), Publishing::AtEnd, 4, metrics);
+    let verdicts = spawn_cases(
+        rx,
+        CaseSettings::default(),
+        Publishing::AtEnd,
+        Annotators::default(),
+        4,
+        metrics,
+    );
     let (otx, orx) = std::sync::mpsc::channel();
     let mut e = Event::new(
         Origin {
