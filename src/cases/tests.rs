@@ -516,3 +516,87 @@ fn published_cases_are_stored_with_indexes_and_events() {
         CaseStatus::Closed
     );
 }
+
+#[test]
+fn indicators_are_new_once_per_case_and_unchanged_profiles_publish_nothing() {
+    let mut book = CaseBook::new(CaseSettings {
+        expect_enrichment: true,
+        ..CaseSettings::default()
+    });
+    let now = t0();
+    let r = rule("r1", Level::High);
+    let ind = IndicatorRef::bare("domain", "evil.example");
+    let mut d = det("ws-1", 0, 0, &[&r]);
+    d.indicators = vec![ind.clone()];
+    assert_eq!(book.observe(&d, now).new_indicators, vec![ind.clone()]);
+    let mut d2 = det("ws-1", 1, 1, &[&r]);
+    d2.indicators = vec![ind.clone()];
+    assert!(book.observe(&d2, now).new_indicators.is_empty());
+    // Another case sees it for the first time.
+    let mut d3 = det("ws-2", 2, 1, &[&r]);
+    d3.indicators = vec![ind.clone()];
+    assert_eq!(book.observe(&d3, now).new_indicators.len(), 1);
+    book.publish_dirty(now);
+
+    let profile = IndicatorRef {
+        tier: Some("HIGH".into()),
+        score: Some(70),
+        ..ind
+    };
+    let first = book.enrich(profile.clone(), now);
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|p| p.summarize));
+    // The same opinions again (from the cache, for a third case's submission): no version.
+    assert!(book.enrich(profile, now).is_empty());
+}
+
+fn summary(case_version: u32) -> crate::llm::Summary {
+    crate::llm::Summary {
+        case_version,
+        executive_summary: "the host ran an encoded powershell".into(),
+        hypotheses: Vec::new(),
+        suggested_next_queries: Vec::new(),
+        model: "mock".into(),
+        generated_at: t0(),
+        tokens: Default::default(),
+    }
+}
+
+#[test]
+fn summaries_are_new_versions_that_are_not_summarized_again() {
+    let mut book = CaseBook::new(CaseSettings::default());
+    let now = t0();
+    let r = rule("r1", Level::High);
+    book.observe(&det("ws-1", 0, 0, &[&r]), now);
+    let v1 = book.publish_dirty(now).remove(0);
+    assert!(v1.summarize);
+    assert!(v1.verdict.summary.is_none());
+
+    let v2 = book
+        .attach_summary(&v1.verdict.case_id, summary(1), now)
+        .unwrap();
+    assert_eq!(v2.verdict.version, 2);
+    assert!(
+        !v2.summarize,
+        "a summary-only version is not summarized again"
+    );
+    assert_eq!(v2.verdict.summary.as_ref().unwrap().case_version, 1);
+    assert_eq!(v2.verdict.score, v1.verdict.score, "summaries never score");
+
+    // New evidence: the next version keeps the summary and asks for a new one.
+    book.observe(&det("ws-1", 1, 1, &[&rule("r2", Level::Medium)]), now);
+    let v3 = book.publish_dirty(now).remove(0);
+    assert!(v3.summarize);
+    assert_eq!(v3.verdict.summary.as_ref().unwrap().case_version, 1);
+    // A late summary of an older version than the one held is dropped.
+    book.attach_summary(&v1.verdict.case_id, summary(3), now);
+    assert!(
+        book.attach_summary(&v1.verdict.case_id, summary(2), now)
+            .is_none()
+    );
+    assert!(
+        book.attach_summary("no-such-case", summary(1), now)
+            .is_none()
+    );
+    assert_eq!(book.case_events(&v1.verdict.case_id).len(), 2);
+}
