@@ -1,7 +1,9 @@
 //! The daemon's demo with two threat-intel providers and a Gemini endpoint behind one local
 //! mock server (the project's fixtures): verdicts on `/ws` cite their indicators with a
 //! per-source breakdown, and advisory summaries arrive afterwards as new versions of the same
-//! cases. Internal addresses are never sent out, and no key appears in the daemon's log.
+//! cases. Internal addresses are never sent out, and no key appears in the daemon's log. (The
+//! demo's command-and-control traffic matches no rule, so the indicators its cases cite are
+//! the dropped files' hashes: VirusTotal and MalwareBazaar both know them.)
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::helpers::{Daemon, fixture};
 
 const VT_KEY: &str = "vt-key-3e1c9a77";
-const ABUSE_KEY: &str = "abuse-key-51d0b2c4";
+const BAZAAR_KEY: &str = "bazaar-key-51d0b2c4";
 const LLM_KEY: &str = "llm-key-0b9e44f1";
 
 /// Requests the mock saw: path and query.
@@ -31,9 +33,11 @@ async fn mock() -> (std::net::SocketAddr, Seen) {
             let log = log.clone();
             async move {
                 let path = uri.path().to_owned();
-                log.lock()
-                    .unwrap()
-                    .push(uri.path_and_query().map(|p| p.to_string()).unwrap_or_default());
+                log.lock().unwrap().push(
+                    uri.path_and_query()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                );
                 let header = |h: &str| {
                     headers
                         .get(h)
@@ -44,16 +48,16 @@ async fn mock() -> (std::net::SocketAddr, Seen) {
                 let (status, text) = if path.starts_with("/api/v3/") {
                     if header("x-apikey") != VT_KEY {
                         (401, body("intel/virustotal/error_bad_key_401.json"))
-                    } else if path.starts_with("/api/v3/ip_addresses/") {
-                        (200, body("intel/virustotal/ip_malicious.json"))
+                    } else if path.starts_with("/api/v3/files/") {
+                        (200, body("intel/virustotal/file_malicious.json"))
                     } else {
                         (404, body("intel/virustotal/error_not_found_404.json"))
                     }
-                } else if path == "/api/v2/check" {
-                    if header("key") != ABUSE_KEY {
-                        (401, body("intel/abuseipdb/error_bad_key_401.json"))
+                } else if path.starts_with("/api/v1") {
+                    if header("auth-key") != BAZAAR_KEY {
+                        (200, body("intel/malwarebazaar/unknown_auth_key.json"))
                     } else {
-                        (200, body("intel/abuseipdb/check_malicious.json"))
+                        (200, body("intel/malwarebazaar/get_info_malicious.json"))
                     }
                 } else if path.ends_with(":generateContent") {
                     if header("x-goog-api-key") != LLM_KEY {
@@ -99,8 +103,8 @@ documentation_as_internal = false
 api_key = "{VT_KEY}"
 base_url = "{url}"
 
-[intel.providers.abuseipdb]
-api_key = "{ABUSE_KEY}"
+[intel.providers.malwarebazaar]
+api_key = "{BAZAAR_KEY}"
 base_url = "{url}"
 
 [llm]
@@ -151,7 +155,7 @@ fn demo_verdicts_carry_source_breakdowns_then_summaries_as_new_versions() {
                     list.iter().find(|i| {
                         i["sources"].as_array().is_some_and(|s| {
                             s.iter().any(|o| o["source"] == "virustotal")
-                                && s.iter().any(|o| o["source"] == "abuseipdb")
+                                && s.iter().any(|o| o["source"] == "malwarebazaar")
                         })
                     })
                 })
@@ -172,7 +176,7 @@ fn demo_verdicts_carry_source_breakdowns_then_summaries_as_new_versions() {
     // The breakdown: both providers' opinions, the consensus tier and score.
     let sources = breakdown["sources"].as_array().unwrap();
     for s in sources {
-        if s["source"] == "virustotal" || s["source"] == "abuseipdb" {
+        if s["source"] == "virustotal" || s["source"] == "malwarebazaar" {
             assert_eq!(s["opinion"], "malicious", "{breakdown}");
         }
     }
@@ -205,7 +209,7 @@ fn demo_verdicts_carry_source_breakdowns_then_summaries_as_new_versions() {
     );
     let (_, log) = daemon.terminate(Duration::from_secs(30));
     let log = log.join("\n");
-    for key in [VT_KEY, ABUSE_KEY, LLM_KEY] {
+    for key in [VT_KEY, BAZAAR_KEY, LLM_KEY] {
         assert!(!log.contains(key), "a key reached the log");
     }
 }
