@@ -228,6 +228,26 @@ fn start_intel(
         .map_err(|e| DaemonError::Intel(e.to_string()))
 }
 
+/// Starts the LLM summary worker when `[llm]` has a key or endpoint (it says once at start-up
+/// when it is off). It needs the store for its cache; without one summaries stay off.
+fn start_llm(
+    config: &Config,
+    store: Option<&Store>,
+    metrics: &Arc<Metrics>,
+) -> Option<(crate::llm::SummaryWorker, crate::llm::Summaries)> {
+    let Some(store) = store else {
+        tracing::warn!("llm summaries off: the embedded store (their cache) is unavailable");
+        return None;
+    };
+    match crate::llm::start(&config.llm, store, metrics.clone()) {
+        Ok(worker) => worker,
+        Err(e) => {
+            tracing::error!(error = %e, "llm summaries off: the worker could not start");
+            None
+        }
+    }
+}
+
 /// Runs until SIGINT/SIGTERM (or `stop` fires), then drains. `ready` receives the bound API
 /// address once serving.
 pub async fn run(
@@ -253,6 +273,16 @@ pub async fn run(
     });
     let store = open_store(&config.state.dir);
     let (history, audit) = open_history(store.as_ref(), &config.state.dir);
+    let mut intel = start_intel(&config, store.as_ref(), &metrics)?;
+    let annotators = pipeline::Annotators {
+        intel: intel.as_mut().and_then(|i| {
+            // Without an external provider a profile would only repeat the feed hits.
+            let external = !i.enricher.provider_names().is_empty();
+            let profiles = i.profiles.take().filter(|_| external)?;
+            Some((i.enricher.clone(), profiles))
+        }),
+        llm: start_llm(&config, store.as_ref(), &metrics),
+    };
 
     // Downstream first: outputs, cases, detection.
     let ws = VerdictStream::new(config.api.ws_max_lag, config.api.ws_replay);
@@ -262,6 +292,7 @@ pub async fn run(
             parse_workers: config.pipeline.parse_workers,
             detect_workers: config.pipeline.detect_workers,
             correlation: CorrelationLimits::default(),
+            lookout: intel.as_ref().map(|i| i.enricher.lookout().clone()),
         },
         rules,
         metrics.clone(),
@@ -274,13 +305,14 @@ pub async fn run(
             max_open: config.cases.max_open_cases,
             suppression: chrono::Duration::seconds(config.cases.suppression_secs as i64),
             max_case_events: config.cases.max_events_per_case,
-            expect_enrichment: false,
+            expect_enrichment: annotators.intel.is_some(),
             policy: policy.clone(),
             history: history.clone(),
         },
         Publishing::Live {
             interval: Duration::from_secs(config.cases.update_interval_secs.max(1)),
         },
+        annotators,
         cap,
         metrics.clone(),
     );
@@ -315,7 +347,6 @@ pub async fn run(
         .await
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(DaemonError::Serve)?;
-    let intel = start_intel(&config, store.as_ref(), &metrics)?;
     let app = api::router(api::AppState {
         metrics: metrics.clone(),
         draining: draining.clone(),

@@ -38,3 +38,20 @@ pub(crate) fn golden_json(name: &str, actual: &serde_json::Value) {
         path.display()
     );
 }
+
+/// An event with `fields` (a JSON object), from input `t`, received now.
+pub(crate) fn event_with(fields: serde_json::Value) -> crate::event::Event {
+    let m = match fields {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    crate::event::Event::new(
+        crate::event::Origin {
+            input: "t".into(),
+            source: "t".into(),
+            index: 0,
+        },
+        chrono::Utc::now(),
+        crate::event::Fields::from(m),
+    )
+}

@@ -130,6 +130,10 @@ struct Case {
     acks: Vec<Ack>,
     /// An analyst closed the case: it leaves the book after this publication.
     closed_by_analyst: bool,
+    /// The latest advisory LLM summary, carried by every later version.
+    summary: Option<crate::llm::Summary>,
+    /// Evidence changed since the last version handed to the summarizer.
+    needs_summary: bool,
 }
 
 impl Case {
@@ -165,6 +169,19 @@ pub struct Published {
     pub oldest_received: Option<DateTime<Utc>>,
     /// Released by the outputs once every sink accepted the verdict.
     pub ack: Ack,
+    /// The version carries new evidence (not only a new summary): worth summarizing.
+    pub summarize: bool,
+}
+
+/// What one detection did to the book.
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// Verdicts of cases it closed (aged out or evicted), published once more.
+    pub closed: Vec<Published>,
+    /// It opened a new case.
+    pub opened: bool,
+    /// Indicators its case had not seen before (to enrich).
+    pub new_indicators: Vec<IndicatorRef>,
 }
 
 /// The open cases, one per entity.
@@ -201,11 +218,12 @@ impl CaseBook {
 
     /// Adds a detection to its entity's case. Returns the published verdicts of cases it closed
     /// (a case that ages out with unpublished changes is published once more so nothing is
-    /// lost), and whether the detection opened a new case.
-    pub fn observe(&mut self, det: &Detection, now: DateTime<Utc>) -> (Vec<Published>, bool) {
+    /// lost), whether the detection opened a new case, and the indicators new to its case.
+    pub fn observe(&mut self, det: &Detection, now: DateTime<Utc>) -> Observed {
         let mut closed = Vec::new();
+        let mut new_indicators = Vec::new();
         if det.hits.is_empty() {
-            return (closed, false);
+            return Observed::default();
         }
         let entities = entity::entities(&det.event);
         let key = entity::primary(&entities);
@@ -242,7 +260,9 @@ impl CaseBook {
             case.entities.extend(entities);
             let mut alert = opened;
             for ind in &det.indicators {
-                note_indicator(case, ind, &det.event, settings.max_evidence);
+                if note_indicator(case, ind, &det.event, settings.max_evidence) {
+                    new_indicators.push(ind.clone());
+                }
             }
             let classified = det
                 .hits
@@ -262,6 +282,7 @@ impl CaseBook {
             // A suppressed repeat is counted in the case and finished here: no new version.
             if alert {
                 case.dirty = true;
+                case.needs_summary = true;
                 let received = det.event.received;
                 case.pending_since = Some(case.pending_since.map_or(received, |p| p.min(received)));
                 if !det.ack.is_none() {
@@ -269,7 +290,11 @@ impl CaseBook {
                 }
             }
         }
-        (closed, opened)
+        Observed {
+            closed,
+            opened,
+            new_indicators,
+        }
     }
 
     /// Publishes a new version of the case of the detection's entity if it changed.
@@ -339,10 +364,16 @@ impl CaseBook {
     /// as an `enrichment` finding (added, or updated when the indicator was profiled before),
     /// and publishes the new versions.
     pub fn enrich(&mut self, profile: IndicatorRef, now: DateTime<Utc>) -> Vec<Published> {
+        // A case that already holds the same opinions (an indicator re-enriched from the cache)
+        // gets no new version.
         let keys: Vec<EntityRef> = self
             .open
             .iter()
-            .filter(|(_, c)| c.indicators.contains_key(&profile.value))
+            .filter(|(_, c)| {
+                c.indicators
+                    .get(&profile.value)
+                    .is_some_and(|known| !same_profile(known, &profile))
+            })
             .map(|(k, _)| k.clone())
             .collect();
         let mut out = Vec::new();
@@ -389,6 +420,7 @@ impl CaseBook {
                 }
             }
             case.dirty = true;
+            case.needs_summary = true;
             case.advance(
                 Stage::Investigate,
                 now,
@@ -397,6 +429,42 @@ impl CaseBook {
             out.extend(self.publish_entity(&key, now));
         }
         out
+    }
+
+    /// Attaches an advisory LLM summary to the open case `case_id` and publishes it as a new
+    /// version (which is not summarized again). A summary for a case no longer open is
+    /// dropped: its closing version has been published.
+    pub fn attach_summary(
+        &mut self,
+        case_id: &str,
+        summary: crate::llm::Summary,
+        now: DateTime<Utc>,
+    ) -> Option<Published> {
+        let key = self
+            .open
+            .iter()
+            .find(|(_, c)| c.id == case_id)
+            .map(|(k, _)| k.clone())?;
+        let case = self.open.get_mut(&key)?;
+        if case
+            .summary
+            .as_ref()
+            .is_some_and(|s| s.case_version > summary.case_version)
+        {
+            return None;
+        }
+        case.summary = Some(summary);
+        case.dirty = true;
+        self.publish_entity(&key, now)
+    }
+
+    /// The evidence events kept for the open case `case_id` (for the summarizer's digest).
+    pub fn case_events(&self, case_id: &str) -> Vec<Arc<Event>> {
+        self.open
+            .values()
+            .find(|c| c.id == case_id)
+            .map(|c| c.events.clone())
+            .unwrap_or_default()
     }
 
     /// Publishes what is unpublished and marks the case closed in history.
@@ -514,6 +582,7 @@ impl CaseBook {
         }
         verdict.stage = case.stage;
         verdict.timeline = timeline;
+        verdict.summary = case.summary.clone();
         if let Some(h) = history.as_deref() {
             let record = case_record(case, &verdict, now);
             let new_events: Vec<&Event> = case.events[case.events_stored..]
@@ -532,6 +601,7 @@ impl CaseBook {
             verdict: Arc::new(verdict),
             oldest_received: case.pending_since.take(),
             ack: Ack::merge(std::mem::take(&mut case.acks)),
+            summarize: std::mem::take(&mut case.needs_summary),
         })
     }
 }
@@ -722,6 +792,8 @@ fn new_case(key: &EntityRef, first: &Event, now: DateTime<Utc>) -> Case {
         touched: 0,
         acks: Vec::new(),
         closed_by_analyst: false,
+        summary: None,
+        needs_summary: false,
     }
 }
 
@@ -737,7 +809,9 @@ fn evidence(event: &Event, rule_id: &str, extra_fields: &[&str]) -> Evidence {
     }
 }
 
-fn note_indicator(case: &mut Case, ind: &IndicatorRef, event: &Event, max_evidence: usize) {
+/// Notes that `event` carries `ind`; returns whether the case had not seen it before.
+fn note_indicator(case: &mut Case, ind: &IndicatorRef, event: &Event, max_evidence: usize) -> bool {
+    let new = !case.indicators.contains_key(&ind.value);
     let known = case
         .indicators
         .entry(ind.value.clone())
@@ -752,6 +826,18 @@ fn note_indicator(case: &mut Case, ind: &IndicatorRef, event: &Event, max_eviden
     if list.len() < max_evidence.min(5) && !list.iter().any(|e| e.event_id == event.id.as_str()) {
         list.push(evidence(event, "", &[]));
     }
+    new
+}
+
+/// Whether two profiles of one indicator say the same (when they were fetched aside).
+fn same_profile(a: &IndicatorRef, b: &IndicatorRef) -> bool {
+    a.tier == b.tier
+        && a.score == b.score
+        && a.sources.len() == b.sources.len()
+        && a.sources
+            .iter()
+            .zip(&b.sources)
+            .all(|(x, y)| x.source == y.source && x.opinion == y.opinion && x.detail == y.detail)
 }
 
 /// Adds one hit; returns whether it alerts (new finding, or a repeat past suppression).

@@ -153,9 +153,9 @@ fn hosts_get_separate_cases_and_versions_increase() {
     let r2 = rule("r2", Level::Medium);
     let mut book = CaseBook::new(CaseSettings::default());
     let now = Utc::now();
-    assert!(book.observe(&det("a", 0, 0, &[&r]), now).1);
-    assert!(book.observe(&det("b", 1, 0, &[&r]), now).1);
-    assert!(!book.observe(&det("a", 2, 1, &[&r]), now).1);
+    assert!(book.observe(&det("a", 0, 0, &[&r]), now).opened);
+    assert!(book.observe(&det("b", 1, 0, &[&r]), now).opened);
+    assert!(!book.observe(&det("a", 2, 1, &[&r]), now).opened);
     assert_eq!(book.publish_dirty(now).len(), 2);
     book.observe(&det("a", 3, 2, &[&r2]), now);
     let again = book.publish_host("a", now).unwrap();
@@ -172,7 +172,8 @@ fn a_match_past_the_window_opens_a_new_case() {
     let now = Utc::now();
     book.observe(&det("a", 0, 0, &[&r]), now);
     let first = book.publish_dirty(now).remove(0).verdict;
-    let (closed, opened) = book.observe(&det("a", 1, 90, &[&r]), now);
+    let observed = book.observe(&det("a", 1, 90, &[&r]), now);
+    let (closed, opened) = (observed.closed, observed.opened);
     assert!(opened);
     assert!(closed.is_empty(), "the old case had nothing unpublished");
     let second = book.publish_dirty(now).remove(0).verdict;
@@ -188,7 +189,7 @@ fn inactive_cases_close_and_the_cap_holds() {
     });
     let now = Utc::now();
     for (i, h) in ["a", "b", "c"].iter().enumerate() {
-        let (closed, _) = book.observe(&det(h, i as u64, 0, &[&r]), now);
+        let closed = book.observe(&det(h, i as u64, 0, &[&r]), now).closed;
         if i == 2 {
             assert_eq!(closed.len(), 1);
             assert_eq!(closed[0].verdict.host, "a");
@@ -229,10 +230,12 @@ fn events_without_a_host_are_keyed_by_user_then_address() {
 fn a_feed_hit_alone_opens_a_case_as_unclassified_evidence() {
     let mut book = CaseBook::new(CaseSettings::default());
     let now = Utc::now();
-    let (_, opened) = book.observe(
-        &feed_det(Some("ws-9"), 0, 0, "203.0.113.7", Level::High),
-        now,
-    );
+    let opened = book
+        .observe(
+            &feed_det(Some("ws-9"), 0, 0, "203.0.113.7", Level::High),
+            now,
+        )
+        .opened;
     assert!(opened);
     let v = book.publish_dirty(now).remove(0).verdict;
     assert_eq!(v.unclassified.len(), 1);
@@ -512,4 +515,88 @@ fn published_cases_are_stored_with_indexes_and_events() {
         h.case(&v.case_id).unwrap().unwrap().status,
         CaseStatus::Closed
     );
+}
+
+#[test]
+fn indicators_are_new_once_per_case_and_unchanged_profiles_publish_nothing() {
+    let mut book = CaseBook::new(CaseSettings {
+        expect_enrichment: true,
+        ..CaseSettings::default()
+    });
+    let now = t0();
+    let r = rule("r1", Level::High);
+    let ind = IndicatorRef::bare("domain", "evil.example");
+    let mut d = det("ws-1", 0, 0, &[&r]);
+    d.indicators = vec![ind.clone()];
+    assert_eq!(book.observe(&d, now).new_indicators, vec![ind.clone()]);
+    let mut d2 = det("ws-1", 1, 1, &[&r]);
+    d2.indicators = vec![ind.clone()];
+    assert!(book.observe(&d2, now).new_indicators.is_empty());
+    // Another case sees it for the first time.
+    let mut d3 = det("ws-2", 2, 1, &[&r]);
+    d3.indicators = vec![ind.clone()];
+    assert_eq!(book.observe(&d3, now).new_indicators.len(), 1);
+    book.publish_dirty(now);
+
+    let profile = IndicatorRef {
+        tier: Some("HIGH".into()),
+        score: Some(70),
+        ..ind
+    };
+    let first = book.enrich(profile.clone(), now);
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|p| p.summarize));
+    // The same opinions again (from the cache, for a third case's submission): no version.
+    assert!(book.enrich(profile, now).is_empty());
+}
+
+fn summary(case_version: u32) -> crate::llm::Summary {
+    crate::llm::Summary {
+        case_version,
+        executive_summary: "the host ran an encoded powershell".into(),
+        hypotheses: Vec::new(),
+        suggested_next_queries: Vec::new(),
+        model: "mock".into(),
+        generated_at: t0(),
+        tokens: Default::default(),
+    }
+}
+
+#[test]
+fn summaries_are_new_versions_that_are_not_summarized_again() {
+    let mut book = CaseBook::new(CaseSettings::default());
+    let now = t0();
+    let r = rule("r1", Level::High);
+    book.observe(&det("ws-1", 0, 0, &[&r]), now);
+    let v1 = book.publish_dirty(now).remove(0);
+    assert!(v1.summarize);
+    assert!(v1.verdict.summary.is_none());
+
+    let v2 = book
+        .attach_summary(&v1.verdict.case_id, summary(1), now)
+        .unwrap();
+    assert_eq!(v2.verdict.version, 2);
+    assert!(
+        !v2.summarize,
+        "a summary-only version is not summarized again"
+    );
+    assert_eq!(v2.verdict.summary.as_ref().unwrap().case_version, 1);
+    assert_eq!(v2.verdict.score, v1.verdict.score, "summaries never score");
+
+    // New evidence: the next version keeps the summary and asks for a new one.
+    book.observe(&det("ws-1", 1, 1, &[&rule("r2", Level::Medium)]), now);
+    let v3 = book.publish_dirty(now).remove(0);
+    assert!(v3.summarize);
+    assert_eq!(v3.verdict.summary.as_ref().unwrap().case_version, 1);
+    // A late summary of an older version than the one held is dropped.
+    book.attach_summary(&v1.verdict.case_id, summary(3), now);
+    assert!(
+        book.attach_summary(&v1.verdict.case_id, summary(2), now)
+            .is_none()
+    );
+    assert!(
+        book.attach_summary("no-such-case", summary(1), now)
+            .is_none()
+    );
+    assert_eq!(book.case_events(&v1.verdict.case_id).len(), 2);
 }

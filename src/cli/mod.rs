@@ -69,6 +69,10 @@ pub enum Command {
         /// without it the history lives in memory for this scan only.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Offline threat feed files or directories (repeatable; every format `[intel] feeds`
+        /// takes). A listed indicator is a finding even where no rule matched.
+        #[arg(long = "feeds", value_name = "PATH")]
+        feeds: Vec<PathBuf>,
         /// Files or directories (read recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -258,6 +262,7 @@ pub fn main(cli: Cli) -> ExitCode {
             report,
             report_format,
             state_dir,
+            feeds,
             paths,
         } => oneshot::scan(
             &rules,
@@ -265,6 +270,7 @@ pub fn main(cli: Cli) -> ExitCode {
             input_format,
             report.as_deref().map(|dir| (dir, report_format.as_slice())),
             state_dir.as_deref(),
+            &feeds,
             &paths,
         ),
         Command::Report {

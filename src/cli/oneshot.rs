@@ -21,9 +21,10 @@ use crate::cases::CaseSettings;
 use crate::detect::{self, CorrelationLimits, Level, LoadOptions, RuleSet};
 use crate::history::{HistoryStore, SledHistory};
 use crate::inputs::file::{self, FileReport};
+use crate::intel::{ExtractSettings, FeedSet, IntelConfig, Lookout};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{Format, ParseError};
-use crate::pipeline::{self, Detection, Hit, Publishing, Settings};
+use crate::pipeline::{self, Annotators, Detection, Hit, Publishing, Settings};
 use crate::report::ReportFormat;
 use crate::store::Store;
 use crate::verdict::Verdict;
@@ -65,13 +66,30 @@ fn check_paths(paths: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn settings() -> Settings {
+fn settings(lookout: Option<Lookout>) -> Settings {
     Settings {
         capacity: 1024,
         parse_workers: 0,
         detect_workers: 0,
         correlation: CorrelationLimits::default(),
+        lookout,
     }
+}
+
+/// Extraction with the default settings and the offline feeds under `feeds` (none: extraction
+/// only, so verdicts still cite their indicators). Unreadable feed files are bad input.
+fn scan_lookout(feeds: &[PathBuf], metrics: &Arc<Metrics>) -> anyhow::Result<Lookout> {
+    let (set, errors) = FeedSet::load(feeds);
+    if let Some(e) = errors.first() {
+        return Err(BadInput(e.to_string()).into());
+    }
+    eprintln!("{} offline feed entries loaded", set.len());
+    let config = IntelConfig::default();
+    Ok(Lookout::new(
+        ExtractSettings::from_config(&config),
+        Arc::new(std::sync::RwLock::new(Arc::new(set))),
+        metrics.clone(),
+    ))
 }
 
 /// What a one-shot run saw, for the stderr summary.
@@ -133,6 +151,7 @@ impl Totals {
 /// detections and returns what it collected.
 async fn run_graph<T: Send + 'static>(
     rules: Arc<RuleSet>,
+    lookout: Option<Lookout>,
     paths: Vec<PathBuf>,
     forced: Option<Format>,
     metrics: Arc<Metrics>,
@@ -141,7 +160,7 @@ async fn run_graph<T: Send + 'static>(
         Arc<Metrics>,
     ) -> tokio::task::JoinHandle<T>,
 ) -> anyhow::Result<(T, FileReport, Vec<ParseError>)> {
-    let graph = pipeline::spawn_detection(&settings(), rules, metrics.clone());
+    let graph = pipeline::spawn_detection(&settings(lookout), rules, metrics.clone());
     let consumer = consume(graph.detections, metrics.clone());
     let dead = graph.dead;
     let dead_task = tokio::spawn(async move {
@@ -179,9 +198,11 @@ pub(super) fn scan(
     input_format: Option<Format>,
     report: Option<(&std::path::Path, &[ReportFormat])>,
     state_dir: Option<&std::path::Path>,
+    feeds: &[PathBuf],
     paths: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
     check_paths(paths)?;
+    check_paths(feeds)?;
     let rules = load_rules(args, false)?;
     let store = match state_dir {
         Some(dir) => Store::open(dir).context("opening the case history")?,
@@ -194,14 +215,22 @@ pub(super) fn scan(
     };
     let start = Instant::now();
     let metrics = Arc::new(Metrics::new()?);
+    let lookout = scan_lookout(feeds, &metrics)?;
     let (verdicts, files, errors) = runtime()?.block_on(run_graph(
         rules,
+        Some(lookout),
         paths.to_vec(),
         input_format,
         metrics.clone(),
         |detections, m| {
-            let published =
-                pipeline::spawn_cases(detections, case_settings, Publishing::AtEnd, 1024, m);
+            let published = pipeline::spawn_cases(
+                detections,
+                case_settings,
+                Publishing::AtEnd,
+                Annotators::default(),
+                1024,
+                m,
+            );
             tokio::spawn(async move {
                 let mut out: Vec<Arc<Verdict>> = Vec::new();
                 while let Ok(p) = published.recv().await {
@@ -292,6 +321,7 @@ pub(super) fn detect(
     let metrics = Arc::new(Metrics::new()?);
     let (lines, files, errors) = runtime()?.block_on(run_graph(
         rules,
+        None,
         inputs.to_vec(),
         input_format,
         metrics.clone(),

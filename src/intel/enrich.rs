@@ -13,14 +13,14 @@ use std::time::Duration;
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 use super::consensus::{self, Weights};
-use super::extract::{self, ExtractSettings};
+use super::extract::ExtractSettings;
 use super::fanout::{Fanout, Limits, Rate, Slot};
-use super::feeds::{self, FeedMatch, FeedSlot};
+use super::feeds::{self, FeedSlot};
+use super::lookout::Lookout;
 use super::providers::{Provider, ProviderKind};
 use super::settings::IntelConfig;
 use super::{Indicator, IndicatorKind, Profile, SourceOpinion};
 use crate::config::Secret;
-use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -36,8 +36,7 @@ pub enum IntelError {
 type Key = (IndicatorKind, String);
 
 struct Inner {
-    extract: ExtractSettings,
-    feeds: FeedSlot,
+    lookout: Lookout,
     fanout: Fanout,
     cache: Option<super::cache::Cache>,
     weights: Weights,
@@ -173,8 +172,7 @@ impl Enricher {
         let (profiles_tx, profiles) = mpsc::channel(config.queue_capacity.max(1));
         metrics.intel.register_provider(feeds::SOURCE);
         let inner = Arc::new(Inner {
-            extract: ExtractSettings::from_config(config),
-            feeds,
+            lookout: Lookout::new(ExtractSettings::from_config(config), feeds, metrics.clone()),
             fanout: Fanout::new(slots, limits, metrics.clone()),
             cache,
             weights: Weights::with_overrides(&config.weights),
@@ -203,30 +201,12 @@ impl Enricher {
     }
 
     pub fn extract_settings(&self) -> &ExtractSettings {
-        &self.inner.extract
+        self.inner.lookout.extract_settings()
     }
 
-    /// The indicators of `event` (counted per kind).
-    pub fn extract(&self, event: &Event) -> Vec<Indicator> {
-        let found = extract::indicators(event, &self.inner.extract);
-        for i in &found {
-            self.inner
-                .metrics
-                .intel
-                .extracted
-                .with_label_values(&[i.kind.as_str()])
-                .inc();
-        }
-        found
-    }
-
-    /// Offline feed entries matching `ind` (line rate, no network).
-    pub fn feed_matches(&self, ind: &Indicator) -> Vec<FeedMatch> {
-        let m = feeds::current(&self.inner.feeds).lookup(ind);
-        if !m.is_empty() {
-            self.inner.metrics.intel.feed_matches.inc();
-        }
-        m
+    /// Extraction and offline feed matching, for the detect stage.
+    pub fn lookout(&self) -> &Lookout {
+        &self.inner.lookout
     }
 
     /// The profile of `ind`: offline feeds, then each applicable provider from the cache or by
@@ -247,7 +227,7 @@ impl Enricher {
 
     async fn compute(&self, ind: &Indicator) -> Profile {
         let inner = &self.inner;
-        let mut sources = vec![feeds::opinion(&self.feed_matches(ind))];
+        let mut sources = vec![feeds::opinion(&inner.lookout.feed_matches(ind))];
         if !ind.internal {
             let asks = inner
                 .fanout
@@ -354,7 +334,8 @@ async fn worker(
 /// watcher (kept alive with this value).
 pub struct Running {
     pub enricher: Enricher,
-    pub profiles: mpsc::Receiver<Profile>,
+    /// Taken by whoever consumes background enrichment (the case stage).
+    pub profiles: Option<mpsc::Receiver<Profile>>,
     pub feeds: FeedSlot,
     _watcher: Option<notify::RecommendedWatcher>,
 }
@@ -382,7 +363,7 @@ pub fn start(
     let (enricher, profiles) = Enricher::new(config, store, slot.clone(), metrics)?;
     Ok(Running {
         enricher,
-        profiles,
+        profiles: Some(profiles),
         feeds: slot,
         _watcher: watcher,
     })

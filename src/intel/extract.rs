@@ -484,7 +484,7 @@ static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     email: Regex::new(r"(?i)\b[a-z0-9][a-z0-9._%+'-]{0,63}@(?:[a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}\b")
         .expect("email"),
     ipv4: Regex::new(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b").expect("ipv4"),
-    ipv6: Regex::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:\d{1,3}(?:\.\d{1,3}){3})?")
+    ipv6: Regex::new(r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-f]{0,4})")
         .expect("ipv6"),
     hash: Regex::new(r"(?i)\b(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})\b").expect("hash"),
     domain: Regex::new(r"(?i)\b(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})\b\.?")
@@ -739,6 +739,15 @@ mod tests {
 
     fn text(s: &str) -> Vec<(String, &'static str, bool)> {
         values(&indicators(&event(json!({}), Some(s)), &settings()))
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_is_its_ipv4_not_a_cut_address() {
+        // A DNS answer list: the mapped form must not yield `::ffff:192`.
+        let found = text("QueryResults ::ffff:192.0.2.150;::ffff:203.0.113.47;");
+        let ips: Vec<&str> = found.iter().map(|(v, _, _)| v.as_str()).collect();
+        assert_eq!(ips, vec!["192.0.2.150", "203.0.113.47"], "{found:?}");
+        assert!(found.iter().all(|(_, k, _)| *k == "ipv4"));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`fanout`] runs the applicable providers of one indicator concurrently under rate limits,
 //!   retries, circuit breakers and a daily budget; [`cache`] keeps their answers in the store.
 //! - [`consensus`] combines the opinions into a score and a [`Tier`].
+//! - [`Lookout`] is what the detect stage uses: extraction and feed matching, no network.
 //! - [`Enricher`] is the facade: `profile` (cache, then fan-out) and `submit` (queued).
 
 pub mod cache;
@@ -20,6 +21,7 @@ pub mod enrich;
 pub mod extract;
 pub mod fanout;
 pub mod feeds;
+pub mod lookout;
 pub mod net;
 pub mod providers;
 pub mod refang;
@@ -33,6 +35,7 @@ use serde::{Deserialize, Serialize};
 pub use enrich::{Enricher, Running, start};
 pub use extract::ExtractSettings;
 pub use feeds::{FeedMatch, FeedSet};
+pub use lookout::{Lookout, Sighting};
 pub use settings::IntelConfig;
 
 /// What kind of observable an indicator is.

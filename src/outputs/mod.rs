@@ -395,6 +395,7 @@ mod tests {
                 verdict: Arc::new(v.clone()),
                 oldest_received: None,
                 ack: Ack::none(),
+                summarize: false,
             })
             .await
             .unwrap();

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
 
 use crate::cases::{CaseBook, CaseSettings, Published};
 use crate::detect::{
@@ -32,8 +33,12 @@ use crate::detect::{
 };
 use crate::event::Event;
 use crate::inputs::RawRecord;
+use crate::intel::lookout::{self, Lookout, Sighting};
+use crate::intel::{Enricher, Profile};
+use crate::llm::{self, Summaries, SummaryWorker};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{self, ParseError};
+use crate::verdict::IndicatorRef;
 use ack::Ack;
 use channel::{Receiver, Sender, bounded};
 
@@ -59,8 +64,8 @@ impl From<ParseError> for DeadLetter {
 pub struct Detection {
     pub event: Arc<Event>,
     pub hits: Vec<Hit>,
-    /// Indicators found in the event (addresses, domains, hashes …), for enrichment and
-    /// history correlation; empty until an extractor fills it.
+    /// External indicators of the event (addresses, domains, hashes …), for enrichment and
+    /// history correlation; internal and special-purpose ones are left out.
     pub indicators: Vec<crate::verdict::IndicatorRef>,
     /// The source record's acknowledgement, released when the case verdict is delivered.
     pub ack: Ack,
@@ -82,10 +87,12 @@ pub enum Hit {
     },
 }
 
-/// An event and every single-event rule it matched (including rules only correlations use).
+/// An event, every single-event rule it matched (including rules only correlations use), and
+/// what threat intel saw in it.
 struct Matched {
     event: Arc<Event>,
     matches: Vec<RuleMatch>,
+    sighting: Sighting,
     ack: Ack,
 }
 
@@ -96,6 +103,9 @@ pub struct Settings {
     pub parse_workers: usize,
     pub detect_workers: usize,
     pub correlation: CorrelationLimits,
+    /// Indicator extraction and offline feed matching in the detect stage; `None` when
+    /// `[intel]` is off.
+    pub lookout: Option<Lookout>,
 }
 
 impl Settings {
@@ -145,13 +155,14 @@ pub fn spawn_detection(
         tokio::task::spawn_blocking(move || parse_worker(rx, tx, dead, m));
     }
     for _ in 0..Settings::workers(settings.detect_workers) {
-        let (rx, tx, r, m) = (
+        let (rx, tx, r, l, m) = (
             event_rx.clone(),
             matched_tx.clone(),
             rules.clone(),
+            settings.lookout.clone(),
             metrics.clone(),
         );
-        tokio::task::spawn_blocking(move || detect_worker(rx, tx, r, m));
+        tokio::task::spawn_blocking(move || detect_worker(rx, tx, r, l, m));
     }
     let correlator = Correlator::new(rules, settings.correlation.clone());
     let m = metrics.clone();
@@ -216,6 +227,7 @@ fn detect_worker(
     rx: Receiver<(Arc<Event>, Ack)>,
     tx: Sender<Matched>,
     rules: Arc<RuleSet>,
+    lookout: Option<Lookout>,
     m: Arc<Metrics>,
 ) {
     let received = m.stage_received.with_label_values(&[stage::DETECT]);
@@ -230,8 +242,14 @@ fn detect_worker(
         received.inc();
         let start = Instant::now();
         rules.matches(&event, &mut buf);
+        // Indicators matter for matched events (enrichment, history) and, when a feed is
+        // loaded, for every event: a listed indicator is a finding of its own.
+        let sighting = match &lookout {
+            Some(l) if !buf.is_empty() || l.has_feeds() => l.sight(&event),
+            _ => Sighting::default(),
+        };
         timing.observe(start.elapsed().as_secs_f64());
-        if buf.is_empty() {
+        if buf.is_empty() && sighting.listed.is_empty() {
             no_match.inc();
             ack.done();
             continue;
@@ -246,6 +264,7 @@ fn detect_worker(
             .send_blocking(Matched {
                 event,
                 matches,
+                sighting,
                 ack,
             })
             .is_err()
@@ -254,6 +273,31 @@ fn detect_worker(
         }
         sent.inc();
     }
+}
+
+/// The feed hits and the external indicators of a sighting, as the case builder takes them.
+fn intel_hits(sighting: Sighting) -> (Vec<Hit>, Vec<IndicatorRef>) {
+    let mut hits = Vec::new();
+    for (ind, matches) in &sighting.listed {
+        let level = lookout::feed_level(matches);
+        let mut feeds: Vec<&str> = matches.iter().map(|m| m.feed.as_str()).collect();
+        feeds.sort_unstable();
+        feeds.dedup();
+        for feed in feeds {
+            hits.push(Hit::Feed {
+                indicator: lookout::indicator_ref(ind),
+                feed: feed.to_owned(),
+                level,
+            });
+        }
+    }
+    let indicators = sighting
+        .indicators
+        .iter()
+        .filter(|i| !i.internal)
+        .map(lookout::indicator_ref)
+        .collect();
+    (hits, indicators)
 }
 
 fn correlate_worker(
@@ -273,6 +317,7 @@ fn correlate_worker(
     while let Ok(Matched {
         event,
         matches,
+        sighting,
         ack,
     }) = rx.recv_blocking()
     {
@@ -291,6 +336,8 @@ fn correlate_worker(
                 .inc();
             hits.push(Hit::Correlation(c));
         }
+        let (feed_hits, indicators) = intel_hits(sighting);
+        hits.extend(feed_hits);
         if hits.is_empty() {
             // Correlation state is in memory only: once observed, the record is finished.
             correlation_only.inc();
@@ -301,7 +348,7 @@ fn correlate_worker(
             .send_blocking(Detection {
                 event,
                 hits,
-                indicators: Vec::new(),
+                indicators,
                 ack,
             })
             .is_err()
@@ -341,11 +388,23 @@ pub enum Publishing {
     AtEnd,
 }
 
+/// What annotates cases after their verdicts are out: enrichment profiles and LLM summaries.
+/// Each arrives on its own channel and becomes a new version of the case; the case stage
+/// never waits for either.
+#[derive(Default)]
+pub struct Annotators {
+    /// Indicators new to a case are submitted here; their profiles come back on the receiver.
+    pub intel: Option<(Enricher, mpsc::Receiver<Profile>)>,
+    /// Versions with new evidence are submitted here; summaries come back on the receiver.
+    pub llm: Option<(SummaryWorker, Summaries)>,
+}
+
 /// Spawns the case stage: detections in, published verdicts out.
 pub fn spawn_cases(
     detections: Receiver<Detection>,
     settings: CaseSettings,
     publishing: Publishing,
+    annotators: Annotators,
     capacity: usize,
     metrics: Arc<Metrics>,
 ) -> Receiver<Published> {
@@ -355,9 +414,18 @@ pub fn spawn_cases(
         tx,
         CaseBook::new(settings),
         publishing,
+        annotators,
         metrics,
     ));
     rx
+}
+
+/// The next item of an optional channel; pending forever when there is none.
+async fn next_of<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(r) => r.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn cases_stage(
@@ -365,6 +433,7 @@ async fn cases_stage(
     tx: Sender<Published>,
     mut book: CaseBook,
     publishing: Publishing,
+    annotators: Annotators,
     m: Arc<Metrics>,
 ) {
     let received = m.stage_received.with_label_values(&[stage::CASES]);
@@ -373,6 +442,14 @@ async fn cases_stage(
         Publishing::AtEnd => Duration::from_secs(3600),
     };
     let live = matches!(publishing, Publishing::Live { .. });
+    let (enricher, mut profiles) = match annotators.intel {
+        Some((e, p)) => (Some(e), Some(p)),
+        None => (None, None),
+    };
+    let (summarizer, mut summaries) = match annotators.llm {
+        Some((w, s)) => (Some(w), Some(s)),
+        None => (None, None),
+    };
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut newest_event: Option<DateTime<Utc>> = None;
@@ -384,14 +461,29 @@ async fn cases_stage(
                 received.inc();
                 newest_event = Some(newest_event.map_or(det.event.time, |t| t.max(det.event.time)));
                 let now = Utc::now();
-                let (closed, opened) = book.observe(&det, now);
-                out.extend(closed);
-                if live && opened {
+                let observed = book.observe(&det, now);
+                out.extend(observed.closed);
+                if let Some(e) = &enricher {
+                    for ind in observed.new_indicators {
+                        if let Some(ind) = lookout::submission(&ind) {
+                            e.submit(ind);
+                        }
+                    }
+                }
+                if live && observed.opened {
                     out.extend(book.publish_for(&det, now));
                 }
                 // The case holds its own share until its next version is delivered.
                 det.ack.done();
             }
+            profile = next_of(&mut profiles) => match profile {
+                Some(p) => out.extend(book.enrich(lookout::profile_ref(&p), Utc::now())),
+                None => profiles = None,
+            },
+            summary = next_of(&mut summaries) => match summary {
+                Some((case_id, s)) => out.extend(book.attach_summary(&case_id, s, Utc::now())),
+                None => summaries = None,
+            },
             _ = tick.tick(), if live => {
                 let now = Utc::now();
                 out.extend(book.publish_dirty(now));
@@ -401,6 +493,15 @@ async fn cases_stage(
             }
         }
         m.cases_open.set(book.open_cases() as i64);
+        if let Some(w) = &summarizer {
+            for p in out.iter().filter(|p| p.summarize) {
+                let events = book.case_events(&p.verdict.case_id);
+                w.submit(llm::digest_from_verdict(
+                    &p.verdict,
+                    events.iter().map(|e| e.as_ref()),
+                ));
+            }
+        }
         if send_all(&tx, out, &m).await.is_err() {
             return;
         }

@@ -54,6 +54,7 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
         parse_workers: 2,
         detect_workers: 2,
         correlation: CorrelationLimits::default(),
+        lookout: None,
     };
     let graph = spawn_detection(&settings, Arc::new(report.rules), metrics.clone());
     let verdicts = spawn_cases(
@@ -62,6 +63,7 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
         Publishing::Live {
             interval: Duration::from_millis(20),
         },
+        Annotators::default(),
         8,
         metrics.clone(),
     );
@@ -139,7 +141,14 @@ async fn a_record_dropped_by_a_stopped_stage_fails() {
     // A detection whose case verdict never reaches a sink (the verdict stream is dropped).
     let metrics = Arc::new(Metrics::new().unwrap());
     let (tx, rx) = bounded::<Detection>("detections", 4, &metrics);
-    let verdicts = spawn_cases(rx, CaseSettings::default(), Publishing::AtEnd, 4, metrics);
+    let verdicts = spawn_cases(
+        rx,
+        CaseSettings::default(),
+        Publishing::AtEnd,
+        Annotators::default(),
+        4,
+        metrics,
+    );
     let (otx, orx) = std::sync::mpsc::channel();
     let mut e = Event::new(
         Origin {
@@ -168,4 +177,57 @@ async fn a_record_dropped_by_a_stopped_stage_fails() {
         orx.recv_timeout(Duration::from_secs(5)),
         Ok(Outcome::Failed)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_listed_indicators_are_findings_without_a_rule_and_internal_ones_stay_home() {
+    let report = compile_str(RULE, &LoadOptions::default());
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let mut feed = crate::intel::feeds::FeedBuilder::new();
+    crate::intel::feeds::load_text("bad.example.net\n", "blocklist", &mut feed).unwrap();
+    let lookout = Lookout::new(
+        crate::intel::ExtractSettings::default(),
+        Arc::new(std::sync::RwLock::new(Arc::new(feed.finish()))),
+        metrics.clone(),
+    );
+    let settings = Settings {
+        capacity: 8,
+        parse_workers: 1,
+        detect_workers: 1,
+        correlation: CorrelationLimits::default(),
+        lookout: Some(lookout),
+    };
+    let graph = spawn_detection(&settings, Arc::new(report.rules), metrics.clone());
+    let records = [
+        // No rule, but a listed domain: a feed hit.
+        r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":22,"Computer":"ws1","QueryName":"bad.example.net"}"#,
+        // A rule, an internal and an external address: only the external one is cited.
+        r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":1,"Computer":"ws1","Image":"C:\\Windows\\System32\\whoami.exe","CommandLine":"whoami 10.1.2.3 8.8.4.4"}"#,
+        // Neither: no detection.
+        r#"{"Channel":"Microsoft-Windows-Sysmon/Operational","EventID":22,"Computer":"ws1","QueryName":"good.example.org"}"#,
+    ];
+    for (i, r) in records.iter().enumerate() {
+        graph
+            .raw
+            .send(line(i as u64, r, Ack::none()))
+            .await
+            .unwrap();
+    }
+    drop(graph.raw);
+    drop(graph.dead_tx);
+    let mut got = Vec::new();
+    while let Ok(d) = graph.detections.recv().await {
+        got.push(d);
+    }
+    got.sort_by_key(|d| d.event.origin.index);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(matches!(
+        &got[0].hits[..],
+        [Hit::Feed { indicator, feed, level }]
+            if indicator.value == "bad.example.net" && feed == "blocklist" && *level == crate::detect::Level::High
+    ));
+    assert_eq!(got[0].indicators[0].value, "bad.example.net");
+    assert!(matches!(&got[1].hits[..], [Hit::Rule(_)]));
+    let cited: Vec<&str> = got[1].indicators.iter().map(|i| i.value.as_str()).collect();
+    assert_eq!(cited, vec!["8.8.4.4"]);
 }

@@ -356,6 +356,10 @@ pub struct Verdict {
     /// What the verdict had to do without (e.g. enrichment pending); lowers confidence.
     #[serde(default)]
     pub missing_evidence: Vec<String>,
+    /// The LLM's advisory summary of the case, written for version `summary.case_version`;
+    /// absent until one arrives (and always when `[llm]` is off). Never part of the score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<crate::llm::Summary>,
 }
 
 fn unknown_entity() -> EntityRef {
@@ -750,6 +754,7 @@ pub fn synthesize_with(
         next_steps,
         unclassified: ctx.unclassified.clone(),
         missing_evidence: ctx.missing_evidence.clone(),
+        summary: None,
     }
 }
 

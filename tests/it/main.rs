@@ -1,6 +1,7 @@
 //! Integration tests: one binary, driving the real `nightwatch` executable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod annotations;
 mod backpressure;
 mod cases;
 mod cli;

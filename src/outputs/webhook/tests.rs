@@ -176,6 +176,7 @@ impl Rig {
                 verdict: Arc::new(verdict),
                 oldest_received: None,
                 ack,
+                summarize: false,
             })
             .await
             .unwrap();
