@@ -15,7 +15,8 @@
 #             N: every (total/N)-th file of those in sorted path order (deterministic)
 #   --cpus    taskset CPU list for the daemon (default: all), e.g. 0 or 0,1
 # Env: SIGMA (default ../shared/sigma), CARGO_TARGET_DIR, NATS_URL / KAFKA_BROKERS (use a running
-#      broker instead of starting nats-server / tansu), NO_BUILD=1, KEEP=1 (keep the work dir).
+#      broker instead of starting nats-server / tansu), NO_BUILD=1, KEEP=1 (keep the work dir),
+#      EXTRA_TOML (appended to the generated configuration, e.g. $'[intel]\nenabled = false').
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -139,6 +140,7 @@ $INPUT_TOML
 [outputs.archive]
 type = "jsonl"
 path = "$WORK/verdicts.jsonl"
+${EXTRA_TOML:-}
 EOF
 
 send() { "$DRIVER" send --input "$INPUT" --events "$EVFILE" --rate "$1" \
