@@ -136,7 +136,11 @@ fn send(o: &Opts) -> Result<(), Error> {
                 .create()?;
             // Created when absent ("already exists" is fine: a rate run after a flat-out one).
             let created = runtime()?.block_on(admin.create_topics(
-                &[NewTopic::new(&topic, partitions, TopicReplication::Fixed(1))],
+                &[NewTopic::new(
+                    &topic,
+                    partitions,
+                    TopicReplication::Fixed(1),
+                )],
                 &AdminOptions::new(),
             ))?;
             for r in created {

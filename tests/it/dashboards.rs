@@ -174,7 +174,10 @@ fn dashboard_structure_is_provisionable() {
     let d: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(d["uid"], "nightwatch-overview");
     assert!(d["title"].is_string() && d["schemaVersion"].as_u64().unwrap() >= 36);
-    assert!(d.get("id").is_none_or(|id| id.is_null()), "provisioned dashboards carry no id");
+    assert!(
+        d.get("id").is_none_or(|id| id.is_null()),
+        "provisioned dashboards carry no id"
+    );
     let vars = d["templating"]["list"].as_array().unwrap();
     let ds = vars
         .iter()
@@ -189,7 +192,10 @@ fn dashboard_structure_is_provisionable() {
     let mut rows = Vec::new();
     for p in panels {
         let title = p["title"].as_str().unwrap().to_owned();
-        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate id at {title}");
+        assert!(
+            ids.insert(p["id"].as_u64().unwrap()),
+            "duplicate id at {title}"
+        );
         let g = &p["gridPos"];
         let [x, y, w, h] = ["x", "y", "w", "h"].map(|k| g[k].as_u64().unwrap());
         assert!(w > 0 && h > 0 && x + w <= 24, "{title}: gridPos {g}");
@@ -235,11 +241,18 @@ fn dashboard_structure_is_provisionable() {
         "LLM summaries",
         "Process",
     ] {
-        assert!(rows.iter().any(|r| r == wanted), "no row {wanted}: {rows:?}");
+        assert!(
+            rows.iter().any(|r| r == wanted),
+            "no row {wanted}: {rows:?}"
+        );
     }
     let provisioning = std::fs::read_to_string(root.join("provisioning.yml")).unwrap();
     let docs = yaml_rust2::YamlLoader::load_from_str(&provisioning).unwrap();
     assert_eq!(docs[0]["apiVersion"].as_i64(), Some(1));
     assert_eq!(docs[0]["providers"][0]["type"].as_str(), Some("file"));
-    assert!(docs[0]["providers"][0]["options"]["path"].as_str().is_some());
+    assert!(
+        docs[0]["providers"][0]["options"]["path"]
+            .as_str()
+            .is_some()
+    );
 }
