@@ -149,8 +149,12 @@ case "$INPUT" in
   syslog) SEND_TARGET="127.0.0.1:$SPORT" ;; nats) SEND_TARGET="$NATS_URL" ;;
   kafka) SEND_TARGET="$KAFKA_BROKERS" ;; *) SEND_TARGET="" ;;
 esac
-# Kafka flat out: the topic holds every event before the daemon starts.
-if [[ "$INPUT" == kafka && "$RATE" == 0 ]]; then send 0; fi
+# Kafka: the topic exists before the daemon subscribes; flat out, it holds every event already.
+if [[ "$INPUT" == kafka ]]; then
+  if [[ "$RATE" == 0 ]]; then send 0; else
+    "$DRIVER" send --input kafka --events /dev/null --target "$SEND_TARGET" --topic "$TOPIC" >>"$WORK/driver.log" 2>&1
+  fi
+fi
 
 # 5. The daemon, pinned with taskset when --cpus is given.
 LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -159,6 +163,7 @@ PIN=(); [[ -n "$CPUS" ]] && PIN=(taskset -c "$CPUS")
 DPID=$!
 PIDS=("$DPID" "${PIDS[@]}")
 wait_port "$MPORT"
+[[ "$INPUT" == syslog ]] && wait_port "$SPORT"
 if [[ "$INPUT" == syslog || "$INPUT" == nats || ( "$INPUT" == kafka && "$RATE" != 0 ) ]]; then
   send "$RATE" &
   PIDS=("$!" "${PIDS[@]}")
