@@ -228,6 +228,17 @@ impl IntelMetrics {
         for r in ["hit", "miss"] {
             self.cache.with_label_values(&[provider, r]);
         }
+        for k in [
+            "bad_key",
+            "rate_limited",
+            "unavailable",
+            "invalid",
+            "circuit_open",
+            "quota",
+            "budget",
+        ] {
+            self.errors.with_label_values(&[provider, k]);
+        }
         self.latency.with_label_values(&[provider]);
         self.circuit_open.with_label_values(&[provider]);
     }
