@@ -145,6 +145,8 @@ pub struct IntelMetrics {
     pub feed_reloads: IntCounterVec,
     /// Indicators not queued for background enrichment, by reason (queue_full, in_flight, closed).
     pub dropped: IntCounterVec,
+    /// 1 while a provider's circuit breaker is open, as of its latest lookup.
+    pub circuit_open: IntGaugeVec,
 }
 
 impl IntelMetrics {
@@ -176,6 +178,14 @@ impl IntelMetrics {
             "Indicators that matched at least one offline feed entry.",
         )?;
         registry.register(Box::new(feed_matches.clone()))?;
+        let circuit_open = IntGaugeVec::new(
+            Opts::new(
+                "nightwatch_intel_circuit_open",
+                "1 while a threat-intel provider's circuit breaker is open (as of its latest lookup).",
+            ),
+            &["provider"],
+        )?;
+        registry.register(Box::new(circuit_open.clone()))?;
         let m = Self {
             requests: cv(
                 "nightwatch_intel_requests_total",
@@ -210,6 +220,7 @@ impl IntelMetrics {
                 "Indicators not queued for background enrichment, by reason.",
                 &["reason"],
             )?,
+            circuit_open,
         };
         for k in crate::intel::IndicatorKind::ALL {
             m.extracted.with_label_values(&[k.as_str()]);
@@ -231,7 +242,19 @@ impl IntelMetrics {
         for r in ["hit", "miss"] {
             self.cache.with_label_values(&[provider, r]);
         }
+        for k in [
+            "bad_key",
+            "rate_limited",
+            "unavailable",
+            "invalid",
+            "circuit_open",
+            "quota",
+            "budget",
+        ] {
+            self.errors.with_label_values(&[provider, k]);
+        }
         self.latency.with_label_values(&[provider]);
+        self.circuit_open.with_label_values(&[provider]);
     }
 }
 

@@ -42,7 +42,10 @@ ts("Items received per stage", [(f"sum by (stage) (rate(nightwatch_stage_receive
 ts("Items sent per stage", [(f"sum by (stage) (rate(nightwatch_stage_sent_total{J}[$__rate_interval]))", "{{stage}}")], "ops", x=12)
 y += 8
 ts("Events parsed per format", [(f"sum by (format) (rate(nightwatch_events_parsed_total{J}[$__rate_interval]))", "{{format}}")], "ops", x=0)
-ts("Verdicts by conclusion", [(f"sum by (conclusion) (rate(nightwatch_verdicts_total{J}[$__rate_interval]))", "{{conclusion}}")], "ops", x=12)
+ts("Records per input", [(f"sum by (input) (rate(nightwatch_input_records_total{J}[$__rate_interval]))", "{{input}} (syslog, tail)"),
+                         (f"sum by (input) (rate(nightwatch_kafka_messages_total{J}[$__rate_interval]))", "{{input}} (kafka)"),
+                         (f"sum by (mode) (rate(nightwatch_nats_messages_total{J}[$__rate_interval]))", "nats {{mode}}")], "ops", x=12,
+   desc="Records each input framed into the pipeline. File and stdin inputs are counted by the parse stage only.")
 y += 8
 row("Errors and drops")
 ts("Errors per stage and kind", [(f"sum by (stage, kind) (rate(nightwatch_stage_errors_total{J}[$__rate_interval]))", "{{stage}} {{kind}}")], "ops", x=0)
@@ -50,7 +53,13 @@ ts("Dropped per stage and reason", [(f"sum by (stage, reason) (rate(nightwatch_s
    desc="no_match: events fully processed that matched no rule; correlation_only: matches of rules that only feed correlations.")
 y += 8
 ts("Parse errors per format", [(f"sum by (format) (rate(nightwatch_parse_errors_total{J}[$__rate_interval]))", "{{format}}")], "ops", x=0)
-ts("Dead letters", [(f"sum by (stage) (rate(nightwatch_dead_letters_total{J}[$__rate_interval]))", "{{stage}}")], "ops", x=12)
+ts("Dead letters", [(f"sum by (stage) (rate(nightwatch_dead_letters_total{J}[$__rate_interval]))", "{{stage}}")], "ops", x=12,
+   desc="parse: records no parser could read; output: verdicts an output gave up on after its retries.")
+y += 8
+ts("Input drops per input and reason", [(f"sum by (input, reason) (rate(nightwatch_input_dropped_total{J}[$__rate_interval]))", "{{input}} {{reason}}")], "ops", x=0,
+   desc="overload: UDP syslog while the pipeline is full; oversize: longer than the input's maximum.")
+ts("Broker errors", [(f"sum by (kind) (rate(nightwatch_kafka_errors_total{J}[$__rate_interval]))", "kafka {{kind}}"),
+                     (f"sum by (kind) (rate(nightwatch_nats_errors_total{J}[$__rate_interval]))", "nats {{kind}}")], "ops", x=12)
 y += 8
 row("Queues")
 ts("Queue depth per channel", [(f"max by (channel) (nightwatch_channel_depth{J})", "{{channel}}")], "short", x=0)
@@ -65,8 +74,54 @@ row("Detection")
 ts("Rule matches by level", [(f"sum by (level) (rate(nightwatch_rule_matches_total{J}[$__rate_interval]))", "{{level}}")], "ops", x=0)
 ts("Correlation matches by level", [(f"sum by (level) (rate(nightwatch_correlation_matches_total{J}[$__rate_interval]))", "{{level}}")], "ops", x=12)
 y += 8
-ts("Verdicts by severity", [(f"sum by (severity) (rate(nightwatch_verdicts_total{J}[$__rate_interval]))", "{{severity}}")], "ops", x=0)
-ts("WebSocket disconnects by reason", [(f"sum by (reason) (rate(nightwatch_ws_disconnects_total{J}[$__rate_interval]))", "{{reason}}")], "ops", x=12)
+row("Cases and verdicts")
+ts("Verdicts by conclusion", [(f"sum by (conclusion) (rate(nightwatch_verdicts_total{J}[$__rate_interval]))", "{{conclusion}}")], "ops", x=0)
+ts("Verdicts by severity", [(f"sum by (severity) (rate(nightwatch_verdicts_total{J}[$__rate_interval]))", "{{severity}}")], "ops", x=12)
+y += 8
+ts("Open cases", [(f"sum(nightwatch_cases_open{J})", "open")], "short", x=0)
+ts("Verdicts by conclusion and severity (range)", [(f"sum by (conclusion, severity) (increase(nightwatch_verdicts_total{J}[$__range])) > 0", "{{conclusion}} {{severity}}")], "short", x=12,
+   desc="Verdict versions published over the dashboard's time range, per conclusion and severity.")
+y += 8
+row("Outputs")
+ts("Sink deliveries per output and result", [(f"sum by (output, result) (rate(nightwatch_sink_deliveries_total{J}[$__rate_interval]))", "{{output}} {{result}}")], "ops", x=0,
+   desc="ok: delivered; retry: an attempt failed and will be retried; failed: given up and dead-lettered.")
+ts("Webhook delivery time", [(f"histogram_quantile({p}, sum by (le, output) (rate(nightwatch_sink_delivery_seconds_bucket{J}[$__rate_interval])))", f"{{{{output}}}} p{int(p*100)}") for p in (0.5, 0.99)], "s", x=12,
+   desc="From the first attempt to the outcome, retries included.")
+y += 8
+ts("Broker publishes", [(f"sum by (mode) (rate(nightwatch_nats_published_total{J}[$__rate_interval]))", "nats {{mode}}"),
+                        (f"sum(rate(nightwatch_nats_publish_duplicates_total{J}[$__rate_interval]))", "nats duplicates")], "ops", x=0)
+ts("WebSocket clients and disconnects", [(f"sum(nightwatch_ws_clients{J})", "clients"),
+                                         (f"sum by (reason) (rate(nightwatch_ws_disconnects_total{J}[$__rate_interval]))", "disconnects {{reason}} /s")], "short", x=12)
+y += 8
+row("Kafka consumer")
+ts("Consumer lag per input", [(f"max by (input) (nightwatch_kafka_consumer_lag_messages{J})", "{{input}}")], "short", x=0,
+   desc="Messages behind the high watermark over the partitions the input owns (librdkafka statistics, every statistics_interval_ms).")
+ts("Consumer events", [(f"sum by (input, event) (rate(nightwatch_kafka_consumer_events_total{J}[$__rate_interval]))", "{{input}} {{event}}")], "ops", x=12,
+   desc="assigned/revoked: rebalances; paused/resumed: backpressure; rewound: replay after a failure.")
+y += 8
+row("Enrichment")
+ts("Provider lookups by outcome", [(f"sum by (provider, outcome) (rate(nightwatch_intel_requests_total{J}[$__rate_interval]))", "{{provider}} {{outcome}}")], "ops", x=0)
+ts("Provider errors by kind", [(f"sum by (provider, kind) (rate(nightwatch_intel_errors_total{J}[$__rate_interval]))", "{{provider}} {{kind}}")], "ops", x=12)
+y += 8
+ts("Provider request time", [(f"histogram_quantile({p}, sum by (le, provider) (rate(nightwatch_intel_request_seconds_bucket{J}[$__rate_interval])))", f"{{{{provider}}}} p{int(p*100)}") for p in (0.5, 0.99)], "s", w=8, x=0)
+ts("Cache hit ratio", [("sum by (provider) (rate(" + q("nightwatch_intel_cache_lookups_total", 'result="hit"') + "[$__rate_interval])) / sum by (provider) (rate(" + q("nightwatch_intel_cache_lookups_total") + "[$__rate_interval]))", "{{provider}}")], "percentunit", w=8, x=8)
+ts("Circuit open", [(f"max by (provider) (nightwatch_intel_circuit_open{J})", "{{provider}}")], "short", w=8, x=16,
+   desc="1 while the provider's circuit breaker is open (repeated failures, a rejected key or a spent quota), as of its latest lookup.")
+y += 8
+ts("Indicators extracted and feed matches", [(f"sum by (kind) (rate(nightwatch_intel_indicators_extracted_total{J}[$__rate_interval]))", "{{kind}}"),
+                                              (f"sum(rate(nightwatch_intel_feed_matches_total{J}[$__rate_interval]))", "feed matches")], "ops", x=0)
+ts("Enrichment queue drops", [(f"sum by (reason) (rate(nightwatch_intel_dropped_total{J}[$__rate_interval]))", "{{reason}}")], "ops", x=12)
+y += 8
+row("LLM summaries")
+ts("Requests by outcome", [(f"sum by (backend, outcome) (rate(nightwatch_llm_requests_total{J}[$__rate_interval]))", "{{backend}} {{outcome}}")], "ops", w=8, x=0)
+ts("Request time", [(f"histogram_quantile({p}, sum by (le, backend) (rate(nightwatch_llm_request_duration_seconds_bucket{J}[$__rate_interval])))", f"{{{{backend}}}} p{int(p*100)}") for p in (0.5, 0.99)], "s", w=8, x=8)
+ts("Tokens", [(f"sum by (backend, kind) (rate(nightwatch_llm_tokens_total{J}[$__rate_interval]))", "{{backend}} {{kind}}")], "short", w=8, x=16, desc="Tokens per second reported by the provider.")
+y += 8
+ts("Queue and circuit", [(f"sum(nightwatch_llm_queue_depth{J})", "queue depth"), (f"max(nightwatch_llm_circuit_open{J})", "circuit open")], "short", w=8, x=0)
+ts("Skipped cases by reason", [(f"sum by (reason) (rate(nightwatch_llm_skipped_total{J}[$__rate_interval]))", "{{reason}}")], "ops", w=8, x=8)
+ts("Cache hits, redactions, guardrail drops", [(f"sum(rate(nightwatch_llm_cache_hits_total{J}[$__rate_interval]))", "cache hits"),
+                                                (f"sum(rate(nightwatch_llm_redactions_total{J}[$__rate_interval]))", "redactions"),
+                                                (f"sum by (what) (rate(nightwatch_llm_guardrail_drops_total{J}[$__rate_interval]))", "dropped {{what}}")], "ops", w=8, x=16)
 y += 8
 row("Process")
 ts("CPU", [(f"rate(nightwatch_process_cpu_seconds_total{J}[$__rate_interval])", "{{instance}}")], "percentunit", w=8, x=0)

@@ -151,6 +151,13 @@ impl Slot {
         }
     }
 
+    /// Whether the breaker is open now (without the half-open transition of [`Self::open`]).
+    fn is_open(&self) -> bool {
+        Self::lock(&self.breaker)
+            .open_until
+            .is_some_and(|t| Instant::now() < t)
+    }
+
     fn trip(&self, for_: Duration, reason: &'static str) {
         let mut b = Self::lock(&self.breaker);
         b.open_until = Some(Instant::now() + for_);
@@ -226,8 +233,19 @@ impl Fanout {
         capped.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
 
-    /// Asks `slot`'s provider about `ind`, with every limit applied.
+    /// Asks `slot`'s provider about `ind`, with every limit applied, then exports the state of
+    /// its circuit (`nightwatch_intel_circuit_open`).
     pub async fn ask(&self, slot: &Slot, ind: &Indicator) -> SourceOpinion {
+        let opinion = self.ask_limited(slot, ind).await;
+        self.metrics
+            .intel
+            .circuit_open
+            .with_label_values(&[slot.provider.name()])
+            .set(i64::from(slot.is_open()));
+        opinion
+    }
+
+    async fn ask_limited(&self, slot: &Slot, ind: &Indicator) -> SourceOpinion {
         let name = slot.provider.name();
         let mut attempt = 0u32;
         loop {

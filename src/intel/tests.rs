@@ -491,6 +491,15 @@ async fn the_circuit_breaker_opens_after_repeated_failures() {
             .get(),
         3
     );
+    assert_eq!(
+        metrics
+            .intel
+            .circuit_open
+            .with_label_values(&["virustotal"])
+            .get(),
+        1,
+        "the open circuit is exported"
+    );
 }
 
 #[tokio::test]
