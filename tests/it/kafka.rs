@@ -230,6 +230,9 @@ impl Produced {
     }
 }
 
+/// The (key, partition) of a message's lines.
+type Route = dyn Fn(&[String]) -> (String, i32);
+
 /// Produces `lines`, `per_message` lines per message, round-robin over the partitions (or to the
 /// (key, partition) `route` gives a message). Every message is acked by the broker and is its
 /// own record batch (`batch.num.messages=1`, see the module docs).
@@ -239,7 +242,7 @@ fn produce_to(
     topic: &str,
     lines: &[String],
     per_message: usize,
-    route: Option<&dyn Fn(&[String]) -> (String, i32)>,
+    route: Option<&Route>,
     produced: &mut Produced,
 ) {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
