@@ -231,7 +231,7 @@ impl Produced {
 }
 
 /// The (key, partition) of a message's lines.
-type Route = dyn Fn(&[String]) -> (String, i32);
+type Route<'a> = dyn Fn(&[String]) -> (String, i32) + 'a;
 
 /// Produces `lines`, `per_message` lines per message, round-robin over the partitions (or to the
 /// (key, partition) `route` gives a message). Every message is acked by the broker and is its
@@ -242,7 +242,7 @@ fn produce_to(
     topic: &str,
     lines: &[String],
     per_message: usize,
-    route: Option<&Route>,
+    route: Option<&Route<'_>>,
     produced: &mut Produced,
 ) {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
