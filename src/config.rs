@@ -83,6 +83,9 @@ pub struct Config {
     pub state: StateConfig,
     pub verdict: VerdictConfig,
     pub history: HistoryConfig,
+    /// `[cluster]`: instance id and history replication across instances.
+    #[serde(default)]
+    pub cluster: crate::cluster::ClusterConfig,
     /// `[intel]`: indicator extraction, offline feeds, threat-intel providers.
     #[serde(default)]
     pub intel: crate::intel::IntelConfig,
@@ -663,6 +666,9 @@ impl Config {
         }
         if let Err(e) = self.listen_addr() {
             p.push(e);
+        }
+        for (k, m) in self.cluster.problems() {
+            p.push(Problem::new(k, m));
         }
         if self.api.ws_max_lag == 0 {
             p.push(Problem::new("api.ws_max_lag", "must be at least 1"));

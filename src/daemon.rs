@@ -153,6 +153,9 @@ pub enum DaemonError {
     /// Threat intel (cache store, HTTP client) could not start.
     #[error("intel: {0}")]
     Intel(String),
+    /// History replication (`[cluster.history_topic]`) could not start.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The API server failed.
     #[error("serving the API: {0}")]
     Serve(std::io::Error),
@@ -330,6 +333,7 @@ pub async fn run(
         OutputOptions {
             dead_letter: dead_path.clone(),
             dead_bus: dead_bus.clone(),
+            instance: Some(Arc::from(config.cluster.instance())),
         },
     )
     .await?;
@@ -372,6 +376,12 @@ pub async fn run(
             server_stop.clone(),
         ))
     });
+    let replication = crate::cluster::spawn(
+        &config.cluster,
+        history.clone(),
+        server_stop.clone(),
+        metrics.clone(),
+    )?;
     let stop_serving = server_stop.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -425,7 +435,7 @@ pub async fn run(
     .await;
     server_stop.cancel();
     let served = server.await;
-    if let Some(task) = compaction {
+    for task in compaction.into_iter().chain(replication) {
         let _ = task.await;
     }
     if let Some(h) = &history

@@ -28,6 +28,7 @@ pub mod api;
 pub mod attack;
 pub mod cases;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod demo;

@@ -89,6 +89,9 @@ pub struct Metrics {
     pub kafka_consumer_events: IntCounterVec,
     /// Kafka failures, by kind (`consume`, `store`, `produce`, `client`).
     pub kafka_errors: IntCounterVec,
+    /// Verdicts read from the verdict topic by history replication, by result (`recorded`,
+    /// `own`, `stale`, `invalid`, `failed`).
+    pub cluster_verdicts: IntCounterVec,
     /// Threat-intel extraction, feeds and providers.
     pub intel: IntelMetrics,
     /// LLM summary requests by backend and outcome (`skipped`: a case never sent).
@@ -546,6 +549,11 @@ impl Metrics {
                 "nightwatch_kafka_errors_total",
                 "Kafka failures, by kind.",
                 &["kind"],
+            )?,
+            cluster_verdicts: counter_vec(
+                "nightwatch_cluster_verdicts_total",
+                "Verdicts read from the verdict topic by history replication, by result (recorded, own, stale, invalid, failed).",
+                &["result"],
             )?,
             intel: IntelMetrics::new(&registry)?,
             llm_requests: counter_vec(

@@ -3,7 +3,8 @@
 //! * **Producer**: idempotent (`enable.idempotence=true`, `acks=all`), so librdkafka's own
 //!   retries within `delivery_timeout_ms` neither duplicate nor reorder. The message key is
 //!   the case's host (its entity), so one host's verdicts stay ordered in one partition.
-//!   Headers: `schema` = `nightwatch.verdict.v1`, `schema_version` = `1`, `verdict_id`.
+//!   Headers: `schema` = `nightwatch.verdict.v1`, `schema_version` = `1`, `verdict_id`, and
+//!   `nightwatch_instance` = the producing instance ([`crate::cluster`]).
 //! * **Delivery**: a window of queued verdicts is produced at once and their broker acks
 //!   awaited in order; a verdict whose attempt failed (timeout, broker error) is produced
 //!   again with backoff, up to `max_retries` times, then dead-lettered (counted, logged, and
@@ -68,6 +69,8 @@ pub struct KafkaSink {
     backoff_cap: Duration,
     dead_letter: Option<PathBuf>,
     dead_bus: Option<Arc<DeadLetterBus>>,
+    /// The `nightwatch_instance` header's value.
+    instance: Option<Arc<str>>,
     metrics: Arc<Metrics>,
 }
 
@@ -111,6 +114,7 @@ impl KafkaSink {
             backoff_cap: Duration::from_millis(cfg.retry_backoff_max_ms.max(1)),
             dead_letter,
             dead_bus: None,
+            instance: None,
             metrics,
         })
     }
@@ -118,6 +122,12 @@ impl KafkaSink {
     /// Also publishes this output's dead letters on the `[dead_letter]` brokers.
     pub(crate) fn with_dead_bus(mut self, bus: Option<Arc<DeadLetterBus>>) -> Self {
         self.dead_bus = bus;
+        self
+    }
+
+    /// Names the producing instance in every verdict's headers.
+    pub(crate) fn with_instance(mut self, instance: Option<Arc<str>>) -> Self {
+        self.instance = instance;
         self
     }
 
@@ -163,7 +173,7 @@ impl KafkaSink {
 
     /// Hands one verdict to librdkafka without waiting for the broker.
     fn enqueue(&self, item: &Item) -> Result<DeliveryFuture, String> {
-        let headers = OwnedHeaders::new()
+        let mut headers = OwnedHeaders::new()
             .insert(Header {
                 key: "schema",
                 value: Some(SCHEMA),
@@ -176,6 +186,12 @@ impl KafkaSink {
                 key: "verdict_id",
                 value: Some(item.verdict.verdict_id.as_str()),
             });
+        if let Some(instance) = &self.instance {
+            headers = headers.insert(Header {
+                key: crate::cluster::INSTANCE_HEADER,
+                value: Some(instance.as_ref()),
+            });
+        }
         let record = FutureRecord::to(&self.topic)
             .key(item.verdict.host.as_str())
             .payload(item.json.as_bytes())

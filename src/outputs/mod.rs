@@ -157,6 +157,9 @@ pub struct OutputOptions {
     pub dead_letter: Option<PathBuf>,
     /// The `[dead_letter]` Kafka topic / NATS subject, when configured.
     pub dead_bus: Option<Arc<dead_letter::DeadLetterBus>>,
+    /// This instance's id (`[cluster]`), sent in the Kafka verdict header
+    /// [`crate::cluster::INSTANCE_HEADER`].
+    pub instance: Option<Arc<str>>,
 }
 
 /// Opens every configured sink and spawns the fan-out. The returned handle completes once the
@@ -237,7 +240,8 @@ pub(crate) async fn spawn_with_env(
                     options.dead_letter.clone(),
                     metrics.clone(),
                 )?
-                .with_dead_bus(options.dead_bus.clone());
+                .with_dead_bus(options.dead_bus.clone())
+                .with_instance(options.instance.clone());
                 tokio::spawn(sink.run(rx))
             }
             OutputConfig::Nats(cfg) => {

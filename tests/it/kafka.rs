@@ -8,6 +8,18 @@
 //! storage is in memory, so a restarted tansu would have lost its topics; cutting the relay
 //! makes the broker unreachable for the daemon, connections reset and refused, for 4 s).
 //! Loopback only.
+//!
+//! Two defects of tansu 0.6 (dynostore engine) shape how the tests talk to it, not what they
+//! assert:
+//! * a Fetch whose offset lies inside a record batch skips that batch (Kafka returns it and the
+//!   client drops the records before the offset), so a consumer resuming mid-batch — from a
+//!   committed offset after a restart, or from its position after a pause — silently loses the
+//!   rest of the batch, or gets nothing at all when it is the newest one. The test producers
+//!   therefore write one record per batch (`batch.num.messages=1`), so every offset a consumer
+//!   can resume from starts a batch;
+//! * ListOffsets(latest) answers the base offset of the newest batch plus one, not the high
+//!   watermark, so the high watermarks come from the producer's delivery reports, and the
+//!   verdict topic (batched by the daemon's producer) is read until it goes quiet.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -204,66 +216,97 @@ max_retries = 20
     config
 }
 
-/// Produces `lines`, `per_message` lines per message, round-robin over the partitions;
-/// returns the number of messages. Every message is acked by the broker.
-fn produce(
+/// What a test produced to the events topic: messages, and per partition the offset after the
+/// last one (from the broker's delivery reports, not ListOffsets: see the module docs).
+#[derive(Default)]
+struct Produced {
+    messages: usize,
+    high: [i64; EVENT_PARTITIONS as usize],
+}
+
+impl Produced {
+    fn high_watermarks(&self) -> i64 {
+        self.high.iter().sum()
+    }
+}
+
+/// The (key, partition) of a message's lines.
+type Route<'a> = dyn Fn(&[String]) -> (String, i32) + 'a;
+
+/// Produces `lines`, `per_message` lines per message, round-robin over the partitions (or to the
+/// (key, partition) `route` gives a message). Every message is acked by the broker and is its
+/// own record batch (`batch.num.messages=1`, see the module docs).
+fn produce_to(
     rt: &tokio::runtime::Runtime,
     bootstrap: &str,
     topic: &str,
     lines: &[String],
     per_message: usize,
-) -> usize {
+    route: Option<&Route<'_>>,
+    produced: &mut Produced,
+) {
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
+        .set("batch.num.messages", "1")
         .create()
         .unwrap();
     rt.block_on(async {
         let mut pending = Vec::new();
-        let mut messages = 0;
         for (i, chunk) in lines.chunks(per_message.max(1)).enumerate() {
             let payload = chunk.join("\n");
-            let partition = i as i32 % EVENT_PARTITIONS;
-            let record = FutureRecord::<(), String>::to(topic)
-                .partition(partition)
-                .payload(&payload);
+            let routed = route.map(|f| f(chunk));
+            let mut record = FutureRecord::<String, String>::to(topic).payload(&payload);
+            record = match &routed {
+                Some((key, partition)) => record.key(key).partition(*partition),
+                None => record.partition(i as i32 % EVENT_PARTITIONS),
+            };
             pending.push(
                 producer
                     .send_result(record)
                     .map_err(|(e, _)| e)
                     .expect("enqueue"),
             );
-            messages += 1;
+            produced.messages += 1;
             if pending.len() >= 500 {
                 for p in pending.drain(..) {
-                    p.await.unwrap().map_err(|(e, _)| e).expect("produced");
+                    let d = p.await.unwrap().map_err(|(e, _)| e).expect("produced");
+                    let h = &mut produced.high[d.partition as usize];
+                    *h = (*h).max(d.offset + 1);
                 }
             }
         }
         for p in pending {
-            p.await.unwrap().map_err(|(e, _)| e).expect("produced");
+            let d = p.await.unwrap().map_err(|(e, _)| e).expect("produced");
+            let h = &mut produced.high[d.partition as usize];
+            *h = (*h).max(d.offset + 1);
         }
-        messages
-    })
+    });
 }
 
-/// (committed offsets summed, high watermarks summed) of the events topic for the group.
-fn group_position(bootstrap: &str, n: &Names) -> (i64, i64) {
+fn produce(
+    rt: &tokio::runtime::Runtime,
+    bootstrap: &str,
+    topic: &str,
+    lines: &[String],
+    per_message: usize,
+    produced: &mut Produced,
+) {
+    produce_to(rt, bootstrap, topic, lines, per_message, None, produced);
+}
+
+/// The group's committed offsets of the events topic, summed over its partitions.
+fn committed(bootstrap: &str, n: &Names) -> i64 {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", &n.group)
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
-    let mut high = 0;
     for p in 0..EVENT_PARTITIONS {
         tpl.add_partition(&n.events, p);
-        high += consumer
-            .fetch_watermarks(&n.events, p, Duration::from_secs(10))
-            .map(|(_, h)| h)
-            .unwrap_or(0);
     }
-    let committed = consumer
+    consumer
         .committed_offsets(tpl, Duration::from_secs(10))
         .map(|tpl| {
             tpl.elements()
@@ -274,19 +317,26 @@ fn group_position(bootstrap: &str, n: &Names) -> (i64, i64) {
                 })
                 .sum()
         })
-        .unwrap_or(-1);
-    (committed, high)
+        .unwrap_or(-1)
 }
 
-/// Every verdict on the verdict topic: (key, schema header, verdict_id header, body).
-fn read_verdicts(bootstrap: &str, topic: &str) -> Vec<(String, String, String, serde_json::Value)> {
+/// One message of the verdict topic.
+struct StoredVerdict {
+    key: String,
+    schema: String,
+    verdict_id: String,
+    instance: String,
+    body: serde_json::Value,
+}
+
+/// Every verdict on the verdict topic. Reads from
+/// the beginning until at least `expected` arrived and then nothing more for a second (tansu's
+/// ListOffsets cannot say where the topic ends: see the module docs).
+fn read_verdicts(bootstrap: &str, topic: &str, expected: usize) -> Vec<StoredVerdict> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("reader"))
         .create()
-        .unwrap();
-    let (_, high) = consumer
-        .fetch_watermarks(topic, 0, Duration::from_secs(10))
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
@@ -294,37 +344,44 @@ fn read_verdicts(bootstrap: &str, topic: &str) -> Vec<(String, String, String, s
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while (out.len() as i64) < high {
-        assert!(
-            Instant::now() < deadline,
-            "read {} of {high} verdicts",
-            out.len()
-        );
-        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+    let mut last = Instant::now();
+    loop {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+            if out.len() >= expected && last.elapsed() > Duration::from_secs(1) {
+                return out;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "read {} of at least {expected} verdicts",
+                out.len()
+            );
             continue;
         };
+        last = Instant::now();
         let header = |name: &str| {
             m.headers()
                 .and_then(|h| h.iter().find(|h| h.key == name).and_then(|h| h.value))
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
-        out.push((
-            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-            header("schema"),
-            header("verdict_id"),
-            serde_json::from_slice(m.payload().unwrap()).unwrap(),
-        ));
+        out.push(StoredVerdict {
+            key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+            schema: header("schema"),
+            verdict_id: header("verdict_id"),
+            instance: header("nightwatch_instance"),
+            body: serde_json::from_slice(m.payload().unwrap()).unwrap(),
+        });
     }
-    out
 }
 
-fn assert_verdicts(stored: &[(String, String, String, serde_json::Value)]) {
-    for (key, schema, id, v) in stored {
-        assert_eq!(schema, "nightwatch.verdict.v1");
+fn assert_verdicts(stored: &[StoredVerdict]) {
+    for s in stored {
+        let v = &s.body;
+        assert_eq!(s.schema, "nightwatch.verdict.v1");
         assert_eq!(v["schema"], "nightwatch.verdict.v1");
-        assert_eq!(v["verdict_id"].as_str(), Some(id.as_str()));
-        assert_eq!(v["host"].as_str(), Some(key.as_str()), "keyed by host");
+        assert_eq!(v["verdict_id"].as_str(), Some(s.verdict_id.as_str()));
+        assert_eq!(v["host"].as_str(), Some(s.key.as_str()), "keyed by host");
+        assert!(!s.instance.is_empty(), "the producing instance is named");
         assert!(!v["findings"].as_array().unwrap().is_empty());
     }
 }
@@ -368,7 +425,6 @@ fn names() -> Names {
 }
 
 #[test]
-#[ignore = "against tansu 0.6 the consumer group's committed offsets stall (issue #5); run with a broker and --ignored"]
 fn kafka_events_become_verdicts_on_kafka() {
     let Some((bootstrap, _broker)) = broker("kafka_events_become_verdicts_on_kafka") else {
         return;
@@ -384,24 +440,24 @@ fn kafka_events_become_verdicts_on_kafka() {
     // One event per message for the first half, three per message for the rest.
     let half = events / 2;
     let started = Instant::now();
-    let mut messages = produce(&rt, &bootstrap, &n.events, &lines[..half], 1);
-    messages += produce(&rt, &bootstrap, &n.events, &lines[half..], 3);
+    let mut produced = Produced::default();
+    produce(&rt, &bootstrap, &n.events, &lines[..half], 1, &mut produced);
+    produce(&rt, &bootstrap, &n.events, &lines[half..], 3, &mut produced);
+    let (messages, high) = (produced.messages, produced.high_watermarks());
 
     wait_for("every event parsed", Duration::from_secs(420), || {
         metric(&daemon, PARSED) >= events as f64
     });
-    let mut position = (0, 0);
+    let mut position = 0;
     let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_for("every offset committed", Duration::from_secs(60), || {
-            position = group_position(&bootstrap, &n);
-            position.0 == position.1
+            position = committed(&bootstrap, &n);
+            position == high
         })
     }));
     assert!(
         waited.is_ok(),
-        "committed {} of {} (high watermarks summed); {messages} messages produced; daemon: {} messages, lag gauge {}",
-        position.0,
-        position.1,
+        "committed {position} of {high} (high watermarks summed); {messages} messages produced; daemon: {} messages, lag gauge {}",
         metric(&daemon, "nightwatch_kafka_messages_total{input=\"stream\"}"),
         metric(
             &daemon,
@@ -409,8 +465,7 @@ fn kafka_events_become_verdicts_on_kafka() {
         ),
     );
     let elapsed = started.elapsed();
-    let (committed, _) = group_position(&bootstrap, &n);
-    assert_eq!(committed, messages as i64);
+    assert_eq!(committed(&bootstrap, &n), messages as i64);
     assert_eq!(
         metric(&daemon, PARSED),
         events as f64,
@@ -433,7 +488,7 @@ fn kafka_events_become_verdicts_on_kafka() {
                 &daemon,
                 "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
             );
-            stored = read_verdicts(&bootstrap, &n.verdicts);
+            stored = read_verdicts(&bootstrap, &n.verdicts, ok as usize);
             ok > 0.0 && stored.len() as f64 == ok && ok == verdicts_total(&daemon)
         },
     );
@@ -455,7 +510,6 @@ fn kafka_events_become_verdicts_on_kafka() {
 }
 
 #[test]
-#[ignore = "against tansu 0.6 the consumer group's committed offsets stall (issue #5); run with a broker and --ignored"]
 fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     let Some((bootstrap, _broker)) = broker("kafka_rereads_what_a_killed_daemon_did_not_finish")
     else {
@@ -472,8 +526,10 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     let args = ["--config".to_owned(), config.display().to_string()];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
-    let messages = produce(&rt, &bootstrap, &n.events, &lines, 1);
-    assert_eq!(messages, events);
+    let mut produced = Produced::default();
+    produce(&rt, &bootstrap, &n.events, &lines, 1, &mut produced);
+    assert_eq!(produced.messages, events);
+    let high = produced.high_watermarks();
     let mut first = Daemon::start(&args, &[]);
     wait_for("a quarter of the events", Duration::from_secs(420), || {
         metric(&first, PARSED) >= (events / 4) as f64
@@ -482,17 +538,14 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     first.child.kill().unwrap(); // SIGKILL
     first.child.wait().unwrap();
     assert!(parsed_before_kill < events as f64, "killed mid-stream");
-    let (committed_at_kill, _) = group_position(&bootstrap, &n);
+    let committed_at_kill = committed(&bootstrap, &n);
     drop(first);
 
     let second = Daemon::start(&args, &[]);
     wait_for(
         "every offset committed after the restart",
         Duration::from_secs(420),
-        || {
-            let (c, h) = group_position(&bootstrap, &n);
-            c == h
-        },
+        || committed(&bootstrap, &n) == high,
     );
     wait_for(
         "the parse counter to settle",
@@ -513,7 +566,7 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
         duplicates <= uncommitted_at_kill.max(0.0),
         "duplicates {duplicates} beyond the uncommitted {uncommitted_at_kill}"
     );
-    let stored = read_verdicts(&bootstrap, &n.verdicts);
+    let stored = read_verdicts(&bootstrap, &n.verdicts, 1);
     assert!(!stored.is_empty());
     assert_verdicts(&stored);
     let (code, log) = second.terminate(Duration::from_secs(30));
@@ -576,7 +629,6 @@ impl Relay {
 }
 
 #[test]
-#[ignore = "against tansu 0.6 the consumer group's committed offsets stall (issue #5); run with a broker and --ignored"]
 fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     let Some(bin) = tansu_binary() else {
         assert!(!in_ci(), "CI is set but tansu is not installed");
@@ -602,7 +654,8 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     let (first_half, second_half) = lines.split_at(events / 2);
     let config = write_config(dir.path(), &bootstrap, &n, 256);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);
-    let m1 = produce(&rt, &bootstrap, &n.events, first_half, 1);
+    let mut produced = Produced::default();
+    produce(&rt, &bootstrap, &n.events, first_half, 1, &mut produced);
     wait_for(
         "a third of the first half",
         Duration::from_secs(420),
@@ -616,13 +669,12 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     relay.cut();
     std::thread::sleep(Duration::from_secs(4));
     relay.restore();
-    let m2 = produce(&rt, &bootstrap, &n.events, second_half, 1);
+    produce(&rt, &bootstrap, &n.events, second_half, 1, &mut produced);
+    let high = produced.high_watermarks();
     let caught_up = wait_for("every offset committed", Duration::from_secs(420), || {
-        let (c, h) = group_position(&bootstrap, &n);
-        c == h
+        committed(&bootstrap, &n) == high
     });
-    let (committed, _) = group_position(&bootstrap, &n);
-    assert_eq!(committed, (m1 + m2) as i64, "none lost");
+    assert_eq!(high, produced.messages as i64, "each message written once");
     let parsed = metric(&daemon, PARSED);
     assert!(parsed >= events as f64, "every event processed: {parsed}");
     let mut stored = Vec::new();
@@ -634,7 +686,7 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
                 &daemon,
                 "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
             );
-            stored = read_verdicts(&bootstrap, &n.verdicts);
+            stored = read_verdicts(&bootstrap, &n.verdicts, ok as usize);
             ok == verdicts_total(&daemon) && stored.len() as f64 >= ok
         },
     );
@@ -647,11 +699,196 @@ fn daemon_recovers_when_the_broker_is_unreachable_for_seconds() {
     eprintln!(
         "kafka outage: cut for 4 s with {parsed_at_cut} of {} events parsed and {delivered_at_cut} verdicts delivered; all {} messages committed {caught_up:?} after the second half was produced; events processed {parsed} (duplicates {}); {} verdicts on the topic",
         first_half.len(),
-        m1 + m2,
+        produced.messages,
         parsed - events as f64,
         stored.len()
     );
     let (code, log) = daemon.terminate(Duration::from_secs(30));
     assert_eq!(code, 0, "{log:?}");
     drop(broker);
+}
+
+/// The partitions of the latest `kafka partitions assigned` line in `log` (new lines are
+/// appended to `seen`); `None` before the first assignment.
+fn latest_assignment(daemon: &Daemon, seen: &mut Vec<String>) -> Option<Vec<String>> {
+    seen.extend(daemon.log.try_iter());
+    let line = seen
+        .iter()
+        .rev()
+        .find(|l| l.contains("kafka partitions assigned"))?;
+    let parts = line
+        .split("partitions=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?;
+    Some(
+        parts
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// The `Computer` (host) of a demo line.
+fn host_of(line: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v["Computer"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[test]
+fn two_instances_split_the_partitions_and_share_history() {
+    let Some((bootstrap, _broker)) = broker("two_instances_split_the_partitions_and_share_history")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let n = names();
+    let rt = runtime();
+    create_topics(&rt, &bootstrap, &n);
+    let events = 2000;
+    let lines = demo_lines(dir.path(), events, 31);
+    let start = |id: &str| {
+        let home = dir.path().join(id);
+        std::fs::create_dir_all(&home).unwrap();
+        let config = write_config(&home, &bootstrap, &n, 1024);
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "[cluster]\ninstance_id = \"{id}\"\n[cluster.history_topic]\nbrokers = \"{bootstrap}\"\ntopic = \"{}\"\n",
+            n.verdicts
+        ));
+        std::fs::write(&config, text).unwrap();
+        Daemon::start(&["--config", &config.display().to_string()], &[])
+    };
+    let (a, b) = (start("a"), start("b"));
+
+    // Events are produced only once the group settled: each instance owns some partitions,
+    // together all of them, none twice (a later rebalance would re-read in-flight messages).
+    let (mut log_a, mut log_b) = (Vec::new(), Vec::new());
+    wait_for(
+        "the group to split the partitions",
+        Duration::from_secs(120),
+        || {
+            let (Some(pa), Some(pb)) = (
+                latest_assignment(&a, &mut log_a),
+                latest_assignment(&b, &mut log_b),
+            ) else {
+                return false;
+            };
+            let mut all: Vec<&String> = pa.iter().chain(&pb).collect();
+            all.sort();
+            all.dedup();
+            !pa.is_empty()
+                && !pb.is_empty()
+                && all.len() == pa.len() + pb.len()
+                && all.len() == EVENT_PARTITIONS as usize
+        },
+    );
+
+    // Keyed by host upstream: one host's events in one partition, hosts spread over all.
+    let mut hosts: Vec<String> = lines.iter().map(|l| host_of(l)).collect();
+    hosts.sort();
+    hosts.dedup();
+    assert!(hosts.len() >= EVENT_PARTITIONS as usize, "{hosts:?}");
+    let route = |chunk: &[String]| {
+        let host = host_of(&chunk[0]);
+        let i = hosts.iter().position(|h| *h == host).unwrap_or(0);
+        (host, i as i32 % EVENT_PARTITIONS)
+    };
+    let mut produced = Produced::default();
+    produce_to(
+        &rt,
+        &bootstrap,
+        &n.events,
+        &lines,
+        1,
+        Some(&route),
+        &mut produced,
+    );
+    let high = produced.high_watermarks();
+    wait_for("every offset committed", Duration::from_secs(420), || {
+        committed(&bootstrap, &n) == high
+    });
+    let (parsed_a, parsed_b) = (metric(&a, PARSED), metric(&b, PARSED));
+    assert!(
+        parsed_a > 0.0 && parsed_b > 0.0,
+        "both instances got work: {parsed_a} + {parsed_b}"
+    );
+    assert_eq!(
+        parsed_a + parsed_b,
+        events as f64,
+        "no event processed by both"
+    );
+
+    // Every verdict names its instance; each instance's cases reach the other's history.
+    let mut stored = Vec::new();
+    wait_for(
+        "every verdict on the topic",
+        Duration::from_secs(60),
+        || {
+            let ok = metric(
+                &a,
+                "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
+            ) + metric(
+                &b,
+                "nightwatch_sink_deliveries_total{output=\"verdicts\",result=\"ok\"}",
+            );
+            stored = read_verdicts(&bootstrap, &n.verdicts, ok as usize);
+            ok > 0.0 && stored.len() as f64 == ok && ok == verdicts_total(&a) + verdicts_total(&b)
+        },
+    );
+    assert_verdicts(&stored);
+    let mut shared = 0;
+    for (from, to) in [("a", &b), ("b", &a)] {
+        let cases: std::collections::BTreeSet<&str> = stored
+            .iter()
+            .filter(|s| s.instance == from)
+            .filter_map(|s| s.body["case_id"].as_str())
+            .collect();
+        for case in &cases {
+            wait_for(
+                &format!("case {case} of instance {from} in the other's history"),
+                Duration::from_secs(60),
+                || http_get(to.addr, &format!("/api/cases/{case}")).0 == 200,
+            );
+            let (_, body) = http_get(to.addr, &format!("/api/cases/{case}"));
+            let shown: serde_json::Value = serde_json::from_str(&body).unwrap();
+            // Listed under its hosts too (a case keyed by a user or address may have none).
+            let hosts = shown["case"]["entities"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for e in hosts.iter().filter(|e| {
+                e["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("host"))
+            }) {
+                let host = e["value"].as_str().unwrap();
+                let (status, listed) = http_get(to.addr, &format!("/api/cases?host={host}"));
+                assert_eq!(status, 200);
+                assert!(listed.contains(case), "{listed} {}", shown["case"]);
+            }
+        }
+        shared += cases.len();
+    }
+    assert!(shared > 0, "some instance published a case");
+    let recorded = |d: &Daemon| metric(d, "nightwatch_cluster_verdicts_total{result=\"recorded\"}");
+    let own = |d: &Daemon| metric(d, "nightwatch_cluster_verdicts_total{result=\"own\"}");
+    eprintln!(
+        "kafka scale-out: {events} events over {} hosts; a parsed {parsed_a}, b parsed {parsed_b}; {} verdicts ({} from a, {} from b); {shared} cases replicated; a recorded {} foreign and skipped {} own, b recorded {} and skipped {}",
+        hosts.len(),
+        stored.len(),
+        stored.iter().filter(|s| s.instance == "a").count(),
+        stored.iter().filter(|s| s.instance == "b").count(),
+        recorded(&a),
+        own(&a),
+        recorded(&b),
+        own(&b),
+    );
+    for d in [a, b] {
+        let (code, log) = d.terminate(Duration::from_secs(30));
+        assert_eq!(code, 0, "{log:?}");
+    }
 }
