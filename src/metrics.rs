@@ -623,6 +623,9 @@ impl Metrics {
 
     /// Creates the series of every known label value (see [`labels`]) and of every format.
     fn register_known_series(&self, formats: &[&str]) {
+        for r in ["recorded", "own", "stale", "invalid", "failed"] {
+            self.cluster_verdicts.with_label_values(&[r]);
+        }
         for s in stage::ALL {
             self.stage_received.with_label_values(&[s]);
             self.stage_sent.with_label_values(&[s]);

@@ -123,6 +123,16 @@ ts("Cache hits, redactions, guardrail drops", [(f"sum(rate(nightwatch_llm_cache_
                                                 (f"sum(rate(nightwatch_llm_redactions_total{J}[$__rate_interval]))", "redactions"),
                                                 (f"sum by (what) (rate(nightwatch_llm_guardrail_drops_total{J}[$__rate_interval]))", "dropped {{what}}")], "ops", w=8, x=16)
 y += 8
+row("History store")
+ts("Store size", [(f"sum by (instance) (nightwatch_history_store_bytes{J})", "on disk {{instance}}"),
+                  (f"sum by (instance) (nightwatch_history_data_bytes{J})", "history data {{instance}}")], "bytes", w=8, x=0,
+   desc="On disk: sled's files (all trees, shrinks only after compaction). History data: what [history] max_bytes caps. Both are refreshed at start-up and after each compaction.")
+ts("Cases stored", [(f"sum by (instance) (nightwatch_history_cases{J})", "{{instance}}")], "short", w=8, x=8)
+ts("Compaction and replication", [(f"sum by (reason) (increase(nightwatch_history_compacted_total{J}[1h]))", "removed by {{reason}} (1h)"),
+                                  (f"sum(increase(nightwatch_history_errors_total{J}[1h]))", "errors (1h)"),
+                                  (f"sum by (result) (rate(nightwatch_cluster_verdicts_total{J}[$__rate_interval]))", "replicated {{result}}")], "short", w=8, x=16,
+   desc="Replicated: verdicts of other instances read from the shared verdict topic ([cluster.history_topic]).")
+y += 8
 row("Process")
 ts("CPU", [(f"rate(nightwatch_process_cpu_seconds_total{J}[$__rate_interval])", "{{instance}}")], "percentunit", w=8, x=0)
 ts("Resident memory", [(f"nightwatch_process_resident_memory_bytes{J}", "{{instance}}")], "bytes", w=8, x=8)

@@ -123,11 +123,7 @@ async fn indicator(
     axum::extract::Path(value): axum::extract::Path<String>,
 ) -> Response {
     let Some(enricher) = state.enricher else {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": "threat intel is disabled"})),
-        )
-            .into_response();
+        return cases::ApiError::not_found("threat intel is disabled").into_response();
     };
     match crate::intel::Indicator::parse(&value, enricher.extract_settings()) {
         Some(ind) => {
@@ -144,13 +140,10 @@ async fn indicator(
             }
             axum::Json(doc).into_response()
         }
-        None => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(
-                json!({"error": "not an indicator (ip, domain, url, email, md5, sha1, sha256)"}),
-            ),
+        None => cases::ApiError::bad(
+            "not an indicator (public ip, domain, url, email, md5, sha1, sha256)",
         )
-            .into_response(),
+        .into_response(),
     }
 }
 

@@ -65,7 +65,7 @@ impl ReportFormat {
 /// more"), never silently dropped; the verdict document and the case API hold everything.
 pub mod bounds {
     /// Evidence events on the timeline (one per finding first, then the earliest others).
-    pub const TIMELINE_ROWS: usize = 8;
+    pub const TIMELINE_ROWS: usize = 6;
     /// Case timeline entries (the latest).
     pub const STAGES: usize = 6;
     /// Findings, strongest first.
@@ -76,7 +76,7 @@ pub mod bounds {
     pub const INDICATORS: usize = 4;
     pub const SOURCES: usize = 4;
     /// Reasoning sentences, and characters per sentence.
-    pub const REASONING: usize = 10;
+    pub const REASONING: usize = 8;
     pub const REASONING_CHARS: usize = 150;
     /// Recommended next steps.
     pub const NEXT_STEPS: usize = 5;
@@ -161,12 +161,14 @@ pub enum ReportError {
 }
 
 impl ReportInput {
-    /// A report of a verdict, with the sections the verdict carries: indicator enrichments,
-    /// runbook next steps and the case timeline.
+    /// A report of a verdict, with the sections the verdict carries: indicator enrichments
+    /// (indicators not yet enriched have none to show), runbook next steps and the case
+    /// timeline.
     pub fn new(verdict: Verdict) -> Self {
         let indicators = verdict
             .indicators
             .iter()
+            .filter(|i| i.is_profiled() || !i.sources.is_empty())
             .map(|i| IndicatorView {
                 value: i.value.clone(),
                 kind: i.kind.clone(),
@@ -695,7 +697,7 @@ pub(crate) mod tests {
         assert!(r.timeline.more > 0 && r.timeline.more <= total - bounds::TIMELINE_ROWS);
         let times: Vec<&str> = r.timeline.items.iter().map(|t| t.time.as_str()).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
-        assert_eq!((r.reasoning.items.len(), r.reasoning.more), (10, 4));
+        assert_eq!((r.reasoning.items.len(), r.reasoning.more), (8, 6));
         assert_eq!(
             r.reasoning.items[0].chars().count(),
             bounds::REASONING_CHARS

@@ -623,7 +623,7 @@ pub(crate) mod tests {
         assert!(text.contains("page 1 of 1\n"), "{text}");
         for more in [
             "and 52 more findings.",
-            "and 30 more reasoning lines.",
+            "and 32 more reasoning lines.",
             "and 25 more next steps.",
         ] {
             assert!(text.contains(more), "{more} not in:\n{text}");
