@@ -245,3 +245,33 @@ pub fn demo_lines(dir: &Path, events: usize, seed: u64) -> Vec<String> {
     assert_eq!(lines.len(), events);
     lines
 }
+
+/// The value of one series in the daemon's `/metrics` (0 when absent).
+pub fn metric(addr: SocketAddr, series: &str) -> f64 {
+    let (_, body) = http_get(addr, "/metrics");
+    body.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A counter's value in the daemon's `/metrics` (0 when absent).
+pub fn counter(addr: SocketAddr, series: &str) -> u64 {
+    metric(addr, series) as u64
+}
+
+/// Waits (up to 60 s) until counter `series` reaches `at_least`; returns its value then.
+pub fn wait_metric(addr: SocketAddr, series: &str, at_least: u64) -> u64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = counter(addr, series);
+        if v >= at_least {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{series} stuck at {v} < {at_least}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

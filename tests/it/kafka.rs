@@ -386,14 +386,7 @@ fn assert_verdicts(stored: &[StoredVerdict]) {
     }
 }
 
-/// The value of one series in the daemon's `/metrics` (0 when absent).
-fn metric(daemon: &Daemon, series: &str) -> f64 {
-    let (_, body) = http_get(daemon.addr, "/metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
+use crate::nats::metric;
 
 fn verdicts_total(daemon: &Daemon) -> f64 {
     let (_, body) = http_get(daemon.addr, "/metrics");

@@ -257,11 +257,7 @@ pub(crate) async fn connect(url: &str) -> async_nats::Client {
 
 /// The value of one series in the daemon's `/metrics` (0 when absent).
 pub(crate) fn metric(daemon: &Daemon, series: &str) -> f64 {
-    let (_, body) = http_get(daemon.addr, "/metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    crate::helpers::metric(daemon.addr, series)
 }
 
 pub(crate) const PARSED: &str = "nightwatch_events_parsed_total{format=\"json\"}";

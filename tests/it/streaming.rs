@@ -7,31 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Daemon, fixture, http_get};
-
-/// The value of one series in the daemon's `/metrics` (0 when absent).
-fn metric(addr: SocketAddr, series: &str) -> u64 {
-    let (_, body) = http_get(addr, "/metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
-fn wait_metric(addr: SocketAddr, series: &str, at_least: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = metric(addr, series);
-        if v >= at_least {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{series} stuck at {v} < {at_least}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use crate::helpers::{Daemon, counter, fixture, wait_metric};
 
 fn append(path: &Path, lines: impl Iterator<Item = String>) {
     let mut f = std::fs::OpenOptions::new()
@@ -129,7 +105,7 @@ fn tail_and_syslog_tcp_deliver_every_line_once_across_rotation_and_a_graceful_re
     let daemon = Daemon::start(&["--config", &cfg], &[]);
     assert_eq!(wait_metric(daemon.addr, APP, 100), 100);
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(metric(daemon.addr, APP), 100, "lines were read twice");
+    assert_eq!(counter(daemon.addr, APP), 100, "lines were read twice");
     let (code, _) = daemon.terminate(Duration::from_secs(30));
     assert_eq!(code, 0);
 }

@@ -9,31 +9,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::{Daemon, fixture, http_get};
+use crate::helpers::{Daemon, counter, fixture, wait_metric};
 use crate::pki::Pki;
-
-fn metric(addr: SocketAddr, series: &str) -> u64 {
-    let (_, body) = http_get(addr, "/metrics");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
-fn wait_metric(addr: SocketAddr, series: &str, at_least: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let v = metric(addr, series);
-        if v >= at_least {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{series} stuck at {v} < {at_least}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// The addresses of the syslog inputs, by input name, from the daemon's log.
 fn listeners(daemon: &Daemon, count: usize) -> HashMap<String, SocketAddr> {
@@ -179,12 +156,12 @@ fn syslog_over_tls_in_both_framings_and_plaintext_clients_are_refused_and_counte
     assert_eq!(wait_metric(daemon.addr, PARSED, 300), 300);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        metric(daemon.addr, &records("secure")),
+        counter(daemon.addr, &records("secure")),
         250,
         "plaintext was read"
     );
     assert_eq!(
-        metric(daemon.addr, &records("mutual")),
+        counter(daemon.addr, &records("mutual")),
         50,
         "uncertified client was read"
     );
