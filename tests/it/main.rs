@@ -13,6 +13,7 @@ mod intel;
 mod kafka;
 mod nats;
 mod nats_auth;
+mod nats_jwt;
 mod pki;
 mod report;
 mod schema;

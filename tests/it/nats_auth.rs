@@ -1,5 +1,6 @@
 //! NATS authentication and TLS against a real `nats-server` that requires them: the daemon
-//! connects with the right user/password, token or client certificate and reads events; with
+//! connects with the right user/password, token, `.creds` file (operator mode, JWT + nkey) or
+//! client certificate and reads events; with
 //! wrong ones it is refused with a clear error, keeps running, and never prints the secret.
 //!
 //! Each test owns its server (started with the options under test); without `nats-server` on
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{Daemon, demo_lines};
 use crate::nats::{
-    CONNECTED, OwnedServer, PARSED, in_ci, metric, nats_server_on_path, repo, runtime, unique,
-    wait_for,
+    CONNECTED, OwnedServer, PARSED, in_ci, metric, nats_server_on_path, publish, repo, runtime,
+    unique, wait_for, wait_for_stream,
 };
+use crate::nats_jwt::Operator;
 use crate::pki::Pki;
 
 /// A server started with `options`; `None` = skip.
@@ -251,4 +253,78 @@ fn nats_mutual_tls_with_a_generated_ca() {
     assert_eq!(metric(&daemon, CONNECTED), 0.0);
     let (code, _) = daemon.terminate(Duration::from_secs(30));
     assert_eq!(code, 0);
+}
+
+#[test]
+fn nats_credentials_file_reads_jetstream_and_an_untrusted_user_is_refused_without_leaking() {
+    let dir = tempfile::tempdir().unwrap();
+    let operator = Operator::generate(dir.path());
+    let server_config = operator.server_config.display().to_string();
+    let Some(server) = server("nats_credentials_file", &["-c", &server_config]) else {
+        return;
+    };
+    let url = format!("nats://127.0.0.1:{}", server.port);
+    let subject = format!("{}.events", unique("nw"));
+    let stream = unique("NW_CREDS");
+    let config = |creds: &Path| {
+        let path = dir.path().join("nightwatch.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[rules]\npaths = [{rules:?}]\n[state]\ndir = {state:?}\n\
+                 [inputs.bus]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\n\
+                 jetstream = {{ stream = \"{stream}\", consumer = \"nightwatch\", create = true }}\n\
+                 credentials_file = {creds:?}\n\
+                 [outputs.live]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}.verdicts\"\n\
+                 credentials_file = {creds:?}\n",
+                rules = repo().join("rules").display().to_string(),
+                state = dir.path().join("state").display().to_string(),
+                creds = creds.display().to_string(),
+            ),
+        )
+        .unwrap();
+        path.display().to_string()
+    };
+
+    // A user of the account the operator signed: both clients connect, the daemon creates its
+    // durable consumer (JetStream enabled by the account's limits) and reads every event.
+    let daemon = Daemon::start(&["--config", &config(&operator.creds)], &[]);
+    let rt = runtime();
+    let _in_runtime = rt.enter(); // the JetStream context spawns a task
+    let client = rt
+        .block_on(async {
+            async_nats::ConnectOptions::with_credentials_file(&operator.creds)
+                .await?
+                .connect(url.as_str())
+                .await
+                .map_err(std::io::Error::other)
+        })
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    wait_for("both clients to connect", Duration::from_secs(30), || {
+        metric(&daemon, CONNECTED) >= 2.0
+    });
+    wait_for_stream(&rt, &js, &stream);
+    publish(&rt, &js, &subject, &demo_lines(dir.path(), 100, 11), 5);
+    wait_for("every event parsed", Duration::from_secs(60), || {
+        metric(&daemon, PARSED) >= 100.0
+    });
+    let secrets = [operator.seed.as_str(), operator.user_jwt.as_str()];
+    assert_no_secret(daemon, Vec::new(), &secrets);
+
+    // A well-formed user whose account the operator never signed: refused, the daemon keeps
+    // running, neither the user's nor the trusted user's secrets are printed.
+    let untrusted = std::fs::read_to_string(&operator.untrusted_creds).unwrap();
+    let daemon = Daemon::start(&["--config", &config(&operator.untrusted_creds)], &[]);
+    let seen = assert_refused(&daemon);
+    let untrusted_seed = untrusted
+        .lines()
+        .find(|l| l.starts_with("SU"))
+        .unwrap()
+        .to_owned();
+    assert_no_secret(
+        daemon,
+        seen,
+        &[&secrets[..], &[untrusted_seed.as_str()]].concat(),
+    );
 }
