@@ -473,7 +473,7 @@ impl Metrics {
             )?,
             input_records: counter_vec(
                 "nightwatch_input_records_total",
-                "Records an input framed and sent into the pipeline, by input.",
+                "Records (lines or documents) a streaming input framed and sent into the pipeline, by input: syslog, tailed files, Kafka, NATS.",
                 &["input"],
             )?,
             input_dropped: counter_vec(

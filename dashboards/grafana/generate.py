@@ -42,10 +42,10 @@ ts("Items received per stage", [(f"sum by (stage) (rate(nightwatch_stage_receive
 ts("Items sent per stage", [(f"sum by (stage) (rate(nightwatch_stage_sent_total{J}[$__rate_interval]))", "{{stage}}")], "ops", x=12)
 y += 8
 ts("Events parsed per format", [(f"sum by (format) (rate(nightwatch_events_parsed_total{J}[$__rate_interval]))", "{{format}}")], "ops", x=0)
-ts("Records per input", [(f"sum by (input) (rate(nightwatch_input_records_total{J}[$__rate_interval]))", "{{input}} (syslog, tail)"),
-                         (f"sum by (input) (rate(nightwatch_kafka_messages_total{J}[$__rate_interval]))", "{{input}} (kafka)"),
-                         (f"sum by (mode) (rate(nightwatch_nats_messages_total{J}[$__rate_interval]))", "nats {{mode}}")], "ops", x=12,
-   desc="Records each input framed into the pipeline. File and stdin inputs are counted by the parse stage only.")
+ts("Records per input", [(f"sum by (input) (rate(nightwatch_input_records_total{J}[$__rate_interval]))", "{{input}} records"),
+                         (f"sum by (input) (rate(nightwatch_kafka_messages_total{J}[$__rate_interval]))", "{{input}} kafka messages"),
+                         (f"sum by (mode) (rate(nightwatch_nats_messages_total{J}[$__rate_interval]))", "nats {{mode}} messages")], "ops", x=12,
+   desc="Records (lines or documents) each streaming input framed into the pipeline, and the broker messages they came in. One-shot file and stdin inputs are counted by the parse stage only.")
 y += 8
 row("Errors and drops")
 ts("Errors per stage and kind", [(f"sum by (stage, kind) (rate(nightwatch_stage_errors_total{J}[$__rate_interval]))", "{{stage}} {{kind}}")], "ops", x=0)

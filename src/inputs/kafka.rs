@@ -371,6 +371,7 @@ impl Reader {
             .metrics
             .kafka_messages
             .with_label_values(&[&self.input]);
+        let framed = self.metrics.input_records.with_label_values(&[&self.input]);
         'read: loop {
             self.apply_backpressure();
             let fetched = tokio::select! {
@@ -419,6 +420,7 @@ impl Reader {
                     _ = stop.cancelled() => break 'read,
                     sent = raw.send(record) => if sent.is_err() { break 'read },
                 }
+                framed.inc();
                 self.report.records += 1;
             }
             // Every record holds its own share; an empty message is finished here.

@@ -217,6 +217,7 @@ async fn run_core(
         "nats input subscribed (core, best-effort)"
     );
     let received = metrics.nats_messages.with_label_values(&["core"]);
+    let framed = metrics.input_records.with_label_values(&[input]);
     let mut report = NatsReport::default();
     let mut index = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
     'read: loop {
@@ -244,6 +245,7 @@ async fn run_core(
                 _ = stop.cancelled() => break 'read,
                 sent = raw.send(record) => if sent.is_err() { break 'read },
             }
+            framed.inc();
             report.records += 1;
         }
     }
@@ -418,6 +420,7 @@ impl JetStreamReader {
             .await
             .map_err(|e| e.to_string())?;
         let received = self.metrics.nats_messages.with_label_values(&["jetstream"]);
+        let framed = self.metrics.input_records.with_label_values(&[&self.input]);
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => {
@@ -469,6 +472,7 @@ impl JetStreamReader {
                     _ = stop.cancelled() => return Ok(()),
                     sent = raw.send(record) => if sent.is_err() { return Ok(()) },
                 }
+                framed.inc();
                 self.report.records += 1;
             }
             // Every record holds its own share; an empty message is finished here.

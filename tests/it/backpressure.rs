@@ -12,11 +12,8 @@ use async_nats::jetstream;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 
-use crate::helpers::{Daemon, demo_lines, http_get};
-use crate::nats::{
-    PARSED, broker, connect, consumer_info, metric, publish, repo, runtime, unique, wait_for,
-    wait_for_stream,
-};
+use crate::helpers::{Daemon, demo_lines, http_get, runtime, unique, wait_for, write_config};
+use crate::nats::{PARSED, broker, connect, consumer_info, metric, publish, wait_for_stream};
 
 /// How the receiver answers.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -97,18 +94,11 @@ fn a_down_then_slow_webhook_pauses_the_input_bounds_memory_and_loses_no_verdict(
     let id = unique("nw");
     let (stream, subject) = (format!("{id}_EVENTS"), format!("{id}.events"));
     let capacity = 32;
-    let config = dir.path().join("nightwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[rules]
-paths = [{rules:?}]
-[pipeline]
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"[pipeline]
 channel_capacity = {capacity}
-[cases]
-update_interval_secs = 1
-[state]
-dir = {state_dir:?}
 [inputs.bus]
 type = "nats"
 url = "{url}"
@@ -121,11 +111,8 @@ max_retries = 1000000
 retry_backoff_ms = 20
 retry_backoff_max_ms = 200
 "#,
-            rules = repo().join("rules").display().to_string(),
-            state_dir = dir.path().join("state").display().to_string(),
         ),
-    )
-    .unwrap();
+    );
     let client = rt.block_on(connect(&url));
     let js = jetstream::new(client);
     let daemon = Daemon::start(&["--config", &config.display().to_string()], &[]);

@@ -275,3 +275,60 @@ pub fn wait_metric(addr: SocketAddr, series: &str, at_least: u64) -> u64 {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Set by CI: a broker test whose broker is missing fails instead of skipping.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// Names no other test (or earlier run against the same broker) uses; valid as a Kafka topic,
+/// a NATS subject token and a JetStream stream name.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `dir/nightwatch.toml` for a daemon test: the project's rules, a verdict update
+/// every second, state under `dir/state`, then `body` (inputs, outputs, `[pipeline]`).
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let config = dir.join("nightwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[rules]\npaths = [{rules:?}]\n[cases]\nupdate_interval_secs = 1\n[state]\ndir = {state:?}\n{body}",
+            rules = repo().join("rules").display().to_string(),
+            state = dir.join("state").display().to_string(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// A two-thread runtime for a test's broker clients.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Polls `ok` every 50 ms until it holds; fails after `within`. Returns how long it took.
+pub fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = std::time::Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}

@@ -35,14 +35,11 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::helpers::{Daemon, demo_lines, http_get};
+use crate::helpers::{self, Daemon, demo_lines, http_get, in_ci, runtime, unique, wait_for};
+use crate::nats::metric;
 
 const BROKER_ENV: &str = "NIGHTWATCH_TEST_KAFKA";
 const PARSED: &str = "nightwatch_events_parsed_total{format=\"json\"}";
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
 
 fn tansu_binary() -> Option<PathBuf> {
     let on_path = Command::new("tansu")
@@ -68,7 +65,7 @@ fn free_port() -> u16 {
 }
 
 /// A `tansu broker` this test started (in-memory storage), killed on drop.
-struct OwnedBroker {
+pub(crate) struct OwnedBroker {
     child: Child,
     port: u16,
 }
@@ -112,7 +109,7 @@ impl Drop for OwnedBroker {
 }
 
 /// The broker a test uses: `(bootstrap, broker the test owns)`; `None` = skip.
-fn broker(test: &str) -> Option<(String, Option<OwnedBroker>)> {
+pub(crate) fn broker(test: &str) -> Option<(String, Option<OwnedBroker>)> {
     if let Ok(addr) = std::env::var(BROKER_ENV) {
         return Some((addr, None));
     }
@@ -128,37 +125,16 @@ fn broker(test: &str) -> Option<(String, Option<OwnedBroker>)> {
     None
 }
 
-/// Names no other test (or earlier run against the same broker) uses.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{}-{nanos}", std::process::id())
+/// Topic and group names no other test uses.
+pub(crate) struct Names {
+    pub(crate) events: String,
+    pub(crate) verdicts: String,
+    pub(crate) group: String,
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+pub(crate) const EVENT_PARTITIONS: i32 = 3;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// `nightwatch demo generate` output: `events` NDJSON lines.
-struct Names {
-    events: String,
-    verdicts: String,
-    group: String,
-}
-
-const EVENT_PARTITIONS: i32 = 3;
-
-fn create_topics(rt: &tokio::runtime::Runtime, bootstrap: &str, n: &Names) {
+pub(crate) fn create_topics(rt: &tokio::runtime::Runtime, bootstrap: &str, n: &Names) {
     let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .create()
@@ -176,18 +152,11 @@ fn create_topics(rt: &tokio::runtime::Runtime, bootstrap: &str, n: &Names) {
 }
 
 fn write_config(dir: &Path, bootstrap: &str, n: &Names, capacity: usize) -> PathBuf {
-    let config = dir.join("nightwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[rules]
-paths = [{rules:?}]
-[pipeline]
+    helpers::write_config(
+        dir,
+        &format!(
+            r#"[pipeline]
 channel_capacity = {capacity}
-[cases]
-update_interval_secs = 1
-[state]
-dir = {state:?}
 [inputs.stream]
 type = "kafka"
 brokers = "{bootstrap}"
@@ -205,27 +174,23 @@ max_retries = 20
 [outputs.verdicts.properties]
 "reconnect.backoff.max.ms" = 1000
 "#,
-            rules = repo().join("rules").display().to_string(),
-            state = dir.join("state").display().to_string(),
             group = n.group,
             events = n.events,
             verdicts = n.verdicts,
         ),
     )
-    .unwrap();
-    config
 }
 
 /// What a test produced to the events topic: messages, and per partition the offset after the
 /// last one (from the broker's delivery reports, not ListOffsets: see the module docs).
 #[derive(Default)]
-struct Produced {
-    messages: usize,
+pub(crate) struct Produced {
+    pub(crate) messages: usize,
     high: [i64; EVENT_PARTITIONS as usize],
 }
 
 impl Produced {
-    fn high_watermarks(&self) -> i64 {
+    pub(crate) fn high_watermarks(&self) -> i64 {
         self.high.iter().sum()
     }
 }
@@ -284,7 +249,7 @@ fn produce_to(
     });
 }
 
-fn produce(
+pub(crate) fn produce(
     rt: &tokio::runtime::Runtime,
     bootstrap: &str,
     topic: &str,
@@ -296,7 +261,7 @@ fn produce(
 }
 
 /// The group's committed offsets of the events topic, summed over its partitions.
-fn committed(bootstrap: &str, n: &Names) -> i64 {
+pub(crate) fn committed(bootstrap: &str, n: &Names) -> i64 {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", &n.group)
@@ -321,18 +286,18 @@ fn committed(bootstrap: &str, n: &Names) -> i64 {
 }
 
 /// One message of the verdict topic.
-struct StoredVerdict {
-    key: String,
-    schema: String,
-    verdict_id: String,
-    instance: String,
-    body: serde_json::Value,
+pub(crate) struct StoredVerdict {
+    pub(crate) key: String,
+    pub(crate) schema: String,
+    pub(crate) verdict_id: String,
+    pub(crate) instance: String,
+    pub(crate) body: serde_json::Value,
 }
 
 /// Every verdict on the verdict topic. Reads from
 /// the beginning until at least `expected` arrived and then nothing more for a second (tansu's
 /// ListOffsets cannot say where the topic ends: see the module docs).
-fn read_verdicts(bootstrap: &str, topic: &str, expected: usize) -> Vec<StoredVerdict> {
+pub(crate) fn read_verdicts(bootstrap: &str, topic: &str, expected: usize) -> Vec<StoredVerdict> {
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("reader"))
@@ -374,7 +339,7 @@ fn read_verdicts(bootstrap: &str, topic: &str, expected: usize) -> Vec<StoredVer
     }
 }
 
-fn assert_verdicts(stored: &[StoredVerdict]) {
+pub(crate) fn assert_verdicts(stored: &[StoredVerdict]) {
     for s in stored {
         let v = &s.body;
         assert_eq!(s.schema, "nightwatch.verdict.v1");
@@ -386,9 +351,7 @@ fn assert_verdicts(stored: &[StoredVerdict]) {
     }
 }
 
-use crate::nats::metric;
-
-fn verdicts_total(daemon: &Daemon) -> f64 {
+pub(crate) fn verdicts_total(daemon: &Daemon) -> f64 {
     let (_, body) = http_get(daemon.addr, "/metrics");
     body.lines()
         .filter(|l| l.starts_with("nightwatch_verdicts_total{"))
@@ -396,19 +359,7 @@ fn verdicts_total(daemon: &Daemon) -> f64 {
         .sum()
 }
 
-fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < within,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    start.elapsed()
-}
-
-fn names() -> Names {
+pub(crate) fn names() -> Names {
     let id = unique("nw");
     Names {
         events: format!("{id}-events"),

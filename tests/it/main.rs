@@ -8,6 +8,7 @@ mod cli;
 mod daemon;
 mod dashboards;
 mod deploy;
+mod end_to_end;
 mod helpers;
 mod intel;
 mod kafka;

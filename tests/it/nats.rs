@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use futures_util::StreamExt;
 
-use crate::helpers::{Daemon, demo_lines, http_get};
+use crate::helpers::{self, Daemon, demo_lines, http_get, in_ci, repo, runtime, unique, wait_for};
 
 const URL_ENV: &str = "NIGHTWATCH_TEST_NATS_URL";
 
@@ -130,10 +130,6 @@ pub(crate) fn nats_server_on_path() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-pub(crate) fn in_ci() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
 /// The broker a test uses: `(url, server the test owns)`; `None` = skip.
 pub(crate) fn broker(test: &str) -> Option<(String, Option<OwnedServer>)> {
     if let Ok(url) = std::env::var(URL_ENV) {
@@ -161,20 +157,7 @@ fn owned_broker(test: &str) -> Option<OwnedServer> {
     None
 }
 
-/// Names no other test (or earlier run against the same broker) uses.
-pub(crate) fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
-pub(crate) fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `nightwatch demo generate` output: `events` NDJSON lines.
+/// Stream and subject names no other test uses.
 struct Names {
     events_stream: String,
     events_subject: String,
@@ -199,18 +182,11 @@ impl Names {
 /// A daemon config: a JetStream input (stream and consumer created by the daemon), a
 /// JetStream verdict output and a core verdict output.
 fn write_config(dir: &Path, url: &str, n: &Names, capacity: usize, ack_wait: u64) -> PathBuf {
-    let config = dir.join("nightwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[rules]
-paths = [{rules:?}]
-[pipeline]
+    helpers::write_config(
+        dir,
+        &format!(
+            r#"[pipeline]
 channel_capacity = {capacity}
-[cases]
-update_interval_secs = 1
-[state]
-dir = {state:?}
 [inputs.bus]
 type = "nats"
 url = "{url}"
@@ -226,24 +202,12 @@ type = "nats"
 url = "{url}"
 subject = "{core_subject}"
 "#,
-            rules = repo().join("rules").display().to_string(),
-            state = dir.join("state").display().to_string(),
             events_subject = n.events_subject,
             events_stream = n.events_stream,
             verdict_subject = n.verdict_subject,
             core_subject = n.core_subject,
         ),
     )
-    .unwrap();
-    config
-}
-
-pub(crate) fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 pub(crate) async fn connect(url: &str) -> async_nats::Client {
@@ -265,18 +229,6 @@ const PUBLISHED_JS: &str = "nightwatch_nats_published_total{mode=\"jetstream\"}"
 const PUBLISHED_CORE: &str = "nightwatch_nats_published_total{mode=\"core\"}";
 const REDELIVERED: &str = "nightwatch_nats_redelivered_total";
 pub(crate) const CONNECTED: &str = "nightwatch_nats_connection_events_total{event=\"connected\"}";
-
-pub(crate) fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !ok() {
-        assert!(
-            start.elapsed() < within,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    start.elapsed()
-}
 
 /// Waits until the daemon created the events stream.
 pub(crate) fn wait_for_stream(rt: &tokio::runtime::Runtime, js: &jetstream::Context, stream: &str) {
@@ -384,7 +336,7 @@ fn create_verdict_stream(rt: &tokio::runtime::Runtime, js: &jetstream::Context, 
 }
 
 /// Collects the verdicts published on the core subject.
-fn subscribe_core(
+pub(crate) fn subscribe_core(
     rt: &tokio::runtime::Runtime,
     client: &async_nats::Client,
     subject: &str,

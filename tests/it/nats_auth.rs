@@ -9,10 +9,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::helpers::{Daemon, demo_lines};
+use crate::helpers::{self, Daemon, demo_lines, in_ci, runtime, unique, wait_for};
 use crate::nats::{
-    CONNECTED, OwnedServer, PARSED, in_ci, metric, nats_server_on_path, publish, repo, runtime,
-    unique, wait_for, wait_for_stream,
+    CONNECTED, OwnedServer, PARSED, metric, nats_server_on_path, publish, wait_for_stream,
 };
 use crate::nats_jwt::Operator;
 use crate::pki::Pki;
@@ -30,19 +29,15 @@ fn server(test: &str, options: &[&str]) -> Option<OwnedServer> {
 /// A config with a core NATS input on `subject` and a core verdict output, `auth` being the
 /// extra keys of both (TOML inline-table-free lines, repeated per section).
 fn write_config(dir: &Path, url: &str, subject: &str, auth: &str) -> String {
-    let config = dir.join("nightwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[rules]\npaths = [{rules:?}]\n[state]\ndir = {state:?}\n\
-             [inputs.bus]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\n{auth}\n\
+    helpers::write_config(
+        dir,
+        &format!(
+            "[inputs.bus]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\n{auth}\n\
              [outputs.live]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}.verdicts\"\n{auth}\n",
-            rules = repo().join("rules").display().to_string(),
-            state = dir.join("state").display().to_string(),
         ),
     )
-    .unwrap();
-    config.display().to_string()
+    .display()
+    .to_string()
 }
 
 /// Every log line the daemon printed until `until` matches one or `within` passes.
@@ -267,23 +262,19 @@ fn nats_credentials_file_reads_jetstream_and_an_untrusted_user_is_refused_withou
     let subject = format!("{}.events", unique("nw"));
     let stream = unique("NW_CREDS");
     let config = |creds: &Path| {
-        let path = dir.path().join("nightwatch.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "[rules]\npaths = [{rules:?}]\n[state]\ndir = {state:?}\n\
-                 [inputs.bus]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\n\
+        let creds = creds.display().to_string();
+        helpers::write_config(
+            dir.path(),
+            &format!(
+                "[inputs.bus]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\n\
                  jetstream = {{ stream = \"{stream}\", consumer = \"nightwatch\", create = true }}\n\
                  credentials_file = {creds:?}\n\
                  [outputs.live]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}.verdicts\"\n\
                  credentials_file = {creds:?}\n",
-                rules = repo().join("rules").display().to_string(),
-                state = dir.path().join("state").display().to_string(),
-                creds = creds.display().to_string(),
             ),
         )
-        .unwrap();
-        path.display().to_string()
+        .display()
+        .to_string()
     };
 
     // A user of the account the operator signed: both clients connect, the daemon creates its

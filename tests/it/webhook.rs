@@ -11,9 +11,11 @@ use sha2::Sha256;
 
 use crate::helpers::{Daemon, http_get};
 
-type Log = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+pub(crate) type Log = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
 
-async fn receiver() -> (std::net::SocketAddr, Log) {
+/// A receiver on loopback that answers `201 Created` to every POST on `/api/v1/alert` and keeps
+/// what it got.
+pub(crate) async fn receiver() -> (std::net::SocketAddr, Log) {
     let log: Log = Arc::default();
     let app = axum::Router::new()
         .route(

@@ -9,10 +9,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Daemon, http_get};
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(daemon: &Daemon, query: &str) -> Ws {
+pub(crate) async fn connect(daemon: &Daemon, query: &str) -> Ws {
     let url = format!("ws://{}/ws{query}", daemon.addr);
     tokio_tungstenite::connect_async(&url)
         .await
@@ -21,7 +21,7 @@ async fn connect(daemon: &Daemon, query: &str) -> Ws {
 }
 
 /// The next text message as JSON.
-async fn next(ws: &mut Ws) -> serde_json::Value {
+pub(crate) async fn next(ws: &mut Ws) -> serde_json::Value {
     let text = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             match ws.next().await {
