@@ -609,7 +609,7 @@ impl Metrics {
             )?,
             history_errors: counter(
                 "nightwatch_history_errors_total",
-                "History compactions or measurements that failed.",
+                "History operations that failed: compactions, measurements, and the case builder's lookups and writes (the case continues without them).",
             )?,
             registry,
         };

@@ -56,6 +56,17 @@ pub fn is_tld(tld: &str) -> bool {
     TLD_SET.contains(tld)
 }
 
+/// Hosts of XML namespace and schema URIs (`xmlns="http://schemas.microsoft.com/…"` in every
+/// Windows event and scheduled-task XML): identifiers, never fetched, never indicators. Always
+/// allow-listed, on top of `intel.allow_list`.
+pub const NAMESPACE_HOSTS: [&str; 5] = [
+    "schemas.microsoft.com",
+    "schemas.xmlsoap.org",
+    "schemas.openxmlformats.org",
+    "www.w3.org",
+    "purl.org",
+];
+
 /// What extraction needs to know from the configuration, prepared once.
 #[derive(Debug, Clone, Default)]
 pub struct ExtractSettings {
@@ -83,7 +94,11 @@ impl ExtractSettings {
             documentation_as_internal: c.documentation_as_internal,
             ..Self::default()
         };
-        for a in &c.allow_list {
+        for a in NAMESPACE_HOSTS
+            .iter()
+            .copied()
+            .chain(c.allow_list.iter().map(String::as_str))
+        {
             s.allow(a);
         }
         s
@@ -860,6 +875,28 @@ mod tests {
             !v.iter()
                 .any(|(x, _, _)| x == "update.microsoft.com" || x == "8.8.8.8")
         );
+    }
+
+    #[test]
+    fn xml_namespace_hosts_are_never_indicators() {
+        let s = ExtractSettings::from_config(&IntelConfig::default());
+        let e = event(
+            json!({"TaskContent": "<Task xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\
+                <Exec><Command>http://evil.example.ru/x.ps1</Command></Exec></Task>",
+                   "Schema": "http://www.w3.org/2001/XMLSchema-instance"}),
+            None,
+        );
+        let got = values(&indicators(&e, &s));
+        assert!(
+            !got.iter()
+                .any(|(v, _, _)| v.contains("microsoft.com") || v.contains("w3.org")),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().any(|(v, _, _)| v == "evil.example.ru"),
+            "{got:?}"
+        );
+        assert!(classify("schemas.microsoft.com", &s, "input").is_none());
     }
 
     #[test]

@@ -453,6 +453,7 @@ async fn cases_stage(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut newest_event: Option<DateTime<Utc>> = None;
+    let mut history_errors = 0;
     loop {
         let mut out = Vec::new();
         tokio::select! {
@@ -492,7 +493,7 @@ async fn cases_stage(
                 }
             }
         }
-        m.cases_open.set(book.open_cases() as i64);
+        report_book(&book, &m, &mut history_errors);
         if let Some(w) = &summarizer {
             for p in out.iter().filter(|p| p.summarize) {
                 let events = book.case_events(&p.verdict.case_id);
@@ -507,8 +508,17 @@ async fn cases_stage(
         }
     }
     let final_versions = book.publish_dirty(Utc::now());
-    m.cases_open.set(book.open_cases() as i64);
+    report_book(&book, &m, &mut history_errors);
     let _ = send_all(&tx, final_versions, &m).await;
+}
+
+/// Open cases, and the book's history failures since the last report (`reported` holds the
+/// count already added to the metric).
+fn report_book(book: &CaseBook, m: &Metrics, reported: &mut u64) {
+    m.cases_open.set(book.open_cases() as i64);
+    let errors = book.history_errors();
+    m.history_errors.inc_by(errors.saturating_sub(*reported));
+    *reported = errors;
 }
 
 async fn send_all(
