@@ -19,8 +19,9 @@
 //! **History.** With a [`HistoryStore`], each published version first looks up the case's
 //! indicators, entities and rule/entity pairs in earlier cases and analyst feedback (explicit
 //! `history` and `feedback` findings), then stores the case, its verdict, new evidence event
-//! copies and index entries in one transaction. A case an analyst closed is dropped from the
-//! book at its next publication.
+//! copies and index entries in one transaction, and saves what the case resumes from after a
+//! restart ([`crate::history::OpenCase`]); [`CaseBook::resume`] reloads the open ones at
+//! start-up. A case an analyst closed is dropped from the book at its next publication.
 //!
 //! Each published state is a new verdict version ([`crate::verdict`]); the records behind its
 //! changes are acknowledged when it is delivered. The book reads no clock: callers pass `now`.
@@ -35,7 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::detect::Level;
 use crate::event::Event;
-use crate::history::{CaseRecord, CaseStatus, HistoryError, HistoryStore};
+use crate::history::{CaseRecord, CaseStatus, HistoryError, HistoryStore, OpenCase, OpenFinding};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::{Detection, Hit};
 use crate::verdict::{
@@ -467,6 +468,55 @@ impl CaseBook {
             .unwrap_or_default()
     }
 
+    /// Reopens the cases that were open in history when the daemon last stopped, so that
+    /// detections after a restart join them instead of opening new cases. Each continues from
+    /// the version it last published; nothing is published until it changes. Returns how many
+    /// resumed.
+    pub fn resume(&mut self, now: DateTime<Utc>) -> usize {
+        let Some(h) = self.settings.history.clone() else {
+            return 0;
+        };
+        let Some(mut saved) = self.note_error(h.open_cases()) else {
+            return 0;
+        };
+        // The most recently active state of an entity wins (one open case per entity).
+        saved.sort_by(|a, b| {
+            a.last_seen
+                .cmp(&b.last_seen)
+                .then(a.case_id.cmp(&b.case_id))
+        });
+        let mut resumed = 0;
+        for state in saved {
+            let Some(Some(record)) = self.note_error(h.case(&state.case_id)) else {
+                continue;
+            };
+            let events = self
+                .note_error(h.events(&state.case_id))
+                .unwrap_or_default();
+            let case = resumed_case(state, &record, events, self.settings.max_case_events);
+            self.clock += 1;
+            let key = case.entity.clone();
+            if let Some(older) = self.open.insert(
+                key,
+                Case {
+                    touched: self.clock,
+                    ..case
+                },
+            ) {
+                let r = h.close(
+                    &older.id,
+                    ACTOR,
+                    "superseded by a newer case of its entity",
+                    now,
+                );
+                self.note_error(r);
+            } else {
+                resumed += 1;
+            }
+        }
+        resumed
+    }
+
     /// Publishes what is unpublished and marks the case closed in history.
     fn finish(&mut self, mut case: Case, now: DateTime<Utc>, reason: &str) -> Option<Published> {
         let out = self.publish(&mut case, now);
@@ -595,6 +645,10 @@ impl CaseBook {
                 .is_some()
             {
                 case.events_stored += n;
+                if !case.closed_by_analyst {
+                    let saved = h.save_open(&open_state(case));
+                    self.note_error(saved);
+                }
             }
         }
         Some(Published {
@@ -603,6 +657,90 @@ impl CaseBook {
             ack: Ack::merge(std::mem::take(&mut case.acks)),
             summarize: std::mem::take(&mut case.needs_summary),
         })
+    }
+}
+
+/// What a case resumes from after a restart.
+fn open_state(case: &Case) -> OpenCase {
+    let mut findings: Vec<OpenFinding> = case
+        .index
+        .iter()
+        .map(|(key, &i)| OpenFinding {
+            key: key.clone(),
+            input: case.findings[i].input.clone(),
+            last_alert: case.findings[i].last_alert,
+        })
+        .collect();
+    // Saved in the order first seen, which the verdict's finding order follows.
+    findings.sort_by_key(|f| case.index.get(&f.key).copied().unwrap_or(usize::MAX));
+    OpenCase {
+        case_id: case.id.clone(),
+        entity: case.entity.clone(),
+        entities: case.entities.iter().cloned().collect(),
+        indicators: case.indicators.values().cloned().collect(),
+        indicator_evidence: case
+            .indicator_evidence
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        first_seen: case.first_seen,
+        last_seen: case.last_seen,
+        opened_at: case.opened_at,
+        version: case.version,
+        findings,
+        stage: case.stage,
+        timeline: case.timeline.clone(),
+        unclassified: case.unclassified.clone(),
+        summary: case.summary.clone(),
+    }
+}
+
+/// A case rebuilt from its saved state, its stored record (which has the latest version and
+/// stage, should the state lag behind a failed write) and its stored evidence events.
+fn resumed_case(
+    state: OpenCase,
+    record: &CaseRecord,
+    events: Vec<Event>,
+    max_events: usize,
+) -> Case {
+    let mut findings = Vec::with_capacity(state.findings.len());
+    let mut index = HashMap::new();
+    for f in state.findings {
+        index.insert(f.key, findings.len());
+        findings.push(FindingState {
+            input: f.input,
+            last_alert: f.last_alert,
+        });
+    }
+    let events: Vec<Arc<Event>> = events.into_iter().take(max_events).map(Arc::new).collect();
+    Case {
+        id: state.case_id,
+        entity: state.entity,
+        entities: state.entities.into_iter().collect(),
+        indicators: state
+            .indicators
+            .into_iter()
+            .map(|i| (i.value.clone(), i))
+            .collect(),
+        indicator_evidence: state.indicator_evidence.into_iter().collect(),
+        first_seen: state.first_seen,
+        last_seen: state.last_seen,
+        opened_at: state.opened_at,
+        version: state.version.max(record.version),
+        findings,
+        index,
+        stage: state.stage.max(record.stage),
+        timeline: state.timeline,
+        unclassified: state.unclassified,
+        events_stored: events.len(),
+        events,
+        dirty: false,
+        pending_since: None,
+        touched: 0,
+        acks: Vec::new(),
+        closed_by_analyst: false,
+        summary: state.summary,
+        needs_summary: false,
     }
 }
 

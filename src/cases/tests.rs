@@ -600,3 +600,83 @@ fn summaries_are_new_versions_that_are_not_summarized_again() {
     );
     assert_eq!(book.case_events(&v1.verdict.case_id).len(), 2);
 }
+
+#[test]
+fn open_cases_resume_after_a_restart_with_versions_findings_and_suppression() {
+    let (settings, h) = with_history();
+    let now = t0();
+    let r1 = rule("r1", Level::High);
+    let r2 = rule("r2", Level::Medium);
+    let (ws_case, dc_case, db_case) = {
+        let mut book = CaseBook::new(settings.clone());
+        book.observe(&det("ws-1", 0, 0, &[&r1]), now);
+        book.observe(&det("dc-1", 1, 0, &[&r1]), now);
+        book.observe(&det("db-1", 2, 0, &[&r1]), now);
+        book.observe(
+            &feed_det(Some("ws-1"), 3, 1, "203.0.113.9", Level::High),
+            now,
+        );
+        let v1 = book.publish_dirty(now);
+        assert_eq!(v1.len(), 3);
+        book.observe(&det("ws-1", 4, 2, &[&r2]), now);
+        let v2 = book.publish_dirty(now).remove(0).verdict;
+        assert_eq!(v2.version, 2);
+        let id = |host: &str| {
+            v1.iter()
+                .find(|p| p.verdict.host == host)
+                .unwrap()
+                .verdict
+                .case_id
+                .clone()
+        };
+        (v2.case_id.clone(), id("dc-1"), id("db-1"))
+        // The book is dropped here, as a killed daemon's would be.
+    };
+    // While the daemon is down an analyst closes dc-1's case.
+    h.close(&dc_case, "alice", "benign admin work", now)
+        .unwrap();
+
+    let mut book = CaseBook::new(settings.clone());
+    assert_eq!(book.resume(now), 2, "ws-1 and db-1; dc-1 was closed");
+    assert_eq!(book.open_cases(), 2);
+    assert!(book.publish_dirty(now).is_empty(), "nothing new to publish");
+    let resumed_events = book.case_events(&ws_case);
+    assert_eq!(resumed_events.len(), 3, "stored evidence events reloaded");
+
+    // A repeat of r1 within the suppression window: counted, no new version.
+    let later = now + Duration::minutes(3);
+    book.observe(&det("ws-1", 5, 3, &[&r1]), later);
+    assert!(book.publish_dirty(later).is_empty(), "suppression survived");
+    // A new rule on ws-1 joins the same case and continues its versions.
+    let r3 = rule("r3", Level::Critical);
+    book.observe(&det("ws-1", 6, 4, &[&r3]), later);
+    let v3 = book.publish_dirty(later).remove(0).verdict;
+    assert_eq!(v3.case_id, ws_case);
+    assert_eq!(v3.version, 3);
+    let mut rules: Vec<&str> = v3
+        .findings
+        .iter()
+        .filter(|f| f.kind == FindingKind::RuleMatch)
+        .map(|f| f.rule_id.as_str())
+        .collect();
+    rules.sort_unstable();
+    assert_eq!(rules, vec!["r1", "r2", "r3"]);
+    let r1_finding = v3.findings.iter().find(|f| f.rule_id == "r1").unwrap();
+    assert_eq!(r1_finding.count, 2);
+    assert!(v3.findings.iter().any(|f| f.kind == FindingKind::FeedHit));
+    assert_eq!(h.verdicts(&ws_case).unwrap().len(), 3);
+
+    // dc-1 gets a new case; db-1's resumed case closes as inactive like any other.
+    book.observe(&det("dc-1", 7, 4, &[&r1]), later);
+    let dc = book.publish_dirty(later).remove(0).verdict;
+    assert_ne!(dc.case_id, dc_case);
+    let closed = book.close_inactive(now + Duration::hours(3), later);
+    assert!(closed.is_empty(), "nothing unpublished");
+    assert_eq!(
+        h.case(&db_case).unwrap().unwrap().status,
+        CaseStatus::Closed
+    );
+    // After another restart only what is still open resumes.
+    let mut again = CaseBook::new(settings);
+    assert_eq!(again.resume(later), 0, "all closed by inactivity");
+}

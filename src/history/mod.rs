@@ -21,7 +21,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
-use crate::verdict::{Conclusion, EntityRef, Severity, Stage, TimelineEntry, Verdict};
+use crate::verdict::{
+    Conclusion, EntityRef, Evidence, FindingInput, FindingKind, IndicatorRef, Severity, Stage,
+    TimelineEntry, UnclassifiedEvidence, Verdict,
+};
 
 pub use sled_store::SledHistory;
 
@@ -111,6 +114,40 @@ impl CaseRecord {
             None => self.conclusion == Conclusion::Incident,
         }
     }
+}
+
+/// What the case builder needs to continue an open case after a restart: its findings with
+/// their suppression state, indicators and the events that carried them, timeline and summary.
+/// Saved with each published version, dropped when the case closes; the evidence event copies
+/// are the case's stored events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenCase {
+    pub case_id: String,
+    pub entity: EntityRef,
+    pub entities: Vec<EntityRef>,
+    pub indicators: Vec<IndicatorRef>,
+    /// Indicator value → the first events that carried it.
+    pub indicator_evidence: Vec<(String, Vec<Evidence>)>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+    /// The version published with this state.
+    pub version: u32,
+    pub findings: Vec<OpenFinding>,
+    pub stage: Stage,
+    /// nightwatch's own timeline entries (analysts' are in the record).
+    pub timeline: Vec<TimelineEntry>,
+    pub unclassified: Vec<UnclassifiedEvidence>,
+    pub summary: Option<crate::llm::Summary>,
+}
+
+/// One finding of an [`OpenCase`]: how the case builder keys it (kind, rule, group), what it
+/// holds, and the event time of its last alert (suppression).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenFinding {
+    pub key: (FindingKind, String, String),
+    pub input: FindingInput,
+    pub last_alert: DateTime<Utc>,
 }
 
 /// `GET /api/cases` filters; every field optional.
@@ -284,4 +321,9 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
     fn export(&self, out: &mut dyn std::io::Write) -> Result<u64, HistoryError>;
     /// Writes buffered changes to disk.
     fn flush(&self) -> Result<(), HistoryError>;
+    /// Saves the state an open case resumes from after a restart, replacing the previous one.
+    fn save_open(&self, case: &OpenCase) -> Result<(), HistoryError>;
+    /// The saved states of the cases still open, in no particular order. States of cases that
+    /// were closed or compacted away are dropped.
+    fn open_cases(&self) -> Result<Vec<OpenCase>, HistoryError>;
 }

@@ -3,7 +3,8 @@
 //! Trees: `history_cases` (case id → [`CaseRecord`] JSON), `history_verdicts` (case id, version →
 //! verdict JSON), `history_events` (case id, sequence → event JSON), the indexes
 //! `history_idx_indicator`, `history_idx_host`, `history_idx_user`, `history_idx_address` (value,
-//! case id → empty) and `history_rule_feedback` (rule id, entity → latest [`Feedback`]). Every
+//! case id → empty), `history_rule_feedback` (rule id, entity → latest [`Feedback`]) and
+//! `history_open` (case id → [`OpenCase`] JSON, while the case is open). Every
 //! change to a case touches its record and its index entries in one sled transaction. The
 //! size cap of compaction counts the bytes of keys and values in these trees.
 
@@ -15,7 +16,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 
 use super::{
     CaseFilter, CasePage, CaseRecord, CaseStatus, CompactReport, Feedback, HistoryError,
-    HistoryStats, HistoryStore, Retention,
+    HistoryStats, HistoryStore, OpenCase, Retention,
 };
 use crate::event::Event;
 use crate::store::Store;
@@ -37,6 +38,7 @@ pub struct SledHistory {
     idx_user: sled::Tree,
     idx_address: sled::Tree,
     rule_feedback: sled::Tree,
+    open: sled::Tree,
 }
 
 impl std::fmt::Debug for SledHistory {
@@ -153,6 +155,7 @@ impl SledHistory {
             idx_user: store.tree("history_idx_user")?,
             idx_address: store.tree("history_idx_address")?,
             rule_feedback: store.tree("history_rule_feedback")?,
+            open: store.tree("history_open")?,
         })
     }
 
@@ -183,7 +186,7 @@ impl SledHistory {
         Ok(out)
     }
 
-    fn trees(&self) -> [&sled::Tree; 8] {
+    fn trees(&self) -> [&sled::Tree; 9] {
         [
             &self.cases,
             &self.verdicts,
@@ -193,6 +196,7 @@ impl SledHistory {
             &self.idx_user,
             &self.idx_address,
             &self.rule_feedback,
+            &self.open,
         ]
     }
 
@@ -242,10 +246,12 @@ impl SledHistory {
             &self.idx_host,
             &self.idx_user,
             &self.idx_address,
+            &self.open,
         ];
         trees
             .transaction(|t| {
                 t[0].remove(r.case_id.as_bytes())?;
+                t[7].remove(r.case_id.as_bytes())?;
                 for v in 1..=r.version {
                     t[1].remove(seq_key(&r.case_id, v))?;
                 }
@@ -346,11 +352,12 @@ impl HistoryStore for SledHistory {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<(CaseRecord, CaseRecord), HistoryError> {
-        self.cases
-            .transaction(|t| {
+        (&self.cases, &self.open)
+            .transaction(|(t, open)| {
                 let Some(before) = tx_get_case(t, case_id)? else {
                     return abort(case_id);
                 };
+                open.remove(case_id.as_bytes())?;
                 let mut after = before.clone();
                 if after.status != CaseStatus::Closed {
                     after.status = CaseStatus::Closed;
@@ -577,6 +584,37 @@ impl HistoryStore for SledHistory {
     fn flush(&self) -> Result<(), HistoryError> {
         self.store.db().flush()?;
         Ok(())
+    }
+
+    fn save_open(&self, case: &OpenCase) -> Result<(), HistoryError> {
+        let v = serde_json::to_vec(case).map_err(HistoryError::Encode)?;
+        self.open.insert(case.case_id.as_bytes(), v)?;
+        Ok(())
+    }
+
+    fn open_cases(&self) -> Result<Vec<OpenCase>, HistoryError> {
+        let mut out = Vec::new();
+        for item in self.open.iter() {
+            let (k, v) = item?;
+            let id = String::from_utf8_lossy(&k).into_owned();
+            let still_open = self
+                .case(&id)?
+                .is_some_and(|r| r.status == CaseStatus::Open);
+            if !still_open {
+                self.open.remove(&k)?;
+                continue;
+            }
+            match decode(&k, &v) {
+                Ok(case) => out.push(case),
+                Err(e) => {
+                    // Written by an incompatible version, or damaged: the case stays in the
+                    // history, it just does not resume.
+                    tracing::warn!(case_id = %id, error = %e, "open case state unreadable; the case will not resume");
+                    self.open.remove(&k)?;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

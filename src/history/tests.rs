@@ -340,3 +340,98 @@ fn the_size_cap_removes_the_oldest_closed_cases_and_updates_the_metrics() {
     assert_eq!(tiny.cases_after, 1);
     assert!(h.case("c0").unwrap().is_some());
 }
+
+fn open_state(id: &str, host: &str) -> OpenCase {
+    OpenCase {
+        case_id: id.to_owned(),
+        entity: EntityRef::new(EntityKind::Host, host),
+        entities: vec![EntityRef::new(EntityKind::Host, host)],
+        indicators: Vec::new(),
+        indicator_evidence: Vec::new(),
+        first_seen: t0(),
+        last_seen: t0(),
+        opened_at: t0(),
+        version: 1,
+        findings: vec![crate::history::OpenFinding {
+            key: (
+                crate::verdict::FindingKind::RuleMatch,
+                "r1".into(),
+                String::new(),
+            ),
+            input: crate::verdict::FindingInput {
+                rule_id: "r1".into(),
+                count: 3,
+                ..Default::default()
+            },
+            last_alert: t0(),
+        }],
+        stage: Stage::Investigate,
+        timeline: Vec::new(),
+        unclassified: Vec::new(),
+        summary: None,
+    }
+}
+
+#[test]
+fn open_case_states_survive_a_reopen_and_leave_with_close_compaction_or_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let h = SledHistory::open(&store).unwrap();
+        for (i, id) in ["c1", "c2", "c3", "c4"].iter().enumerate() {
+            let (r, v) = record(id, &format!("ws-{i}"), i as i64 * 60, Conclusion::Incident);
+            h.record(&r, &v, &[]).unwrap();
+            h.save_open(&open_state(id, &format!("ws-{i}"))).unwrap();
+        }
+        // A state without a case (its record was compacted away before the state was saved).
+        h.save_open(&open_state("gone", "ws-9")).unwrap();
+        h.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let h = SledHistory::open(&store).unwrap();
+    let mut ids: Vec<String> = h
+        .open_cases()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.case_id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["c1", "c2", "c3", "c4"]);
+    assert_eq!(
+        h.open_cases().unwrap()[0],
+        open_state("c1", "ws-0"),
+        "round trip"
+    );
+
+    h.close("c1", "alice", "done", t0()).unwrap();
+    assert_eq!(h.open_cases().unwrap().len(), 3, "closing drops the state");
+    h.compact(&Retention {
+        horizon: t0() + Duration::minutes(90),
+        max_cases: 10,
+        max_bytes: 0,
+    })
+    .unwrap();
+    // c1 closed, c2 compacted away by age; c4's state is damaged.
+    store
+        .tree("history_open")
+        .unwrap()
+        .insert("c4", b"{not json".to_vec())
+        .unwrap();
+    let ids: Vec<String> = h
+        .open_cases()
+        .unwrap()
+        .into_iter()
+        .map(|c| c.case_id)
+        .collect();
+    assert_eq!(ids, vec!["c3"]);
+    assert_eq!(
+        store.tree("history_open").unwrap().len(),
+        1,
+        "the rest dropped"
+    );
+    assert_eq!(
+        h.case("c4").unwrap().unwrap().status,
+        CaseStatus::Open,
+        "only its state is lost"
+    );
+}

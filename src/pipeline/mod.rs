@@ -454,6 +454,12 @@ async fn cases_stage(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut newest_event: Option<DateTime<Utc>> = None;
     let mut history_errors = 0;
+    if live {
+        let resumed = book.resume(Utc::now());
+        if resumed > 0 {
+            tracing::info!(cases = resumed, "open cases resumed from history");
+        }
+    }
     loop {
         let mut out = Vec::new();
         tokio::select! {

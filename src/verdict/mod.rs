@@ -370,7 +370,8 @@ fn unknown_entity() -> EntityRef {
 pub const UNKNOWN: &str = "unknown";
 
 /// Why a finding exists; decides its weight and sentence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Basis {
     /// A rule match or correlation (by `kind`).
     Rule,
@@ -415,7 +416,7 @@ impl Basis {
 }
 
 /// What the synthesizer needs to know about one finding.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FindingInput {
     pub kind: FindingKind,
     pub basis: Basis,

@@ -289,3 +289,79 @@ fn a_configured_token_is_required_by_the_case_api() {
         "token logged"
     );
 }
+
+#[test]
+fn an_open_case_resumes_after_a_restart_and_later_events_join_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(demo_file(dir.path())).unwrap();
+    let lines: Vec<&str> = demo.lines().collect();
+    // The demo's second half continues both intrusions within the hour (the case window).
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let feed = config(dir.path(), true);
+    let fin = "WS-FIN-07.corp.example";
+    let cases_of = |addr, host: &str| -> Vec<Value> {
+        let (code, body) = http_get(addr, &format!("/api/cases?host={host}"));
+        assert_eq!(code, 200, "{body}");
+        json(&body)["cases"].as_array().unwrap().clone()
+    };
+
+    let daemon = Daemon::start_with_stdin(
+        &["--config", &feed.display().to_string()],
+        &[],
+        Some((first.join("\n") + "\n").into_bytes()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let case = loop {
+        if let Some(c) = incident_on(daemon.addr, fin)
+            && c["stage"] == "recommend"
+        {
+            break c;
+        }
+        assert!(Instant::now() < deadline, "no incident case for {fin}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(2)); // the last coalesced versions
+    let id = case["case_id"].as_str().unwrap().to_owned();
+    let (_, body) = http_get(daemon.addr, &format!("/api/cases/{id}"));
+    let before = json(&body)["case"]["version"].as_u64().unwrap();
+    let (code, _) = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(code, 0);
+
+    // Restarted on the same state directory with the rest of the events.
+    let daemon = Daemon::start_with_stdin(
+        &["--config", &feed.display().to_string()],
+        &[],
+        Some((second.join("\n") + "\n").into_bytes()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let after = loop {
+        let (_, body) = http_get(daemon.addr, &format!("/api/cases/{id}"));
+        let v = json(&body)["case"]["version"].as_u64().unwrap_or(0);
+        if v > before {
+            break json(&body);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the resumed case {id} never got a new version (still {v})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(after["case"]["status"], "open");
+    let cases = cases_of(daemon.addr, fin);
+    assert_eq!(cases.len(), 1, "no second case for {fin}: {cases:#?}");
+    // The versions continue: every stored version, once.
+    let versions: Vec<u64> = after["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>());
+    let (code, log) = daemon.terminate(Duration::from_secs(30));
+    assert_eq!(code, 0);
+    assert!(
+        log.iter()
+            .any(|l| l.contains("open cases resumed from history")),
+        "{log:#?}"
+    );
+}
