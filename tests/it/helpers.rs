@@ -46,6 +46,19 @@ pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: mpsc::Receiver<String>,
+    /// The state directory of a daemon whose test chose none (removed with the daemon).
+    _state: Option<tempfile::TempDir>,
+}
+
+/// Whether a test chose the daemon's state directory: a `[state]` table in its `--config`,
+/// or the environment override. Otherwise the default (`./state`, in the repository) would be
+/// shared by every such test, and each would resume the others' open cases.
+fn chooses_state(args: &[&str], env: &[(&str, &str)]) -> bool {
+    env.iter().any(|(k, _)| *k == "NIGHTWATCH__STATE__DIR")
+        || args
+            .windows(2)
+            .filter(|w| w[0] == "--config")
+            .any(|w| std::fs::read_to_string(w[1]).is_ok_and(|c| c.contains("[state]")))
 }
 
 impl Daemon {
@@ -71,6 +84,10 @@ impl Daemon {
             });
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        let state = (!chooses_state(args, env)).then(|| tempfile::tempdir().unwrap());
+        if let Some(dir) = &state {
+            cmd.env("NIGHTWATCH__STATE__DIR", dir.path());
         }
         let mut child = cmd.spawn().expect("spawning the daemon");
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
@@ -100,6 +117,7 @@ impl Daemon {
                     child,
                     addr: addr.parse().expect("address in log"),
                     log: rx,
+                    _state: state,
                 };
             }
         }
