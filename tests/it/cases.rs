@@ -121,6 +121,20 @@ fn incident_on(addr: std::net::SocketAddr, host: &str) -> Option<Value> {
     json(&body)["cases"].as_array().unwrap().first().cloned()
 }
 
+/// The incident case of `host` once runbook steps are attached (within 60 s).
+fn wait_for_incident(addr: std::net::SocketAddr, host: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(c) = incident_on(addr, host)
+            && c["stage"] == "recommend"
+        {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "no incident case for {host}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 #[test]
 fn cases_indexes_and_feedback_survive_a_daemon_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,16 +143,7 @@ fn cases_indexes_and_feedback_survive_a_daemon_restart() {
     let daemon =
         Daemon::start_with_stdin(&["--config", &feed.display().to_string()], &[], Some(demo));
     let fin = "WS-FIN-07.corp.example";
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let case = loop {
-        if let Some(c) = incident_on(daemon.addr, fin)
-            && c["stage"] == "recommend"
-        {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "no incident case for {fin}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let case = wait_for_incident(daemon.addr, fin);
     let id = case["case_id"].as_str().unwrap().to_owned();
 
     // Bad requests are JSON errors.
@@ -310,16 +315,7 @@ fn an_open_case_resumes_after_a_restart_and_later_events_join_it() {
         &[],
         Some((first.join("\n") + "\n").into_bytes()),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let case = loop {
-        if let Some(c) = incident_on(daemon.addr, fin)
-            && c["stage"] == "recommend"
-        {
-            break c;
-        }
-        assert!(Instant::now() < deadline, "no incident case for {fin}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let case = wait_for_incident(daemon.addr, fin);
     std::thread::sleep(Duration::from_secs(2)); // the last coalesced versions
     let id = case["case_id"].as_str().unwrap().to_owned();
     let (_, body) = http_get(daemon.addr, &format!("/api/cases/{id}"));
