@@ -55,3 +55,20 @@ pub(crate) fn event_with(fields: serde_json::Value) -> crate::event::Event {
         crate::event::Fields::from(m),
     )
 }
+
+/// Opens the store at `dir` again after a handle to it was dropped in this process. sled's
+/// background flusher can hold the file lock a moment longer than the handle, so a lock error
+/// is retried for up to 5 s (a restarted daemon is a new process and never meets this).
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+pub(crate) fn reopen_store(dir: &Path) -> crate::store::Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match crate::store::Store::open(dir) {
+            Ok(store) => return store,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopening the store at {}: {e}", dir.display()),
+        }
+    }
+}

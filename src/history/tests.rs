@@ -268,7 +268,7 @@ fn history_survives_reopening_the_store() {
         h.record(&r, &v, &[]).unwrap();
         h.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::testutil::reopen_store(dir.path());
     let h = SledHistory::open(&store).unwrap();
     assert_eq!(h.case("c1").unwrap().unwrap().score, 70);
     assert_eq!(h.cases_for_indicator("203.0.113.7").unwrap(), vec!["c1"]);
@@ -387,7 +387,7 @@ fn open_case_states_survive_a_reopen_and_leave_with_close_compaction_or_damage()
         h.save_open(&open_state("gone", "ws-9")).unwrap();
         h.flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::testutil::reopen_store(dir.path());
     let h = SledHistory::open(&store).unwrap();
     let mut ids: Vec<String> = h
         .open_cases()

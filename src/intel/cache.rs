@@ -120,7 +120,7 @@ mod tests {
             );
             store.db().flush().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::testutil::reopen_store(dir.path());
         let c = Cache::open(&store, ttl).unwrap();
         assert_eq!(
             c.get("virustotal", &ind()).unwrap().opinion,

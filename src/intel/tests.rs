@@ -610,7 +610,7 @@ async fn the_cache_answers_repeat_lookups_and_survives_a_restart() {
         assert_eq!(hits, 1);
         store.db().flush().unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::testutil::reopen_store(dir.path());
     let (e, _) = enricher(&c, Some(&store));
     let p = e.profile(&ind).await;
     assert_eq!(mock.count(), 1, "answered from the cache after the restart");
