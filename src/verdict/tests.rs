@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::synthesize::base_weight;
 use super::*;
 
 fn t0() -> DateTime<Utc> {
