@@ -28,7 +28,7 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::history::{CaseRecord, CaseStatus, HistoryError, HistoryStore};
+use crate::history::{CaseRecord, HistoryError, HistoryStore};
 use crate::kafka::{self, Properties};
 use crate::metrics::Metrics;
 use crate::verdict::Verdict;
@@ -134,50 +134,18 @@ pub fn absorb(history: &dyn HistoryStore, v: &Verdict) -> Result<Absorbed, Histo
     if stored.as_ref().is_some_and(|s| s.version >= v.version) {
         return Ok(Absorbed::Stale);
     }
-    let mut rules: Vec<String> = v
-        .findings
-        .iter()
-        .filter(|f| !f.rule_id.is_empty() && f.prior_cases.is_empty())
-        .map(|f| f.rule_id.clone())
-        .collect();
-    rules.sort();
-    rules.dedup();
-    let record = CaseRecord {
-        case_id: v.case_id.clone(),
-        entity: v.entity.clone(),
-        host: v.host.clone(),
-        entities: v.entities.clone(),
-        indicators: v.indicators.iter().map(|i| i.value.clone()).collect(),
-        rules,
-        techniques: v.attack.iter().map(|a| a.technique_id.clone()).collect(),
-        first_seen: v.first_seen,
-        last_seen: v.last_seen,
-        opened_at: stored
-            .as_ref()
-            .map_or_else(|| opened_at(v), |s| s.opened_at),
-        updated_at: v.generated_at,
-        status: CaseStatus::Open,
-        closed_at: None,
-        closed_by: None,
-        version: v.version,
-        verdict_id: v.verdict_id.clone(),
-        conclusion: v.conclusion,
-        severity: v.severity,
-        score: v.score,
-        confidence: v.confidence,
-        stage: v.stage,
-        timeline: v.timeline.clone(),
-        disposition: None,
-        feedback: Vec::new(),
-        events_stored: stored.as_ref().map_or(0, |s| s.events_stored),
+    let fresh = CaseRecord::from_verdict(v);
+    let record = match stored {
+        // Where the case opened and what of it is already stored stay as first recorded.
+        Some(s) => CaseRecord {
+            opened_at: s.opened_at,
+            events_stored: s.events_stored,
+            ..fresh
+        },
+        None => fresh,
     };
     history.record(&record, v, &[])?;
     Ok(Absorbed::Recorded)
-}
-
-/// The case's opening time: its first timeline entry, else the verdict's time.
-fn opened_at(v: &Verdict) -> chrono::DateTime<chrono::Utc> {
-    v.timeline.first().map_or(v.generated_at, |t| t.time)
 }
 
 /// Starts history replication when `[cluster.history_topic]` is set; the task ends when `stop`

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::detect::Level;
 use crate::event::Event;
-use crate::history::{CaseRecord, CaseStatus, HistoryError, HistoryStore, OpenCase, OpenFinding};
+use crate::history::{CaseRecord, HistoryError, HistoryStore, OpenCase, OpenFinding};
 use crate::verdict::{self, Basis, FindingInput, FindingKind, IndicatorRef, Verdict};
 
 use super::{Case, FindingState, MAX_LOOKUPS};
@@ -98,39 +98,16 @@ pub(super) fn resumed_case(
     }
 }
 
+/// The record stored with a version: the verdict's, with the case builder's own timeline (the
+/// store keeps analysts' entries), its opening time and the events stored so far.
 pub(super) fn case_record(case: &Case, v: &Verdict, now: DateTime<Utc>) -> CaseRecord {
-    let rules: BTreeSet<String> = case
-        .findings
-        .iter()
-        .filter(|f| f.input.basis == Basis::Rule)
-        .map(|f| f.input.rule_id.clone())
-        .collect();
     CaseRecord {
-        case_id: case.id.clone(),
-        entity: case.entity.clone(),
-        host: v.host.clone(),
-        entities: case.entities.iter().cloned().collect(),
-        indicators: case.indicators.keys().cloned().collect(),
-        rules: rules.into_iter().collect(),
-        techniques: v.attack.iter().map(|a| a.technique_id.clone()).collect(),
-        first_seen: case.first_seen,
-        last_seen: case.last_seen,
         opened_at: case.opened_at,
         updated_at: now,
-        status: CaseStatus::Open,
-        closed_at: None,
-        closed_by: None,
-        version: v.version,
-        verdict_id: v.verdict_id.clone(),
-        conclusion: v.conclusion,
-        severity: v.severity,
-        score: v.score,
-        confidence: v.confidence,
         stage: case.stage,
         timeline: case.timeline.clone(),
-        disposition: None,
-        feedback: Vec::new(),
         events_stored: case.events_stored as u32,
+        ..CaseRecord::from_verdict(v)
     }
 }
 

@@ -107,6 +107,48 @@ pub struct CaseRecord {
 }
 
 impl CaseRecord {
+    /// An open case as its verdict `v` describes it: entities, indicators, the rules that
+    /// matched (rule and correlation findings; feedback findings cite a prior case), techniques,
+    /// scores, stage and timeline; opened at its first timeline entry, updated when `v` was
+    /// generated, no events stored. Callers replace what they know better.
+    pub fn from_verdict(v: &Verdict) -> CaseRecord {
+        let mut rules: Vec<String> = v
+            .findings
+            .iter()
+            .filter(|f| !f.rule_id.is_empty() && f.prior_cases.is_empty())
+            .map(|f| f.rule_id.clone())
+            .collect();
+        rules.sort();
+        rules.dedup();
+        CaseRecord {
+            case_id: v.case_id.clone(),
+            entity: v.entity.clone(),
+            host: v.host.clone(),
+            entities: v.entities.clone(),
+            indicators: v.indicators.iter().map(|i| i.value.clone()).collect(),
+            rules,
+            techniques: v.attack.iter().map(|a| a.technique_id.clone()).collect(),
+            first_seen: v.first_seen,
+            last_seen: v.last_seen,
+            opened_at: v.timeline.first().map_or(v.generated_at, |t| t.time),
+            updated_at: v.generated_at,
+            status: CaseStatus::Open,
+            closed_at: None,
+            closed_by: None,
+            version: v.version,
+            verdict_id: v.verdict_id.clone(),
+            conclusion: v.conclusion,
+            severity: v.severity,
+            score: v.score,
+            confidence: v.confidence,
+            stage: v.stage,
+            timeline: v.timeline.clone(),
+            disposition: None,
+            feedback: Vec::new(),
+            events_stored: 0,
+        }
+    }
+
     /// Whether an analyst confirmed it, or nightwatch concluded incident and nobody dismissed it.
     pub fn is_compromise(&self) -> bool {
         match self.disposition {
