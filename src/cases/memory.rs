@@ -12,21 +12,21 @@ use crate::event::Event;
 use crate::history::{CaseRecord, HistoryError, HistoryStore, OpenCase, OpenFinding};
 use crate::verdict::{self, Basis, FindingInput, FindingKind, IndicatorRef, Verdict};
 
-use super::{Case, FindingState, MAX_LOOKUPS};
+use super::{Case, FindingKey, FindingState, MAX_LOOKUPS};
 
 /// What a case resumes from after a restart.
 pub(super) fn open_state(case: &Case) -> OpenCase {
-    let mut findings: Vec<OpenFinding> = case
-        .index
-        .iter()
-        .map(|(key, &i)| OpenFinding {
+    // Saved in the order first seen (the findings' positions), as the book holds them.
+    let mut keyed: Vec<(usize, &FindingKey)> = case.index.iter().map(|(k, &i)| (i, k)).collect();
+    keyed.sort_unstable_by_key(|(i, _)| *i);
+    let findings = keyed
+        .into_iter()
+        .map(|(i, key)| OpenFinding {
             key: key.clone(),
             input: case.findings[i].input.clone(),
             last_alert: case.findings[i].last_alert,
         })
         .collect();
-    // Saved in the order first seen, which the verdict's finding order follows.
-    findings.sort_by_key(|f| case.index.get(&f.key).copied().unwrap_or(usize::MAX));
     OpenCase {
         case_id: case.id.clone(),
         entity: case.entity.clone(),

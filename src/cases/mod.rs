@@ -483,16 +483,13 @@ impl CaseBook {
             return 0;
         };
         // The most recently active state of an entity wins (one open case per entity).
-        saved.sort_by(|a, b| {
+        saved.sort_by(|(a, _), (b, _)| {
             a.last_seen
                 .cmp(&b.last_seen)
                 .then(a.case_id.cmp(&b.case_id))
         });
         let mut resumed = 0;
-        for state in saved {
-            let Some(Some(record)) = self.note_error(h.case(&state.case_id)) else {
-                continue;
-            };
+        for (state, record) in saved {
             let events = self
                 .note_error(h.events(&state.case_id))
                 .unwrap_or_default();

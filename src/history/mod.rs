@@ -365,7 +365,7 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
     fn flush(&self) -> Result<(), HistoryError>;
     /// Saves the state an open case resumes from after a restart, replacing the previous one.
     fn save_open(&self, case: &OpenCase) -> Result<(), HistoryError>;
-    /// The saved states of the cases still open, in no particular order. States of cases that
-    /// were closed or compacted away are dropped.
-    fn open_cases(&self) -> Result<Vec<OpenCase>, HistoryError>;
+    /// The saved states of the cases still open, each with its case record, in no particular
+    /// order. States of cases that were closed or compacted away are dropped.
+    fn open_cases(&self) -> Result<Vec<(OpenCase, CaseRecord)>, HistoryError>;
 }

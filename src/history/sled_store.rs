@@ -592,20 +592,17 @@ impl HistoryStore for SledHistory {
         Ok(())
     }
 
-    fn open_cases(&self) -> Result<Vec<OpenCase>, HistoryError> {
+    fn open_cases(&self) -> Result<Vec<(OpenCase, CaseRecord)>, HistoryError> {
         let mut out = Vec::new();
         for item in self.open.iter() {
             let (k, v) = item?;
             let id = String::from_utf8_lossy(&k).into_owned();
-            let still_open = self
-                .case(&id)?
-                .is_some_and(|r| r.status == CaseStatus::Open);
-            if !still_open {
+            let Some(record) = self.case(&id)?.filter(|r| r.status == CaseStatus::Open) else {
                 self.open.remove(&k)?;
                 continue;
-            }
+            };
             match decode(&k, &v) {
-                Ok(case) => out.push(case),
+                Ok(case) => out.push((case, record)),
                 Err(e) => {
                     // Written by an incompatible version, or damaged: the case stays in the
                     // history, it just does not resume.

@@ -393,12 +393,12 @@ fn open_case_states_survive_a_reopen_and_leave_with_close_compaction_or_damage()
         .open_cases()
         .unwrap()
         .into_iter()
-        .map(|c| c.case_id)
+        .map(|(c, _)| c.case_id)
         .collect();
     ids.sort();
     assert_eq!(ids, vec!["c1", "c2", "c3", "c4"]);
     assert_eq!(
-        h.open_cases().unwrap()[0],
+        h.open_cases().unwrap()[0].0,
         open_state("c1", "ws-0"),
         "round trip"
     );
@@ -421,7 +421,7 @@ fn open_case_states_survive_a_reopen_and_leave_with_close_compaction_or_damage()
         .open_cases()
         .unwrap()
         .into_iter()
-        .map(|c| c.case_id)
+        .map(|(c, _)| c.case_id)
         .collect();
     assert_eq!(ids, vec!["c3"]);
     assert_eq!(
