@@ -50,6 +50,18 @@ fn open_store(dir: &std::path::Path) -> Option<Store> {
     }
 }
 
+/// Opens the correlation journal in the store; without it correlation state lives in memory
+/// only (a restart starts every window empty), which is logged.
+fn open_journal(store: Option<&Store>) -> Option<crate::detect::CorrelationJournal> {
+    match crate::detect::CorrelationJournal::open(store?) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::error!(error = %e, "correlation state is not persisted: a restart starts every window empty");
+            None
+        }
+    }
+}
+
 /// Opens the case history in the store and the audit log under the state directory.
 fn open_history(
     store: Option<&Store>,
@@ -296,6 +308,7 @@ pub async fn run(
             detect_workers: config.pipeline.detect_workers,
             correlation: CorrelationLimits::default(),
             lookout: intel.as_ref().map(|i| i.enricher.lookout().clone()),
+            journal: open_journal(store.as_ref()),
         },
         rules,
         metrics.clone(),

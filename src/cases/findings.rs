@@ -49,6 +49,8 @@ pub(super) fn new_case(key: &EntityRef, first: &Event, now: DateTime<Utc>) -> Ca
         pending_since: None,
         touched: 0,
         acks: Vec::new(),
+        unsaved: false,
+        recent: Default::default(),
         closed_by_analyst: false,
         summary: None,
         needs_summary: false,

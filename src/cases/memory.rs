@@ -46,6 +46,7 @@ pub(super) fn open_state(case: &Case) -> OpenCase {
         timeline: case.timeline.clone(),
         unclassified: case.unclassified.clone(),
         summary: case.summary.clone(),
+        recent: case.recent.iter().cloned().collect(),
     }
 }
 
@@ -92,6 +93,8 @@ pub(super) fn resumed_case(
         pending_since: None,
         touched: 0,
         acks: Vec::new(),
+        unsaved: false,
+        recent: state.recent.into(),
         closed_by_analyst: false,
         summary: state.summary,
         needs_summary: false,

@@ -55,6 +55,9 @@ pub const UNKNOWN_HOST: &str = verdict::UNKNOWN;
 
 /// Indicators and entities looked up in history per published version, at most.
 const MAX_LOOKUPS: usize = 50;
+/// Event ids a case remembers for recognising a replay: more than an input can re-read after
+/// a crash (its uncommitted records: checkpoint lag plus what is in flight).
+const RECENT_EVENTS: usize = 2048;
 /// History errors logged (the rest are only counted in the book).
 const MAX_ERRORS_LOGGED: u64 = 10;
 
@@ -132,6 +135,12 @@ struct Case {
     /// Acknowledgements of the records behind changes not yet published; the next published
     /// version carries them, so they are released only once it is delivered.
     acks: Vec<Ack>,
+    /// Counted changes (suppressed repeats) that no version will carry: the state is saved
+    /// on the next tick and `acks` released then ([`CaseBook::save_quiet`]).
+    unsaved: bool,
+    /// Ids of the latest events counted in the case (at most [`RECENT_EVENTS`]): an event
+    /// read again after a crash is recognised and not counted twice.
+    recent: std::collections::VecDeque<crate::event::EventId>,
     /// An analyst closed the case: it leaves the book after this publication.
     closed_by_analyst: bool,
     /// The latest advisory LLM summary, carried by every later version.
@@ -238,6 +247,14 @@ impl CaseBook {
         if expired && let Some(old) = self.open.remove(&key) {
             closed.extend(self.finish(old, now, "window expired"));
         }
+        // Read again after a crash (its input had not committed past it): counted already.
+        if self
+            .open
+            .get(&key)
+            .is_some_and(|c| c.recent.contains(&det.event.id))
+        {
+            return Observed::default();
+        }
         let mut opened = false;
         if !self.open.contains_key(&key) {
             if self.open.len() >= self.settings.max_open
@@ -283,15 +300,22 @@ impl CaseBook {
             {
                 case.events.push(det.event.clone());
             }
-            // A suppressed repeat is counted in the case and finished here: no new version.
+            case.recent.push_back(det.event.id.clone());
+            if case.recent.len() > RECENT_EVENTS {
+                case.recent.pop_front();
+            }
+            // A suppressed repeat makes no new version, but its count must be saved before its
+            // record is acknowledged.
             if alert {
                 case.dirty = true;
                 case.needs_summary = true;
                 let received = det.event.received;
                 case.pending_since = Some(case.pending_since.map_or(received, |p| p.min(received)));
-                if !det.ack.is_none() {
-                    case.acks.push(det.ack.clone());
-                }
+            } else {
+                case.unsaved = true;
+            }
+            if !det.ack.is_none() {
+                case.acks.push(det.ack.clone());
             }
         }
         Observed {
@@ -339,6 +363,34 @@ impl CaseBook {
                 .then(a.verdict.case_id.cmp(&b.verdict.case_id))
         });
         out
+    }
+
+    /// Saves the state of cases whose only changes are counted repeats (no new version) and
+    /// releases their acknowledgements: their inputs may commit past them once the counts are
+    /// durable. Without a history there is nothing to save and they are released at once.
+    pub fn save_quiet(&mut self) {
+        let history = self.settings.history.clone();
+        let mut errors = Vec::new();
+        for case in self.open.values_mut().filter(|c| c.unsaved && !c.dirty) {
+            case.unsaved = false;
+            let saved = match history.as_deref() {
+                Some(h) => h.save_open(&open_state(case)),
+                None => Ok(()),
+            };
+            match saved {
+                Ok(()) => std::mem::take(&mut case.acks)
+                    .into_iter()
+                    .for_each(Ack::done),
+                // Dropped unfinished: the records are read again after a restart.
+                Err(e) => {
+                    case.acks.clear();
+                    errors.push(e);
+                }
+            }
+        }
+        for e in errors {
+            self.note_error::<()>(Err(e));
+        }
     }
 
     /// Closes cases whose last event is older than the window before `event_now` (the newest
@@ -520,6 +572,10 @@ impl CaseBook {
     /// Publishes what is unpublished and marks the case closed in history.
     fn finish(&mut self, mut case: Case, now: DateTime<Utc>, reason: &str) -> Option<Published> {
         let out = self.publish(&mut case, now);
+        // Repeats counted since the last version leave with the closed case.
+        std::mem::take(&mut case.acks)
+            .into_iter()
+            .for_each(Ack::done);
         if let Some(h) = self.settings.history.clone()
             && !case.closed_by_analyst
             && case.version > 0
@@ -548,6 +604,7 @@ impl CaseBook {
             return None;
         }
         case.dirty = false;
+        case.unsaved = false;
         case.version += 1;
         let history = self.settings.history.clone();
         let mut extra = Vec::new();

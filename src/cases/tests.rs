@@ -680,3 +680,73 @@ fn open_cases_resume_after_a_restart_with_versions_findings_and_suppression() {
     let mut again = CaseBook::new(settings);
     assert_eq!(again.resume(later), 0, "all closed by inactivity");
 }
+
+fn tracked(det: &mut Detection) -> std::sync::mpsc::Receiver<crate::pipeline::ack::Outcome> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    det.ack = Ack::new(move |o| {
+        let _ = tx.send(o);
+    });
+    rx
+}
+
+#[test]
+fn a_suppressed_repeat_is_acknowledged_only_once_its_count_is_saved() {
+    let (settings, h) = with_history();
+    let r = rule("r1", Level::High);
+    let now = t0();
+    let mut book = CaseBook::new(CaseSettings {
+        suppression: Duration::minutes(10),
+        ..settings.clone()
+    });
+    book.observe(&det("ws-1", 0, 0, &[&r]), now);
+    let v1 = book.publish_dirty(now).remove(0).verdict;
+    let mut repeat = det("ws-1", 1, 1, &[&r]);
+    let outcome = tracked(&mut repeat);
+    book.observe(&repeat, now);
+    repeat.ack.done(); // the case stage releases its own share after observing
+    assert!(book.publish_dirty(now).is_empty(), "suppressed: no version");
+    assert!(outcome.try_recv().is_err(), "held until the count is saved");
+    book.save_quiet();
+    assert_eq!(
+        outcome.try_recv().unwrap(),
+        crate::pipeline::ack::Outcome::Delivered
+    );
+    // The saved state has the count: a restarted book continues from 2.
+    let mut resumed = CaseBook::new(CaseSettings {
+        suppression: Duration::minutes(10),
+        ..settings
+    });
+    assert_eq!(resumed.resume(now), 1);
+    resumed.observe(&det("ws-1", 2, 20, &[&r]), now);
+    let v2 = resumed.publish_dirty(now).remove(0).verdict;
+    assert_eq!(v2.case_id, v1.case_id);
+    assert_eq!(v2.findings[0].count, 3);
+    assert_eq!(h.verdicts(&v1.case_id).unwrap().len(), 2);
+}
+
+#[test]
+fn events_read_again_after_a_crash_are_not_counted_twice() {
+    let (settings, _h) = with_history();
+    // Every event alerts, so every change is published and saved.
+    let settings = CaseSettings {
+        suppression: Duration::zero(),
+        ..settings
+    };
+    let r = rule("r1", Level::High);
+    let now = t0();
+    let mut book = CaseBook::new(settings.clone());
+    for i in 0..3 {
+        book.observe(&det("ws-1", i, i as i64, &[&r]), now);
+    }
+    assert_eq!(book.publish_dirty(now)[0].verdict.findings[0].count, 3);
+    // Killed; the input had committed only up to event 1 and reads 1 and 2 again.
+    let mut resumed = CaseBook::new(settings);
+    assert_eq!(resumed.resume(now), 1);
+    for i in 1..3 {
+        resumed.observe(&det("ws-1", i, i as i64, &[&r]), now);
+    }
+    assert!(resumed.publish_dirty(now).is_empty(), "nothing new");
+    resumed.observe(&det("ws-1", 3, 3, &[&r]), now);
+    let v = resumed.publish_dirty(now).remove(0).verdict;
+    assert_eq!(v.findings[0].count, 4);
+}

@@ -73,6 +73,7 @@ fn settings(lookout: Option<Lookout>) -> Settings {
         detect_workers: 0,
         correlation: CorrelationLimits::default(),
         lookout,
+        journal: None,
     }
 }
 

@@ -36,7 +36,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, LogSource};
 
-pub use correlation::{CorrelationLimits, CorrelationMatch, Correlator};
+pub use correlation::{
+    CorrelationJournal, CorrelationLimits, CorrelationMatch, Correlator, JournalError, Snapshot,
+};
 pub use load::{compile_str, load, load_placeholders};
 
 /// Rule severity, ordered from least to most severe.

@@ -181,6 +181,10 @@ pub struct OpenCase {
     pub timeline: Vec<TimelineEntry>,
     pub unclassified: Vec<UnclassifiedEvidence>,
     pub summary: Option<crate::llm::Summary>,
+    /// Ids of the latest events counted in the case, so that events an input reads again
+    /// after a crash are not counted twice (absent in states saved before it existed).
+    #[serde(default)]
+    pub recent: Vec<crate::event::EventId>,
 }
 
 /// One finding of an [`OpenCase`]: how the case builder keys it (kind, rule, group), what it

@@ -369,6 +369,7 @@ fn open_state(id: &str, host: &str) -> OpenCase {
         timeline: Vec::new(),
         unclassified: Vec::new(),
         summary: None,
+        recent: Vec::new(),
     }
 }
 

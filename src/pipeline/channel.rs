@@ -6,6 +6,8 @@
 //! as a pool of blocking workers sharing one queue. The depth gauge is updated on every send
 //! and receive, so `/metrics` shows where work is queueing.
 
+use std::time::Duration;
+
 use prometheus::IntGauge;
 
 use crate::metrics::Metrics;
@@ -107,6 +109,20 @@ impl<T> Receiver<T> {
         let item = self.inner.recv_blocking().map_err(|_| Closed)?;
         self.depth.set(self.inner.len() as i64);
         Ok(item)
+    }
+
+    /// Receives from a blocking thread inside a Tokio runtime, waiting at most `timeout`:
+    /// `Ok(None)` when nothing came in time.
+    pub fn recv_blocking_timeout(&self, timeout: Duration) -> Result<Option<T>, Closed> {
+        let handle = tokio::runtime::Handle::current();
+        match handle.block_on(tokio::time::timeout(timeout, self.inner.recv())) {
+            Ok(Ok(item)) => {
+                self.depth.set(self.inner.len() as i64);
+                Ok(Some(item))
+            }
+            Ok(Err(_)) => Err(Closed),
+            Err(_) => Ok(None),
+        }
     }
 
     pub fn len(&self) -> usize {

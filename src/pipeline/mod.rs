@@ -11,6 +11,13 @@
 //! verdict of its case, a dead letter) and is released once that has left the daemon; see
 //! [`ack`] for the at-least-once contract.
 //!
+//! **Order.** The parse and detect pools run in parallel, so what they finish comes out in any
+//! order; correlations and cases must not depend on that. Each record is numbered as it leaves
+//! the `raw` channel (one lock, so numbers follow the channel's order, which is each input's own
+//! order), its events travel in numbered [`Part`]s, and the correlator puts the parts back in
+//! record order before it observes them ([`Reorder`]). Results are a function of the input
+//! sequence, not of the scheduler: the same input gives the same detections on one core or many.
+//!
 //! Every edge is a bounded [`channel`] sized from config, so a slow stage backs pressure up to
 //! the inputs. CPU stages (parsing, rule evaluation, correlation) run on blocking threads and
 //! never on the async reactor. Shutdown is by draining: when the inputs drop their senders, each
@@ -21,6 +28,7 @@
 pub mod ack;
 pub mod channel;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,7 +37,8 @@ use tokio::sync::mpsc;
 
 use crate::cases::{CaseBook, CaseSettings, Published};
 use crate::detect::{
-    CorrelationLimits, CorrelationMatch, Correlator, RuleMatch, RuleMeta, RuleSet,
+    CorrelationJournal, CorrelationLimits, CorrelationMatch, Correlator, RuleMatch, RuleMeta,
+    RuleSet,
 };
 use crate::event::Event;
 use crate::inputs::RawRecord;
@@ -96,6 +105,76 @@ struct Matched {
     ack: Ack,
 }
 
+/// Events of one record, or a slice of them: records that become many events (an EVTX chunk, a
+/// packet capture) are cut into parts of at most [`PART_EVENTS`] so both pools share the work.
+/// `seq` numbers the record in the order it left the `raw` channel; `part` counts from 0 and
+/// `last` marks the record's final part (which may be empty).
+struct Part<T> {
+    seq: u64,
+    part: u32,
+    last: bool,
+    items: Vec<T>,
+}
+
+/// Events per [`Part`].
+const PART_EVENTS: usize = 256;
+
+/// Restores record order after the parallel pools: parts are held until every part before them
+/// has been taken. Nothing is lost: every record sends its parts, the last one marked, so the
+/// buffer holds at most what is in flight in the pools and their channels.
+struct Reorder<T> {
+    next: (u64, u32),
+    held: BTreeMap<(u64, u32), Part<T>>,
+}
+
+impl<T> Reorder<T> {
+    fn new() -> Self {
+        Reorder {
+            next: (0, 0),
+            held: BTreeMap::new(),
+        }
+    }
+
+    /// Takes a part in; returns the parts now in order (possibly none).
+    fn push(&mut self, part: Part<T>, ready: &mut Vec<Part<T>>) {
+        self.held.insert((part.seq, part.part), part);
+        while let Some(p) = self.held.remove(&self.next) {
+            self.next = if p.last {
+                (p.seq + 1, 0)
+            } else {
+                (p.seq, p.part + 1)
+            };
+            ready.push(p);
+        }
+    }
+
+    /// End of stream: whatever is still held, in order. Only a stage that stopped early (its
+    /// parts never came) leaves anything here.
+    fn drain(&mut self) -> impl Iterator<Item = Part<T>> {
+        std::mem::take(&mut self.held).into_values()
+    }
+}
+
+/// The `raw` channel's receiving end with the record counter: one lock, so a record's number
+/// is its position in the channel.
+struct Numbered {
+    rx: Receiver<RawRecord>,
+    next: u64,
+}
+
+impl Numbered {
+    fn recv(shared: &std::sync::Mutex<Numbered>) -> Option<(u64, RawRecord)> {
+        let mut guard = match shared.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let record = guard.rx.recv_blocking().ok()?;
+        let seq = guard.next;
+        guard.next += 1;
+        Some((seq, record))
+    }
+}
+
 /// Sizes of the graph.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -106,7 +185,18 @@ pub struct Settings {
     /// Indicator extraction and offline feed matching in the detect stage; `None` when
     /// `[intel]` is off.
     pub lookout: Option<Lookout>,
+    /// Where correlation state is persisted (the daemon with a store). With it, an event that
+    /// changed correlation state is acknowledged only once a snapshot holding the change is
+    /// flushed, the state is restored at start, and open windows are not judged at shutdown
+    /// (they go on after the restart). Without it (one-shot scans) state is in memory and
+    /// every window is judged at the end of the input.
+    pub journal: Option<CorrelationJournal>,
 }
+
+/// How often a journaled correlator writes its snapshot while events change its state, and
+/// how many held acknowledgements force one sooner.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(200);
+const SNAPSHOT_MAX_HELD: usize = 8192;
 
 impl Settings {
     /// Worker count for a pool: the configured number, or one per core when 0.
@@ -141,13 +231,17 @@ pub fn spawn_detection(
     let cap = settings.capacity;
     let (raw_tx, raw_rx) = bounded::<RawRecord>("raw", cap, &metrics);
     let (dead_tx, dead_rx) = bounded::<DeadLetter>("dead_letter", cap, &metrics);
-    let (event_tx, event_rx) = bounded::<(Arc<Event>, Ack)>("events", cap, &metrics);
-    let (matched_tx, matched_rx) = bounded::<Matched>("matched", cap, &metrics);
+    let (event_tx, event_rx) = bounded::<Part<(Arc<Event>, Ack)>>("events", cap, &metrics);
+    let (matched_tx, matched_rx) = bounded::<Part<Matched>>("matched", cap, &metrics);
     let (det_tx, det_rx) = bounded::<Detection>("detections", cap, &metrics);
 
+    let numbered = Arc::new(std::sync::Mutex::new(Numbered {
+        rx: raw_rx,
+        next: 0,
+    }));
     for _ in 0..Settings::workers(settings.parse_workers) {
         let (rx, tx, dead, m) = (
-            raw_rx.clone(),
+            numbered.clone(),
             event_tx.clone(),
             dead_tx.clone(),
             metrics.clone(),
@@ -165,8 +259,10 @@ pub fn spawn_detection(
         tokio::task::spawn_blocking(move || detect_worker(rx, tx, r, l, m));
     }
     let correlator = Correlator::new(rules, settings.correlation.clone());
-    let m = metrics.clone();
-    tokio::task::spawn_blocking(move || correlate_worker(matched_rx, det_tx, correlator, m));
+    let (m, journal) = (metrics.clone(), settings.journal.clone());
+    tokio::task::spawn_blocking(move || {
+        correlate_worker(matched_rx, det_tx, correlator, journal, m)
+    });
 
     DetectionGraph {
         raw: raw_tx,
@@ -177,15 +273,15 @@ pub fn spawn_detection(
 }
 
 fn parse_worker(
-    rx: Receiver<RawRecord>,
-    tx: Sender<(Arc<Event>, Ack)>,
+    rx: Arc<std::sync::Mutex<Numbered>>,
+    tx: Sender<Part<(Arc<Event>, Ack)>>,
     dead: Sender<DeadLetter>,
     m: Arc<Metrics>,
 ) {
     let received = m.stage_received.with_label_values(&[stage::PARSE]);
     let sent = m.stage_sent.with_label_values(&[stage::PARSE]);
     let timing = m.stage_processing.with_label_values(&[stage::PARSE]);
-    while let Ok(mut record) = rx.recv_blocking() {
+    while let Some((seq, mut record)) = Numbered::recv(&rx) {
         received.inc();
         let format = record.payload.format().name();
         let parsed = m.events_parsed.with_label_values(&[format]);
@@ -193,14 +289,32 @@ fn parse_worker(
         let start = Instant::now();
         let results = normalize::parse(record);
         timing.observe(start.elapsed().as_secs_f64());
+        let mut part = Part {
+            seq,
+            part: 0,
+            last: false,
+            items: Vec::new(),
+        };
         for result in results {
             match result {
                 Ok(event) => {
                     parsed.inc();
-                    if tx.send_blocking((Arc::new(event), ack.clone())).is_err() {
-                        return;
-                    }
                     sent.inc();
+                    part.items.push((Arc::new(event), ack.clone()));
+                    if part.items.len() == PART_EVENTS {
+                        let next = Part {
+                            seq,
+                            part: part.part + 1,
+                            last: false,
+                            items: Vec::new(),
+                        };
+                        if tx
+                            .send_blocking(std::mem::replace(&mut part, next))
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
                 }
                 Err(e) => {
                     m.parse_errors.with_label_values(&[e.format.name()]).inc();
@@ -217,6 +331,11 @@ fn parse_worker(
                 }
             }
         }
+        // The record's last part goes out even when empty: the correlator counts on it.
+        part.last = true;
+        if tx.send_blocking(part).is_err() {
+            return;
+        }
         // Every event and dead letter holds its own share; a record that produced nothing
         // (an empty chunk) is finished here.
         ack.done();
@@ -224,8 +343,8 @@ fn parse_worker(
 }
 
 fn detect_worker(
-    rx: Receiver<(Arc<Event>, Ack)>,
-    tx: Sender<Matched>,
+    rx: Receiver<Part<(Arc<Event>, Ack)>>,
+    tx: Sender<Part<Matched>>,
     rules: Arc<RuleSet>,
     lookout: Option<Lookout>,
     m: Arc<Metrics>,
@@ -238,40 +357,47 @@ fn detect_worker(
         .stage_dropped
         .with_label_values(&[stage::DETECT, "no_match"]);
     let mut buf = Vec::new();
-    while let Ok((event, ack)) = rx.recv_blocking() {
-        received.inc();
-        let start = Instant::now();
-        rules.matches(&event, &mut buf);
-        // Indicators matter for matched events (enrichment, history) and, when a feed is
-        // loaded, for every event: a listed indicator is a finding of its own.
-        let sighting = match &lookout {
-            Some(l) if !buf.is_empty() || l.has_feeds() => l.sight(&event),
-            _ => Sighting::default(),
-        };
-        timing.observe(start.elapsed().as_secs_f64());
-        if buf.is_empty() && sighting.listed.is_empty() {
-            no_match.inc();
-            ack.done();
-            continue;
-        }
-        for hit in &buf {
-            m.rule_matches
-                .with_label_values(&[hit.rule.level.as_str()])
-                .inc();
-        }
-        let matches = std::mem::take(&mut buf);
-        if tx
-            .send_blocking(Matched {
+    while let Ok(part) = rx.recv_blocking() {
+        let mut matched = Vec::new();
+        for (event, ack) in part.items {
+            received.inc();
+            let start = Instant::now();
+            rules.matches(&event, &mut buf);
+            // Indicators matter for matched events (enrichment, history) and, when a feed is
+            // loaded, for every event: a listed indicator is a finding of its own.
+            let sighting = match &lookout {
+                Some(l) if !buf.is_empty() || l.has_feeds() => l.sight(&event),
+                _ => Sighting::default(),
+            };
+            timing.observe(start.elapsed().as_secs_f64());
+            if buf.is_empty() && sighting.listed.is_empty() {
+                no_match.inc();
+                ack.done();
+                continue;
+            }
+            for hit in &buf {
+                m.rule_matches
+                    .with_label_values(&[hit.rule.level.as_str()])
+                    .inc();
+            }
+            sent.inc();
+            matched.push(Matched {
                 event,
-                matches,
+                matches: std::mem::take(&mut buf),
                 sighting,
                 ack,
-            })
-            .is_err()
-        {
+            });
+        }
+        // Sent even when nothing matched: the correlator restores order by these numbers.
+        let out = Part {
+            seq: part.seq,
+            part: part.part,
+            last: part.last,
+            items: matched,
+        };
+        if tx.send_blocking(out).is_err() {
             return;
         }
-        sent.inc();
     }
 }
 
@@ -301,63 +427,60 @@ fn intel_hits(sighting: Sighting) -> (Vec<Hit>, Vec<IndicatorRef>) {
 }
 
 fn correlate_worker(
-    rx: Receiver<Matched>,
+    rx: Receiver<Part<Matched>>,
     tx: Sender<Detection>,
-    mut correlator: Correlator,
+    correlator: Correlator,
+    journal: Option<CorrelationJournal>,
     m: Arc<Metrics>,
 ) {
-    let received = m.stage_received.with_label_values(&[stage::CORRELATE]);
     let sent = m.stage_sent.with_label_values(&[stage::CORRELATE]);
-    let timing = m.stage_processing.with_label_values(&[stage::CORRELATE]);
+    let meters = (
+        m.stage_received.with_label_values(&[stage::CORRELATE]),
+        m.stage_processing.with_label_values(&[stage::CORRELATE]),
+    );
     // Matches of rules that only feed correlations (no `generate`) end here.
     let correlation_only = m
         .stage_dropped
         .with_label_values(&[stage::CORRELATE, "correlation_only"]);
+    let mut state = CorrelationState::new(correlator, journal);
     let mut fired = Vec::new();
-    while let Ok(Matched {
-        event,
-        matches,
-        sighting,
-        ack,
-    }) = rx.recv_blocking()
-    {
-        received.inc();
-        let start = Instant::now();
-        correlator.observe(&event, &matches, &mut fired);
-        timing.observe(start.elapsed().as_secs_f64());
-        let mut hits: Vec<Hit> = matches
-            .into_iter()
-            .filter(|m| m.emit)
-            .map(|m| Hit::Rule(m.rule))
-            .collect();
-        for c in fired.drain(..) {
-            m.correlation_matches
-                .with_label_values(&[c.rule.level.as_str()])
-                .inc();
-            hits.push(Hit::Correlation(c));
+    let mut order = Reorder::new();
+    let mut ready = Vec::new();
+    let mut open = true;
+    while open {
+        let received = if state.holding() {
+            rx.recv_blocking_timeout(SNAPSHOT_INTERVAL)
+        } else {
+            rx.recv_blocking().map(Some)
+        };
+        match received {
+            Ok(Some(part)) => order.push(part, &mut ready),
+            Ok(None) => {}
+            Err(_) => {
+                ready.extend(order.drain());
+                open = false;
+            }
         }
-        let (feed_hits, indicators) = intel_hits(sighting);
-        hits.extend(feed_hits);
-        if hits.is_empty() {
-            // Correlation state is in memory only: once observed, the record is finished.
-            correlation_only.inc();
-            ack.done();
-            continue;
+        for part in ready.drain(..) {
+            for matched in part.items {
+                let Some(det) = correlate(matched, &mut state, &mut fired, &m, &meters) else {
+                    correlation_only.inc();
+                    continue;
+                };
+                if tx.send_blocking(det).is_err() {
+                    return;
+                }
+                sent.inc();
+            }
         }
-        if tx
-            .send_blocking(Detection {
-                event,
-                hits,
-                indicators,
-                ack,
-            })
-            .is_err()
-        {
-            return;
-        }
-        sent.inc();
+        state.snapshot_if_due(!open);
     }
-    // End of stream: judge the windows still open (e.g. "fewer than N events" conditions).
+    if state.journal.is_some() {
+        // Open windows go on after a restart: nothing is judged early at shutdown.
+        return;
+    }
+    let mut correlator = state.correlator;
+    // End of the input: judge the windows still open (e.g. "fewer than N events" conditions).
     correlator.flush(&mut fired);
     for c in fired {
         m.correlation_matches
@@ -377,6 +500,125 @@ fn correlate_worker(
             sent.inc();
         }
     }
+}
+
+/// The correlator and, when journaled, the acknowledgements held until its next snapshot.
+struct CorrelationState {
+    correlator: Correlator,
+    journal: Option<CorrelationJournal>,
+    held: Vec<Ack>,
+    since: Instant,
+}
+
+impl CorrelationState {
+    fn new(correlator: Correlator, journal: Option<CorrelationJournal>) -> Self {
+        let correlator = match &journal {
+            Some(j) => {
+                let mut c = correlator.journaled();
+                match c.restore(j) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(groups = n, "correlation state restored"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "correlation state not restored: open windows start empty");
+                    }
+                }
+                c
+            }
+            None => correlator,
+        };
+        CorrelationState {
+            correlator,
+            journal,
+            held: Vec::new(),
+            since: Instant::now(),
+        }
+    }
+
+    /// Whether acknowledgements wait for a snapshot (the loop must wake up to write it).
+    fn holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    fn hold(&mut self, ack: &Ack) {
+        if self.journal.is_some() && !ack.is_none() {
+            if self.held.is_empty() {
+                self.since = Instant::now();
+            }
+            self.held.push(ack.clone());
+        }
+    }
+
+    /// Writes the snapshot when it is due (or `now`) and releases the held acknowledgements.
+    /// A failed write drops them unfinished: their inputs keep the position and read those
+    /// records again after a restart.
+    fn snapshot_if_due(&mut self, now: bool) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let due = self.held.len() >= SNAPSHOT_MAX_HELD || self.since.elapsed() >= SNAPSHOT_INTERVAL;
+        if !(now || (self.holding() && due)) {
+            return;
+        }
+        let snapshot = self.correlator.snapshot();
+        let held = std::mem::take(&mut self.held);
+        if snapshot.is_empty() && held.is_empty() {
+            return;
+        }
+        match journal.write(snapshot) {
+            Ok(()) => held.into_iter().for_each(Ack::done),
+            Err(e) => {
+                tracing::error!(error = %e, records = held.len(), "correlation state not persisted: those records will be read again after a restart");
+            }
+        }
+    }
+}
+
+/// Observes one matched event in the correlator and turns it into a detection: its emitting
+/// rule hits, the correlations it completed and its feed hits. `None` when nothing is left to
+/// report (matches of correlation-only rules): the record is finished here.
+fn correlate(
+    matched: Matched,
+    state: &mut CorrelationState,
+    fired: &mut Vec<CorrelationMatch>,
+    m: &Metrics,
+    meters: &(prometheus::IntCounter, prometheus::Histogram),
+) -> Option<Detection> {
+    let Matched {
+        event,
+        matches,
+        sighting,
+        ack,
+    } = matched;
+    meters.0.inc();
+    let start = Instant::now();
+    if state.correlator.observe(&event, &matches, fired) {
+        state.hold(&ack);
+    }
+    meters.1.observe(start.elapsed().as_secs_f64());
+    let mut hits: Vec<Hit> = matches
+        .into_iter()
+        .filter(|m| m.emit)
+        .map(|m| Hit::Rule(m.rule))
+        .collect();
+    for c in fired.drain(..) {
+        m.correlation_matches
+            .with_label_values(&[c.rule.level.as_str()])
+            .inc();
+        hits.push(Hit::Correlation(c));
+    }
+    let (feed_hits, indicators) = intel_hits(sighting);
+    hits.extend(feed_hits);
+    if hits.is_empty() {
+        // Observed; a share is held until the state change is persisted (when journaled).
+        ack.done();
+        return None;
+    }
+    Some(Detection {
+        event,
+        hits,
+        indicators,
+        ack,
+    })
 }
 
 /// When the case stage publishes verdicts.
@@ -494,6 +736,7 @@ async fn cases_stage(
             _ = tick.tick(), if live => {
                 let now = Utc::now();
                 out.extend(book.publish_dirty(now));
+                book.save_quiet();
                 if let Some(t) = newest_event {
                     out.extend(book.close_inactive(t, now));
                 }
@@ -514,6 +757,7 @@ async fn cases_stage(
         }
     }
     let final_versions = book.publish_dirty(Utc::now());
+    book.save_quiet();
     report_book(&book, &m, &mut history_errors);
     let _ = send_all(&tx, final_versions, &m).await;
 }

@@ -55,6 +55,7 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
         detect_workers: 2,
         correlation: CorrelationLimits::default(),
         lookout: None,
+        journal: None,
     };
     let graph = spawn_detection(&settings, Arc::new(report.rules), metrics.clone());
     let verdicts = spawn_cases(
@@ -196,6 +197,7 @@ async fn feed_listed_indicators_are_findings_without_a_rule_and_internal_ones_st
         detect_workers: 1,
         correlation: CorrelationLimits::default(),
         lookout: Some(lookout),
+        journal: None,
     };
     let graph = spawn_detection(&settings, Arc::new(report.rules), metrics.clone());
     let records = [
@@ -230,4 +232,45 @@ async fn feed_listed_indicators_are_findings_without_a_rule_and_internal_ones_st
     assert!(matches!(&got[1].hits[..], [Hit::Rule(_)]));
     let cited: Vec<&str> = got[1].indicators.iter().map(|i| i.value.as_str()).collect();
     assert_eq!(cited, vec!["8.8.4.4"]);
+}
+
+fn part(seq: u64, n: u32, last: bool) -> Part<u32> {
+    Part {
+        seq,
+        part: n,
+        last,
+        items: vec![(seq as u32) * 100 + n],
+    }
+}
+
+#[test]
+fn reorder_releases_parts_in_record_order_whatever_order_they_arrive_in() {
+    let mut r = Reorder::new();
+    let mut ready = Vec::new();
+    // Record 0 has two parts, records 1 and 2 one each; they finish out of order.
+    r.push(part(2, 0, true), &mut ready);
+    r.push(part(0, 1, true), &mut ready);
+    assert!(ready.is_empty(), "record 0's first part is still missing");
+    r.push(part(0, 0, false), &mut ready);
+    let got: Vec<u32> = ready.drain(..).flat_map(|p| p.items).collect();
+    assert_eq!(
+        got,
+        vec![0, 1],
+        "record 0, both parts; record 2 waits for 1"
+    );
+    r.push(part(1, 0, true), &mut ready);
+    let got: Vec<u32> = ready.drain(..).flat_map(|p| p.items).collect();
+    assert_eq!(got, vec![100, 200]);
+    assert_eq!(r.drain().count(), 0);
+}
+
+#[test]
+fn reorder_hands_back_what_it_holds_at_the_end_in_order() {
+    let mut r = Reorder::new();
+    let mut ready = Vec::new();
+    r.push(part(3, 0, true), &mut ready);
+    r.push(part(1, 0, true), &mut ready);
+    assert!(ready.is_empty());
+    let rest: Vec<u64> = r.drain().map(|p| p.seq).collect();
+    assert_eq!(rest, vec![1, 3]);
 }

@@ -482,3 +482,85 @@ fn upper_bound_counts_are_judged_when_the_window_closes() {
     assert_eq!(out.len(), 1);
     assert_eq!(c.group_count(), 0, "judged windows are dropped");
 }
+
+fn observe_at(c: &mut Correlator, rs: &Arc<RuleSet>, t: i64, f: Value) -> Vec<CorrelationMatch> {
+    let e = Arc::new(event_at((Some("windows"), None, Some("security")), f, t));
+    let mut ms = Vec::new();
+    rs.matches(&e, &mut ms);
+    let mut out = Vec::new();
+    c.observe(&e, &ms, &mut out);
+    out
+}
+
+const THREE_FAILED: &str = "title: Many failed\nid: many\nlevel: high\ncorrelation:\n    type: event_count\n    rules: [failed_login]\n    group-by: [User]\n    timespan: 1m\n    condition:\n        gte: 3\n";
+
+#[test]
+fn events_read_again_are_not_counted_twice() {
+    let rs = corr(THREE_FAILED);
+    let mut c = Correlator::new(rs.clone(), CorrelationLimits::default());
+    assert!(observe_at(&mut c, &rs, 0, fail("bob")).is_empty());
+    assert!(observe_at(&mut c, &rs, 1, fail("bob")).is_empty());
+    // A replay of the first two (an input re-reading after a crash) adds nothing.
+    assert!(observe_at(&mut c, &rs, 0, fail("bob")).is_empty());
+    assert!(observe_at(&mut c, &rs, 1, fail("bob")).is_empty());
+    assert_eq!(observe_at(&mut c, &rs, 2, fail("bob")).len(), 1);
+    // Nor does a replay of the events the match consumed fire it again.
+    for t in 0..3 {
+        assert!(observe_at(&mut c, &rs, t, fail("bob")).is_empty());
+    }
+    // New events still count.
+    for t in 3..5 {
+        assert!(observe_at(&mut c, &rs, t, fail("bob")).is_empty());
+    }
+    assert_eq!(observe_at(&mut c, &rs, 5, fail("bob")).len(), 1);
+}
+
+#[test]
+fn a_restored_correlator_continues_the_windows_of_its_snapshot() {
+    let store = crate::store::Store::temporary().unwrap();
+    let journal = crate::detect::CorrelationJournal::open(&store).unwrap();
+    let rs = corr(THREE_FAILED);
+    let mut c = Correlator::new(rs.clone(), CorrelationLimits::default()).journaled();
+    assert!(observe_at(&mut c, &rs, 0, fail("bob")).is_empty());
+    assert!(observe_at(&mut c, &rs, 1, fail("bob")).is_empty());
+    assert!(observe_at(&mut c, &rs, 1, fail("eve")).is_empty());
+    let snap = c.snapshot();
+    assert_eq!(snap.len(), 2, "two groups changed");
+    journal.write(snap).unwrap();
+    assert!(c.snapshot().is_empty(), "nothing changed since");
+
+    let mut resumed = Correlator::new(rs.clone(), CorrelationLimits::default()).journaled();
+    assert_eq!(resumed.restore(&journal).unwrap(), 2);
+    // Re-read events are recognised; a new one completes the window, with the evidence of the
+    // events observed before the restart.
+    assert!(observe_at(&mut resumed, &rs, 1, fail("bob")).is_empty());
+    let m = observe_at(&mut resumed, &rs, 2, fail("bob"));
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].events.len(), 3);
+    assert_eq!(m[0].group.get("User").map(String::as_str), Some("bob"));
+
+    // The same correlation with another definition does not take the old state.
+    let changed = corr(&THREE_FAILED.replace("timespan: 1m", "timespan: 2m"));
+    let mut other = Correlator::new(changed.clone(), CorrelationLimits::default()).journaled();
+    assert_eq!(other.restore(&journal).unwrap(), 0);
+    assert!(observe_at(&mut other, &changed, 2, fail("bob")).is_empty());
+}
+
+#[test]
+fn a_match_and_an_expired_group_are_journaled_as_changes() {
+    let store = crate::store::Store::temporary().unwrap();
+    let journal = crate::detect::CorrelationJournal::open(&store).unwrap();
+    let rs = corr(THREE_FAILED);
+    let mut c = Correlator::new(rs.clone(), CorrelationLimits::default()).journaled();
+    for t in 0..3 {
+        observe_at(&mut c, &rs, t, fail("bob"));
+    }
+    journal.write(c.snapshot()).unwrap();
+    // The window was consumed by the match: a restored correlator needs three new events.
+    let mut resumed = Correlator::new(rs.clone(), CorrelationLimits::default()).journaled();
+    resumed.restore(&journal).unwrap();
+    assert!(observe_at(&mut resumed, &rs, 2, fail("bob")).is_empty());
+    assert!(observe_at(&mut resumed, &rs, 3, fail("bob")).is_empty());
+    assert!(observe_at(&mut resumed, &rs, 4, fail("bob")).is_empty());
+    assert_eq!(observe_at(&mut resumed, &rs, 5, fail("bob")).len(), 1);
+}

@@ -15,6 +15,14 @@
 //!   once event time passes `first + timespan` (or on [`Correlator::flush`] at end of stream).
 //! * Memory is bounded: per group at most `max_events_per_group` entries, per correlation at most
 //!   `max_groups` groups (the least recently updated is evicted), idle groups expire.
+//! * Events are fed in record order (the pipeline restores it after its parallel pools), so the
+//!   same input gives the same matches.
+//! * Replay-safe: an event already in a group's window, or consumed by the group's last match,
+//!   is not counted again when it is observed a second time (an input re-reading after a
+//!   crash). With [`Correlator::journaled`] the changed groups are handed out as a
+//!   [`snapshot::Snapshot`] to persist, and [`Correlator::restore`] continues from one.
+
+mod snapshot;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -24,7 +32,9 @@ use serde::Serialize;
 use yaml_rust2::Yaml;
 
 use super::{CorrelationType, RuleMatch, RuleMeta, RuleSet, correlation_type_from_str};
-use crate::event::{Event, scalar_str};
+use crate::event::{Event, EventId, scalar_str};
+
+pub use snapshot::{CorrelationJournal, JournalError, Snapshot};
 
 /// Condition operators of a correlation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -243,6 +253,10 @@ struct Entry {
     t: i64,
     refpos: u32,
     value: Option<String>,
+    /// The contributing event (for an inner correlation's match: its last event), by which a
+    /// second observation of the same event is recognised.
+    id: Option<EventId>,
+    /// Evidence for a match. A group restored from a snapshot keeps only the newest entries'.
     events: Vec<Arc<Event>>,
 }
 
@@ -250,6 +264,30 @@ struct Entry {
 struct Group {
     entries: VecDeque<Entry>,
     last: i64,
+    /// Ids of the entries the group's last matches consumed (bounded), so that re-reading
+    /// them does not fire the match again.
+    consumed: VecDeque<EventId>,
+}
+
+impl Group {
+    fn holds(&self, id: &EventId, refpos: u32) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.refpos == refpos && e.id.as_ref() == Some(id))
+            || self.consumed.contains(id)
+    }
+
+    /// Moves the window's ids into `consumed` (keeping the newest `max`) and empties it.
+    fn consume(&mut self, max: usize) {
+        for e in self.entries.drain(..) {
+            if let Some(id) = e.id {
+                self.consumed.push_back(id);
+            }
+        }
+        while self.consumed.len() > max {
+            self.consumed.pop_front();
+        }
+    }
 }
 
 /// Input to one correlation: a base event or an inner correlation's match.
@@ -309,6 +347,8 @@ pub struct Correlator {
     deadlines: BinaryHeap<Reverse<(i64, u32, Vec<String>)>>,
     watermark: i64,
     observed: u64,
+    /// Groups changed since the last [`Correlator::snapshot`] (tracked only when journaled).
+    dirty: Option<std::collections::HashSet<(u32, Vec<String>)>>,
 }
 
 impl Correlator {
@@ -341,6 +381,19 @@ impl Correlator {
             deadlines: BinaryHeap::new(),
             watermark: i64::MIN,
             observed: 0,
+            dirty: None,
+        }
+    }
+
+    /// Tracks changed groups so that [`Correlator::snapshot`] can hand them out.
+    pub fn journaled(mut self) -> Self {
+        self.dirty = Some(Default::default());
+        self
+    }
+
+    fn touch(&mut self, c: u32, key: &[String]) {
+        if let Some(d) = &mut self.dirty {
+            d.insert((c, key.to_vec()));
         }
     }
 
@@ -349,17 +402,19 @@ impl Correlator {
         self.states.iter().map(HashMap::len).sum()
     }
 
-    /// Feeds one event (in roughly event-time order) with its single-event matches; pushes
-    /// correlation matches to `out`.
+    /// Feeds one event (in record order) with its single-event matches; pushes correlation
+    /// matches to `out`. True when the event changed correlation state (it entered a window or
+    /// completed a match): a journaled caller must not acknowledge it before that is persisted.
     pub fn observe(
         &mut self,
         event: &Arc<Event>,
         matches: &[RuleMatch],
         out: &mut Vec<CorrelationMatch>,
-    ) {
+    ) -> bool {
         if self.rules.correlations.is_empty() {
-            return;
+            return false;
         }
+        let mut touched = false;
         let t = event.time.timestamp_millis();
         self.watermark = self.watermark.max(t);
         self.observed += 1;
@@ -372,12 +427,16 @@ impl Correlator {
                 continue;
             };
             for &(c, p) in &targets.clone() {
-                if let Some(hit) = self.update(c, p, t, &Input { event, inner: None }) {
+                let (changed, hit) = self.update(c, p, t, &Input { event, inner: None });
+                touched |= changed;
+                if let Some(hit) = hit {
                     produced.push((c, hit));
                 }
             }
         }
+        touched |= !produced.is_empty();
         self.propagate(produced, event, t, out);
+        touched
     }
 
     /// End of stream: judges every open window whose condition is checked at close
@@ -402,7 +461,7 @@ impl Correlator {
         while i < produced.len() && i < 4096 {
             let c = produced[i].0;
             for &(outer, p) in &self.by_corr[c as usize].clone() {
-                let hit = {
+                let (_, hit) = {
                     let inner = &produced[i].1;
                     let ev = inner.events.last().unwrap_or(event);
                     self.update(
@@ -460,9 +519,11 @@ impl Correlator {
                     self.states[c as usize].remove(&key);
                 }
             }
+            self.touch(c, &key);
             let win = Group {
                 entries: window,
                 last,
+                consumed: VecDeque::new(),
             };
             if let Some(agg) = aggregate(&def.raw, def.refs.len(), &win)
                 && condition_holds(&def.raw, def.refs.len(), agg)
@@ -481,7 +542,13 @@ impl Correlator {
                 continue; // removed when their window is judged
             }
             let span = def.raw.timespan_ms;
-            st.retain(|_, g| g.last >= wm.saturating_sub(span));
+            st.retain(|key, g| {
+                let keep = g.last >= wm.saturating_sub(span);
+                if !keep && let Some(d) = &mut self.dirty {
+                    d.insert((ci as u32, key.clone()));
+                }
+                keep
+            });
         }
     }
 
@@ -513,7 +580,14 @@ impl Correlator {
         }
     }
 
-    fn update(&mut self, c: u32, p: u32, t: i64, input: &Input<'_>) -> Option<CorrelationMatch> {
+    /// Adds the input to its group's window and judges it: (whether state changed, the match).
+    fn update(
+        &mut self,
+        c: u32,
+        p: u32,
+        t: i64,
+        input: &Input<'_>,
+    ) -> (bool, Option<CorrelationMatch>) {
         let rules = Arc::clone(&self.rules);
         let def = &rules.correlations[c as usize];
         let raw = &def.raw;
@@ -526,7 +600,7 @@ impl Correlator {
             Some(f) => {
                 let v = input.field(f);
                 if v.is_none() && raw.ctype != CorrelationType::EventCount {
-                    return None;
+                    return (false, None);
                 }
                 v
             }
@@ -536,12 +610,26 @@ impl Correlator {
             Some(m) => m.events.clone(),
             None => vec![Arc::clone(input.event)],
         };
+        let id = events.last().map(|e| e.id.clone());
+        // Seen before (a replay after a crash): already counted.
+        if let (Some(id), Some(g)) = (&id, self.states[c as usize].get(&key))
+            && g.holds(id, p)
+        {
+            return (false, None);
+        }
         let at_close = judged_at_close(raw);
         let st = &mut self.states[c as usize];
         if !st.contains_key(&key) && st.len() >= self.limits.max_groups {
             let wm = self.watermark;
+            let mut gone = Vec::new();
             if !at_close {
-                st.retain(|_, g| g.last >= wm.saturating_sub(raw.timespan_ms));
+                st.retain(|k, g| {
+                    let keep = g.last >= wm.saturating_sub(raw.timespan_ms);
+                    if !keep {
+                        gone.push(k.clone());
+                    }
+                    keep
+                });
             }
             if st.len() >= self.limits.max_groups
                 && let Some(oldest) = st
@@ -550,8 +638,14 @@ impl Correlator {
                     .map(|(k, _)| k.clone())
             {
                 st.remove(&oldest);
+                gone.push(oldest);
+            }
+            for k in gone {
+                self.touch(c, &k);
             }
         }
+        self.touch(c, &key);
+        let st = &mut self.states[c as usize];
         let g = st.entry(key.clone()).or_default();
         g.last = g.last.max(t);
         if at_close && g.entries.is_empty() {
@@ -562,6 +656,7 @@ impl Correlator {
             t,
             refpos: p,
             value,
+            id,
             events,
         });
         let mut dropped = false;
@@ -574,7 +669,7 @@ impl Correlator {
                 self.deadlines
                     .push(Reverse((front.t.saturating_add(raw.timespan_ms), c, key)));
             }
-            return None;
+            return (true, None);
         }
         let newest = g.last;
         while g
@@ -584,15 +679,18 @@ impl Correlator {
         {
             g.entries.pop_front();
         }
-        let agg = aggregate(raw, def.refs.len(), g)?;
+        let Some(agg) = aggregate(raw, def.refs.len(), g) else {
+            return (true, None);
+        };
         if !condition_holds(raw, def.refs.len(), agg) {
-            return None;
+            return (true, None);
         }
         let m = self.make_match(def, key.clone(), &self.states[c as usize][&key], agg);
+        let max = self.limits.max_events_per_group.max(1);
         if let Some(g) = self.states[c as usize].get_mut(&key) {
-            g.entries.clear();
+            g.consume(max);
         }
-        Some(m)
+        (true, Some(m))
     }
 }
 
