@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use nightwatch::demo::{self, Scenario, ScenarioConfig};
 use nightwatch::inputs::RawRecord;
-use nightwatch::inputs::file::read_paths;
+use nightwatch::inputs::file::{FileOptions, read_paths};
 use nightwatch::metrics::Metrics;
 use nightwatch::normalize::{self, Format};
 use nightwatch::pipeline::channel::bounded;
@@ -114,7 +114,10 @@ fn frame(set: &Set) -> Result<(Vec<RawRecord>, Duration), Box<dyn Error>> {
             read_paths(
                 Arc::from("bench"),
                 &set.paths,
-                set.forced,
+                &FileOptions {
+                    forced: set.forced,
+                    ..Default::default()
+                },
                 &tx,
                 &dtx,
                 &CancellationToken::new(),

@@ -1,6 +1,8 @@
 //! `nightwatch run`: builds the stage graph from config, serves the API, and owns shutdown.
 //!
-//! Start-up order is downstream first (outputs, cases, detection), then the API, then inputs, so
+//! Nothing starts unless the start-up checks pass ([`crate::preflight`], the same checks as
+//! `nightwatch validate`), and the state directory's store, case history and audit log open.
+//! Start-up order is then downstream first (outputs, cases, detection), then the API, then inputs, so
 //! nothing is produced before there is somewhere for it to go. Shutdown is the reverse: on
 //! SIGINT/SIGTERM `/health` turns 503, inputs stop, the daemon drops its own record sender, and
 //! the graph drains in order until every output has flushed; then WebSocket clients are closed
@@ -19,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cases::CaseSettings;
 use crate::config::{Config, InputConfig};
 use crate::demo;
-use crate::detect::{self, CorrelationLimits, LoadOptions, RuleSet};
+use crate::detect::{CorrelationLimits, RuleSet};
 use crate::event::Origin;
 use crate::history::audit::AuditLog;
 use crate::history::{HistoryStore, SledHistory};
@@ -34,20 +36,54 @@ use crate::store::Store;
 use crate::verdict::{Policy, Runbooks};
 use crate::{api, config};
 
-/// Opens the embedded store under the state directory, once per process. The daemon runs on
-/// without it when it cannot be opened (e.g. another process holds it): detection and verdicts
-/// continue, the case API answers 503, enrichment is not cached, and the reason is logged.
-fn open_store(dir: &std::path::Path) -> Option<Store> {
-    match Store::open(dir) {
-        Ok(s) => {
-            tracing::info!(path = %s.path().display(), "embedded store opened");
-            Some(s)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "embedded store unavailable: cases are not remembered across restarts");
-            None
-        }
+/// Opens the embedded store (its page cache `state.cache_bytes`), the case history in it
+/// (keeping `history.max_versions_per_case` verdict versions per case) and the audit log under
+/// the state directory (creating it), once per process. Any of them failing stops start-up: a
+/// daemon that cannot remember cases or record analyst changes is not started (e.g. another
+/// process holds the store). The `nightwatch_history_*` gauges are measured here, before the API
+/// serves, so the first scrape after a restart already reads the stored cases.
+fn open_state(config: &config::Config, metrics: &Metrics) -> Result<State, DaemonError> {
+    let dir = &config.state.dir;
+    let state_err = |reason: String| {
+        DaemonError::Config(config::Problem {
+            key: "state.dir".into(),
+            message: format!("{}: {reason}", dir.display()),
+        })
+    };
+    std::fs::create_dir_all(dir).map_err(|e| state_err(format!("cannot be created: {e}")))?;
+    let store = Store::open_with_cache(dir, config.state.cache_bytes).map_err(|e| {
+        state_err(format!(
+            "the embedded store cannot be opened (is another nightwatch using this state directory?): {e}"
+        ))
+    })?;
+    tracing::info!(path = %store.path().display(), cache_bytes = store.cache_bytes(), "embedded store opened");
+    let history: Arc<dyn HistoryStore> = Arc::new(
+        SledHistory::open(&store)
+            .map_err(|e| state_err(format!("the case history cannot be opened: {e}")))?
+            .with_max_versions(config.history.max_versions_per_case),
+    );
+    let rotation = crate::history::audit::Rotation {
+        max_bytes: config.history.audit_max_bytes,
+        keep: config.history.audit_keep,
+    };
+    let audit = AuditLog::open(&dir.join("audit.jsonl"), rotation)
+        .map_err(|e| state_err(format!("the audit log cannot be opened: {e}")))?;
+    if let Err(e) = crate::history::measure(&*history, metrics) {
+        metrics.history_errors.inc();
+        tracing::warn!(error = %e, "measuring the case history failed");
     }
+    Ok(State {
+        store,
+        history,
+        audit: Arc::new(audit),
+    })
+}
+
+/// What the daemon keeps under `state.dir`, opened by [`open_state`].
+struct State {
+    store: Store,
+    history: Arc<dyn HistoryStore>,
+    audit: Arc<AuditLog>,
 }
 
 /// Opens the correlation journal in the store; without it correlation state lives in memory
@@ -62,43 +98,14 @@ fn open_journal(store: Option<&Store>) -> Option<crate::detect::CorrelationJourn
     }
 }
 
-/// Opens the case history in the store and the audit log under the state directory.
-fn open_history(
-    store: Option<&Store>,
-    dir: &std::path::Path,
-) -> (Option<Arc<dyn HistoryStore>>, Option<Arc<AuditLog>>) {
-    let history = match store.map(SledHistory::open) {
-        Some(Ok(h)) => Some(Arc::new(h) as Arc<dyn HistoryStore>),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "case history disabled: cases are not remembered across restarts");
-            None
-        }
-        None => None,
-    };
-    let audit = match AuditLog::open(&dir.join("audit.jsonl")) {
-        Ok(a) => Some(Arc::new(a)),
-        Err(e) => {
-            tracing::error!(error = %e, "audit log unavailable: analyst changes are refused");
-            None
-        }
-    };
-    (history, audit)
-}
-
 /// Applies the retention of `[history]` every `compact_interval_secs` until `stop`, keeping
-/// the `nightwatch_history_*` metrics current (measured once at start-up too).
+/// the `nightwatch_history_*` metrics current (measured at start-up by [`open_state`]).
 async fn compact_history(
     history: Arc<dyn HistoryStore>,
     cfg: config::HistoryConfig,
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
-    let (h, m) = (history.clone(), metrics.clone());
-    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || crate::history::measure(&*h, &m)).await
-    {
-        metrics.history_errors.inc();
-        tracing::warn!(error = %e, "measuring the case history failed");
-    }
     let period = Duration::from_secs(cfg.compact_interval_secs.max(60));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -150,12 +157,12 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    /// A configuration value was invalid.
+    /// The start-up checks ([`crate::preflight`]) found problems: nothing was started.
+    #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<config::Problem>),
+    /// A configuration value was invalid, or what it names unusable.
     #[error("config: {0}")]
     Config(#[from] config::Problem),
-    /// The rule placeholder file could not be read.
-    #[error("rules: {0}")]
-    Rules(#[from] detect::RuleError),
     /// An output could not be opened or failed while writing.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -188,43 +195,24 @@ pub struct RunOptions {
     pub demo: bool,
 }
 
-/// Loads and compiles the configured rules, logging each rejected rule once.
-pub fn load_rules(config: &Config, metrics: &Metrics) -> Result<Arc<RuleSet>, detect::RuleError> {
-    let placeholders = match config.placeholders_path() {
-        Some(p) => detect::load_placeholders(p)?,
-        None => Default::default(),
-    };
-    let paths: Vec<PathBuf> = config
-        .rules
-        .paths
-        .iter()
-        .filter(|p| {
-            let exists = p.exists();
-            if !exists {
-                tracing::warn!(path = %p.display(), "rule path does not exist; skipped");
-            }
-            exists
-        })
-        .cloned()
-        .collect();
-    let report = detect::load(
-        &paths,
-        &LoadOptions {
-            placeholders,
-            ignore_logsource: false,
-        },
-    );
-    for e in &report.rejected {
+/// Runs the start-up checks and returns the compiled rules, logging each rejected rule once
+/// (the daemon runs without them) and setting the rule metrics.
+fn checked_rules(config: &Config, metrics: &Metrics) -> Result<Arc<RuleSet>, DaemonError> {
+    let checked = crate::preflight::check(config);
+    if !checked.problems.is_empty() {
+        return Err(DaemonError::Invalid(checked.problems));
+    }
+    for e in &checked.rejected {
         tracing::warn!(error = %e, "rule rejected");
     }
-    metrics.rules_rejected.inc_by(report.rejected.len() as u64);
-    metrics.rules_loaded.set(report.rules.len() as i64);
+    metrics.rules_rejected.inc_by(checked.rejected.len() as u64);
+    metrics.rules_loaded.set(checked.rules.len() as i64);
     tracing::info!(
-        loaded = report.rules.len(),
-        rejected = report.rejected.len(),
+        loaded = checked.rules.len(),
+        rejected = checked.rejected.len(),
         "rules compiled"
     );
-    Ok(Arc::new(report.rules))
+    Ok(checked.rules)
 }
 
 /// Starts threat intel: offline feeds always; the store-backed cache only when an external
@@ -271,6 +259,7 @@ pub async fn run(
     stop: CancellationToken,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> Result<(), DaemonError> {
+    let signals = shutdown_signal();
     let metrics = Arc::new(Metrics::new()?);
     let listen = opts
         .listen
@@ -280,14 +269,19 @@ pub async fn run(
         key: "api.listen".into(),
         message: format!("`{listen}` is not a socket address: {e}"),
     })?;
-    let rules = load_rules(&config, &metrics)?;
+    let rules = checked_rules(&config, &metrics)?;
     let cap = config.pipeline.channel_capacity;
     let policy = Arc::new(Policy {
         weights: config.verdict.weights.clone(),
         runbooks: Runbooks::load(&config.verdict.runbooks_dir)?,
     });
-    let store = open_store(&config.state.dir);
-    let (history, audit) = open_history(store.as_ref(), &config.state.dir);
+    let State {
+        store,
+        history,
+        audit,
+    } = open_state(&config, &metrics)?;
+    // The stages and the API take these as options (library callers may run without them).
+    let (store, history, audit) = (Some(store), Some(history), Some(audit));
     let mut intel = start_intel(&config, store.as_ref(), &metrics)?;
     let annotators = pipeline::Annotators {
         intel: intel.as_mut().and_then(|i| {
@@ -300,7 +294,11 @@ pub async fn run(
     };
 
     // Downstream first: outputs, cases, detection.
-    let ws = VerdictStream::new(config.api.ws_max_lag, config.api.ws_replay);
+    let ws = VerdictStream::with_replay_bytes(
+        config.api.ws_max_lag,
+        config.api.ws_replay,
+        config.api.ws_replay_bytes,
+    );
     let graph = pipeline::spawn_detection(
         &Settings {
             capacity: cap,
@@ -321,6 +319,7 @@ pub async fn run(
             max_open: config.cases.max_open_cases,
             suppression: chrono::Duration::seconds(config.cases.suppression_secs as i64),
             max_case_events: config.cases.max_events_per_case,
+            max_indicators: config.cases.max_indicators_per_case,
             expect_enrichment: annotators.intel.is_some(),
             policy: policy.clone(),
             history: history.clone(),
@@ -364,6 +363,9 @@ pub async fn run(
         .await
         .map_err(|source| DaemonError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(DaemonError::Serve)?;
+    // Validation refuses a non-loopback listener without a token; this holds for callers
+    // that skip it, and for `--listen`.
+    let guard = api::guard::Guard::new(bound, &config.api)?;
     let app = api::router(api::AppState {
         metrics: metrics.clone(),
         draining: draining.clone(),
@@ -372,15 +374,9 @@ pub async fn run(
         history: history.clone(),
         audit,
         policy,
-        access: api::cases::Access::for_listener(bound, Some(config.api.token.clone())),
+        guard: Arc::new(guard),
         enricher: intel.as_ref().map(|i| i.enricher.clone()),
     });
-    if matches!(
-        api::cases::Access::for_listener(bound, Some(config.api.token.clone())),
-        api::cases::Access::Refused
-    ) {
-        tracing::warn!(addr = %bound, "the API listens on a non-loopback address without api.token: the case API refuses every request");
-    }
     let compaction = history.clone().map(|h| {
         tokio::spawn(compact_history(
             h,
@@ -397,9 +393,12 @@ pub async fn run(
     )?;
     let stop_serving = server_stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop_serving.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop_serving.cancelled().await })
+        .await
     });
     tracing::info!(addr = %bound, "api listening; verdicts stream on /ws");
     if let Some(ready) = ready {
@@ -429,7 +428,7 @@ pub async fn run(
 
     tokio::select! {
         _ = stop.cancelled() => {}
-        _ = shutdown_signal() => {}
+        _ = signals => {}
     }
     tracing::info!("shutting down: draining the pipeline");
     draining.store(true, Ordering::SeqCst);
@@ -526,6 +525,9 @@ async fn spawn_input(
             protocol,
             max_message_bytes,
             max_connections,
+            max_connections_per_peer,
+            idle_timeout_secs,
+            receive_buffer_bytes,
             tls,
         } => {
             let settings = inputs::syslog::SyslogSettings {
@@ -540,6 +542,9 @@ async fn spawn_input(
                 },
                 max_message_bytes,
                 max_connections,
+                max_connections_per_peer,
+                idle_timeout: std::time::Duration::from_secs(idle_timeout_secs),
+                receive_buffer_bytes,
                 tls,
             };
             let listener = inputs::syslog::Listener::bind(&name, &settings).await?;
@@ -565,6 +570,9 @@ async fn spawn_input(
             max_line_bytes,
             poll_interval_ms,
             rotate_wait_secs,
+            checkpoint_every,
+            checkpoint_interval_ms,
+            max_in_flight,
         } => {
             let settings = inputs::tail::TailSettings {
                 paths,
@@ -574,6 +582,12 @@ async fn spawn_input(
                 max_line_bytes,
                 poll_interval: Duration::from_millis(poll_interval_ms),
                 rotate_wait: Duration::from_secs(rotate_wait_secs),
+                checkpoint_every,
+                checkpoint_interval: Duration::from_millis(checkpoint_interval_ms),
+                max_in_flight: match max_in_flight {
+                    0 => config.pipeline.channel_capacity,
+                    n => n,
+                },
             };
             let metrics = metrics.clone();
             return Ok(Some(tokio::task::spawn_blocking(
@@ -585,16 +599,29 @@ async fn spawn_input(
                 },
             )));
         }
-        InputConfig::File { paths } => {
+        InputConfig::File {
+            paths,
+            max_line_bytes,
+            max_document_bytes,
+        } => {
+            let options = inputs::file::FileOptions {
+                forced: None,
+                limits: inputs::file::FileLimits {
+                    max_line_bytes,
+                    max_document_bytes,
+                },
+                truncated: Some(metrics.input_truncated.with_label_values(&[&name])),
+            };
             tokio::task::spawn_blocking(move || {
                 let report =
-                    inputs::file::read_paths(name.clone(), &paths, None, &raw, &dead, &stop);
-                tracing::info!(input = %name, files = report.files, records = report.records, skipped = report.skipped.len(), "file input finished");
+                    inputs::file::read_paths(name.clone(), &paths, &options, &raw, &dead, &stop);
+                tracing::info!(input = %name, files = report.files, records = report.records, skipped = report.skipped.len(), truncated = report.truncated, "file input finished");
             });
         }
-        InputConfig::Stdin {} => {
+        InputConfig::Stdin { max_line_bytes } => {
+            let metrics = metrics.clone();
             tokio::spawn(async move {
-                match inputs::stdin::run(name.clone(), raw, stop).await {
+                match inputs::stdin::run(name.clone(), max_line_bytes, raw, stop, &metrics).await {
                     Ok(n) => tracing::info!(input = %name, records = n, "stdin input finished"),
                     Err(e) => tracing::error!(input = %name, error = %e, "stdin input failed"),
                 }
@@ -708,29 +735,43 @@ async fn dead_letters(
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Listens for SIGINT and SIGTERM from now on (the handlers are installed when this is
+/// called, so a signal during start-up drains instead of killing the process); the returned
+/// future completes on the first.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &'static str| {
+            let installed = signal(kind);
+            async move {
+                match installed {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, signal = name, "cannot listen for the signal");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        };
+        let (int, term) = (
+            listen(SignalKind::interrupt(), "SIGINT"),
+            listen(SignalKind::terminate(), "SIGTERM"),
+        );
+        async move {
+            tokio::select! {
+                _ = int => {}
+                _ = term => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for ctrl-c");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
     }
 }

@@ -1,16 +1,15 @@
 //! The case API: list and inspect cases, their printable reports, give feedback, close, and
-//! look up hosts and ATT&CK techniques. All JSON but the reports; errors are `{code, message}`. Every analyst state change is appended to
-//! the audit log before the answer is sent.
-//!
-//! When the server listens on anything but loopback these routes require
-//! `Authorization: Bearer <api.token>`; without a configured token they refuse every request.
+//! look up hosts and ATT&CK techniques. All JSON but the reports; errors are `{code, message}`
+//! ([`super::error`]). Every route sits behind [`super::guard`] (host, origin, token, content
+//! type, change rate). Every analyst state change is appended to the audit log — the fields it
+//! changed, the actor and the caller — before the answer is sent. Notes are at most
+//! [`MAX_NOTE_BYTES`].
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -18,78 +17,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
-use crate::history::audit::AuditEntry;
-use crate::history::{CaseFilter, Disposition, Feedback, HistoryError, HistoryStore};
+use super::error::{ApiBody, ApiError, ApiPath, ApiQuery};
+use super::guard::{Auth, Caller};
+use crate::history::audit::{AuditEntry, diff};
+use crate::history::{CaseFilter, CaseRecord, Disposition, Feedback, HistoryError, HistoryStore};
 use crate::report::{ReportFormat, ReportInput};
 use crate::verdict::{Conclusion, EntityKind, EntityRef, Severity};
 
-/// Who may call the case API.
-#[derive(Clone)]
-pub enum Access {
-    /// Loopback listener: no token needed.
-    Open,
-    /// Bearer token required.
-    Token(crate::config::Secret),
-    /// Non-loopback listener without a token: every request is refused.
-    Refused,
-}
-
-impl std::fmt::Debug for Access {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Access::Open => "Open",
-            Access::Token(_) => "Token(<redacted>)",
-            Access::Refused => "Refused",
-        })
-    }
-}
-
-impl Access {
-    /// The access rule for a listen address and an optional configured token.
-    pub fn for_listener(addr: std::net::SocketAddr, token: Option<crate::config::Secret>) -> Self {
-        match token.filter(|t| !t.is_empty()) {
-            Some(t) => Access::Token(t),
-            None if addr.ip().is_loopback() => Access::Open,
-            None => Access::Refused,
-        }
-    }
-}
-
-/// An API error: HTTP status and `{code, message}`.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn bad(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
-    }
-
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            axum::Json(json!({"code": self.code, "message": self.message})),
-        )
-            .into_response()
-    }
-}
+/// Largest accepted feedback or close note, in bytes (UTF-8); longer is `400 note_too_long`.
+pub const MAX_NOTE_BYTES: usize = 4096;
 
 impl From<HistoryError> for ApiError {
     fn from(e: HistoryError) -> Self {
@@ -110,7 +46,8 @@ impl From<HistoryError> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-pub fn routes(state: AppState) -> Router<AppState> {
+/// The case routes (guarded and body-limited by [`super::router`]).
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/cases", get(list))
         .route("/api/cases/{id}", get(show))
@@ -118,54 +55,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/cases/{id}/close", post(close))
         .route(
             "/api/cases/{id}/report.md",
-            get(|s: State<AppState>, p: Path<String>| report(s, p, ReportFormat::Md)),
+            get(|s: State<AppState>, p: ApiPath<String>| report(s, p, ReportFormat::Md)),
         )
         .route(
             "/api/cases/{id}/report.html",
-            get(|s: State<AppState>, p: Path<String>| report(s, p, ReportFormat::Html)),
+            get(|s: State<AppState>, p: ApiPath<String>| report(s, p, ReportFormat::Html)),
         )
         .route(
             "/api/cases/{id}/report.pdf",
-            get(|s: State<AppState>, p: Path<String>| report(s, p, ReportFormat::Pdf)),
+            get(|s: State<AppState>, p: ApiPath<String>| report(s, p, ReportFormat::Pdf)),
         )
         .route("/api/hosts/{name}", get(host))
         .route("/api/attack/techniques/{id}", get(technique))
-        .route_layer(middleware::from_fn_with_state(state, require_token))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Checks the bearer token (never logged) when the listener needs one.
-pub async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match &state.access {
-        Access::Open => next.run(req).await,
-        Access::Refused => ApiError::new(
-            StatusCode::FORBIDDEN,
-            "token_required",
-            "the API listens on a non-loopback address: set api.token (or NIGHTWATCH__API__TOKEN)",
-        )
-        .into_response(),
-        Access::Token(token) => {
-            let given = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            match given {
-                Some(g) if constant_time_eq(g.as_bytes(), token.expose().as_bytes()) => {
-                    next.run(req).await
-                }
-                _ => ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "missing or wrong bearer token",
-                )
-                .into_response(),
-            }
-        }
-    }
 }
 
 fn history(state: &AppState) -> Result<Arc<dyn HistoryStore>, ApiError> {
@@ -202,7 +103,7 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, 
     }
 }
 
-async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult {
+async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult {
     let h = history(&state)?;
     let conclusion = match q.conclusion.as_deref().filter(|s| !s.is_empty()) {
         Some(c) => Some(Conclusion::parse(c).ok_or_else(|| {
@@ -239,9 +140,7 @@ async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiR
     };
     let page = tokio::task::spawn_blocking(move || h.list(&filter))
         .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+        .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(axum::Json(page).into_response())
 }
 
@@ -249,20 +148,20 @@ async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> ApiR
 /// verdict version, its current case timeline and its stored evidence events.
 async fn report(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     format: ReportFormat,
 ) -> ApiResult {
     let h = history(&state)?;
     let lookup = id.clone();
     let input = tokio::task::spawn_blocking(move || ReportInput::from_history(&*h, &lookup))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??
+        .map_err(|e| ApiError::internal(e.to_string()))??
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
     let body = format.render(&input);
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
     let h = history(&state)?;
     let case = h
         .case(&id)?
@@ -322,57 +221,87 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("request body: {e}")))
 }
 
-/// Analyst changes are refused when they could not be audited.
-fn require_audit(state: &AppState) -> Result<(), ApiError> {
-    if state.audit.is_none() {
+/// A note within [`MAX_NOTE_BYTES`].
+fn note(text: String) -> Result<String, ApiError> {
+    if text.len() > MAX_NOTE_BYTES {
         return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_audit_log",
-            "the audit log is unavailable, so analyst changes are refused",
+            StatusCode::BAD_REQUEST,
+            "note_too_long",
+            format!(
+                "note is {} bytes: at most {MAX_NOTE_BYTES} are accepted",
+                text.len()
+            ),
         ));
     }
-    Ok(())
+    Ok(text)
 }
 
-fn audit<T: serde::Serialize>(
-    state: &AppState,
-    actor: &str,
-    action: &str,
-    case_id: &str,
-    detail: &str,
-    before: &T,
-    after: &T,
-) -> Result<(), ApiError> {
-    if let Some(log) = &state.audit {
-        log.append(&AuditEntry {
-            time: Utc::now(),
-            actor,
-            action,
-            case_id,
-            detail,
-            before,
-            after,
+/// One analyst change: applied to the history and flushed, then audited (the changed fields,
+/// the actor and the caller), off the async runtime. Refused when it could not be audited.
+struct Change {
+    action: &'static str,
+    case_id: String,
+    actor: String,
+    detail: String,
+    caller: Option<Caller>,
+}
+
+impl Change {
+    async fn apply(
+        self,
+        state: &AppState,
+        f: impl FnOnce(&dyn HistoryStore) -> Result<(CaseRecord, CaseRecord), HistoryError>
+        + Send
+        + 'static,
+    ) -> ApiResult {
+        let h = history(state)?;
+        let Some(log) = state.audit.clone() else {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_audit_log",
+                "the audit log is unavailable, so analyst changes are refused",
+            ));
+        };
+        tokio::task::spawn_blocking(move || {
+            let (before, after) = f(&*h)?;
+            h.flush()?;
+            let audit_failed = |e: &dyn std::fmt::Display| {
+                tracing::error!(error = %e, "audit log write failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "audit_error",
+                    "the change was made but could not be written to the audit log",
+                )
+            };
+            let changes = diff(&before, &after).map_err(|e| audit_failed(&e))?;
+            log.append(&AuditEntry {
+                time: Utc::now(),
+                actor: &self.actor,
+                action: self.action,
+                case_id: &self.case_id,
+                detail: &self.detail,
+                auth: self.caller.map(|c| match c.auth {
+                    Auth::Open => "open",
+                    Auth::Token => "token",
+                }),
+                peer: self.caller.and_then(|c| c.peer).map(|p| p.to_string()),
+                changes,
+            })
+            .map_err(|e| audit_failed(&e))?;
+            Ok(axum::Json(json!({"case": after})).into_response())
         })
-        .map_err(|e| {
-            tracing::error!(error = %e, "audit log write failed");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "audit_error",
-                "the change was made but could not be written to the audit log",
-            )
-        })?;
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
     }
-    Ok(())
 }
 
 async fn feedback(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    caller: Option<axum::Extension<Caller>>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    ApiBody(body): ApiBody,
 ) -> ApiResult {
-    let h = history(&state)?;
-    require_audit(&state)?;
     let body: FeedbackBody = parse_json(&body)?;
     let disposition = match body.disposition.as_str() {
         "true_positive" => Disposition::TruePositive,
@@ -388,50 +317,50 @@ async fn feedback(
     let fb = Feedback {
         case_id: id.clone(),
         disposition,
-        note: body.note.chars().take(2000).collect(),
+        note: note(body.note)?,
         analyst: who.clone(),
         at: Utc::now(),
     };
-    let (before, after) = h.add_feedback(&fb)?;
-    h.flush()?;
-    audit(
-        &state,
-        &who,
-        "feedback",
-        &id,
-        disposition.as_str(),
-        &before,
-        &after,
-    )?;
-    Ok(axum::Json(json!({"case": after})).into_response())
+    let change = Change {
+        action: "feedback",
+        case_id: id,
+        actor: who,
+        detail: disposition.as_str().to_owned(),
+        caller: caller.map(|c| c.0),
+    };
+    change.apply(&state, move |h| h.add_feedback(&fb)).await
 }
 
 async fn close(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
+    caller: Option<axum::Extension<Caller>>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    ApiBody(body): ApiBody,
 ) -> ApiResult {
-    let h = history(&state)?;
-    require_audit(&state)?;
     let body: CloseBody = if body.iter().all(u8::is_ascii_whitespace) {
         CloseBody::default()
     } else {
         parse_json(&body)?
     };
     let who = analyst(&headers, body.analyst);
-    let reason = if body.note.is_empty() {
-        "closed by analyst".to_owned()
-    } else {
-        body.note.chars().take(2000).collect()
+    let reason = match note(body.note)? {
+        n if n.is_empty() => "closed by analyst".to_owned(),
+        n => n,
     };
-    let (before, after) = h.close(&id, &who, &reason, Utc::now())?;
-    h.flush()?;
-    audit(&state, &who, "close", &id, &reason, &before, &after)?;
-    Ok(axum::Json(json!({"case": after})).into_response())
+    let change = Change {
+        action: "close",
+        case_id: id.clone(),
+        actor: who.clone(),
+        detail: reason.clone(),
+        caller: caller.map(|c| c.0),
+    };
+    change
+        .apply(&state, move |h| h.close(&id, &who, &reason, Utc::now()))
+        .await
 }
 
-async fn host(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult {
+async fn host(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult {
     let h = history(&state)?;
     let entity = EntityRef::new(EntityKind::Host, name.clone());
     let mut cases = Vec::new();
@@ -458,7 +387,7 @@ async fn host(State(state): State<AppState>, Path(name): Path<String>) -> ApiRes
     .into_response())
 }
 
-async fn technique(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn technique(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult {
     let t = crate::attack::technique(&id)
         .ok_or_else(|| ApiError::not_found(format!("no ATT&CK technique {id}")))?;
     let tactics: Vec<_> = t
@@ -480,29 +409,7 @@ async fn technique(State(state): State<AppState>, Path(id): Path<String>) -> Api
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
     use tokio_util::sync::CancellationToken;
-
-    #[test]
-    fn non_loopback_listeners_need_a_token_and_debug_hides_it() {
-        let public: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
-        let local: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
-        assert!(matches!(
-            Access::for_listener(public, None),
-            Access::Refused
-        ));
-        assert!(matches!(
-            Access::for_listener(public, Some(Secret::new(""))),
-            Access::Refused
-        ));
-        assert!(matches!(Access::for_listener(local, None), Access::Open));
-        let t = Access::for_listener(public, Some(Secret::new("tok-123")));
-        assert!(matches!(t, Access::Token(_)));
-        assert!(!format!("{t:?}").contains("tok-123"));
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
 
     /// The real router on 127.0.0.1:0 over a temporary history holding `c1` (host `ws-7`,
     /// user `CORP\\j.doe`, indicator 203.0.113.7) and `c2` (host `srv-2`, user `CORP\\m.roe`),
@@ -526,6 +433,9 @@ mod tests {
         intel.documentation_as_internal = false;
         let running = crate::intel::start(&intel, None, metrics.clone()).unwrap();
         let stop = CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let api = crate::config::Config::embedded_default().unwrap().api;
         let state = AppState {
             metrics,
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -534,11 +444,9 @@ mod tests {
             history: Some(Arc::new(h)),
             audit: None,
             policy: Arc::new(crate::verdict::Policy::default()),
-            access: Access::Open,
+            guard: Arc::new(super::super::guard::Guard::new(addr, &api).unwrap()),
             enricher: Some(running.enricher.clone()),
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let app = super::super::router(state);
         let until = stop.clone();
         tokio::spawn(async move {

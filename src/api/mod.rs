@@ -4,15 +4,21 @@
 //! [`router`] is built apart from the daemon so tests can serve it on port 0. Handlers read
 //! shared state and the case history; nothing here touches the pipeline except by subscribing to
 //! the verdict ring. Analyst changes go to the history store, which the case builder reads.
+//! Every route that carries case data sits behind [`guard::guard`] (host, origin, token, content
+//! type, rate) and a body limit of [`BODY_LIMIT`]; errors are JSON `{code, message}` ([`error`]).
 
 pub mod cases;
+pub mod error;
+pub mod guard;
+pub mod limit;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,6 +28,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 use crate::outputs::websocket::{self, VerdictStream};
+use error::{ApiError, ApiPath, ApiQuery};
+
+/// Largest request body the guarded routes read (a feedback or close body: a note of at most
+/// [`cases::MAX_NOTE_BYTES`] and a few fields); larger is `413 body_too_large`.
+pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -38,26 +49,28 @@ pub struct AppState {
     pub audit: Option<Arc<crate::history::audit::AuditLog>>,
     /// Runbooks and weights, for technique look-ups.
     pub policy: Arc<crate::verdict::Policy>,
-    /// Whether the case API needs a bearer token.
-    pub access: cases::Access,
+    /// Who may call the guarded routes (token, hosts, origins, change rate).
+    pub guard: Arc<guard::Guard>,
     /// Threat-intel enrichment for `/api/indicators/{value}` (`None`: intel disabled).
     pub enricher: Option<crate::intel::Enricher>,
 }
 
+/// The API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the change
+/// rate is counted per peer address (without it every caller shares one budget).
 pub fn router(state: AppState) -> Router {
+    let guarded = cases::routes()
+        .route("/ws", get(ws))
+        .route("/api/indicators/{*value}", get(indicator))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
-        .route("/ws", get(ws))
         .route("/api/version", get(version))
-        .merge(cases::routes(state.clone()))
-        .route(
-            "/api/indicators/{*value}",
-            get(indicator).route_layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                cases::require_token,
-            )),
-        )
+        .merge(guarded)
         .with_state(state)
 }
 
@@ -90,11 +103,14 @@ struct WsQuery {
     after: Option<String>,
 }
 
+/// The verdict stream. A client that offers the `nightwatch.v1` subprotocol (browsers passing
+/// the token as a subprotocol must) gets it selected.
 async fn ws(
     State(state): State<AppState>,
-    Query(query): Query<WsQuery>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+    ApiQuery(query): ApiQuery<WsQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade?.protocols([guard::WS_PROTOCOL]);
     // Subscribed here, at the handshake, so nothing published from now on is missed.
     let subscription = state.verdicts.subscribe(query.after.as_deref());
     if query.after.is_some() {
@@ -105,25 +121,22 @@ async fn ws(
         };
         state.metrics.ws_resumes.with_label_values(&[result]).inc();
     }
-    upgrade.on_upgrade(move |socket| {
+    Ok(upgrade.on_upgrade(move |socket| {
         websocket::serve_client(
             socket,
             subscription,
             state.shutdown.clone(),
             state.metrics.clone(),
         )
-    })
+    }))
 }
 
 /// `GET /api/indicators/{value}`: the indicator's profile (cached provider answers, else
 /// enriched now) and `cases`, the ids of the cases whose evidence carried it. 400 when the
-/// value is no indicator, 404 when intel is disabled. Same bearer-token rule as the case API.
-async fn indicator(
-    State(state): State<AppState>,
-    axum::extract::Path(value): axum::extract::Path<String>,
-) -> Response {
+/// value is no indicator, 404 when intel is disabled. Guarded like the case API.
+async fn indicator(State(state): State<AppState>, ApiPath(value): ApiPath<String>) -> Response {
     let Some(enricher) = state.enricher else {
-        return cases::ApiError::not_found("threat intel is disabled").into_response();
+        return ApiError::not_found("threat intel is disabled").into_response();
     };
     match crate::intel::Indicator::parse(&value, enricher.extract_settings()) {
         Some(ind) => {
@@ -140,10 +153,10 @@ async fn indicator(
             }
             axum::Json(doc).into_response()
         }
-        None => cases::ApiError::bad(
-            "not an indicator (public ip, domain, url, email, md5, sha1, sha256)",
-        )
-        .into_response(),
+        None => {
+            ApiError::bad("not an indicator (public ip, domain, url, email, md5, sha1, sha256)")
+                .into_response()
+        }
     }
 }
 

@@ -69,14 +69,18 @@ pub(super) fn evidence(event: &Event, rule_id: &str, extra_fields: &[&str]) -> E
     }
 }
 
-/// Notes that `event` carries `ind`; returns whether the case had not seen it before.
+/// Notes that `event` carries `ind`; returns whether the case had not seen it before. A case
+/// holding `max_indicators` already keeps no new one (returns false: nothing to enrich).
 pub(super) fn note_indicator(
     case: &mut Case,
     ind: &IndicatorRef,
     event: &Event,
-    max_evidence: usize,
+    settings: &CaseSettings,
 ) -> bool {
     let new = !case.indicators.contains_key(&ind.value);
+    if new && case.indicators.len() >= settings.max_indicators {
+        return false;
+    }
     let known = case
         .indicators
         .entry(ind.value.clone())
@@ -88,7 +92,9 @@ pub(super) fn note_indicator(
         .indicator_evidence
         .entry(ind.value.clone())
         .or_default();
-    if list.len() < max_evidence.min(5) && !list.iter().any(|e| e.event_id == event.id.as_str()) {
+    if list.len() < settings.max_evidence.min(5)
+        && !list.iter().any(|e| e.event_id == event.id.as_str())
+    {
         list.push(evidence(event, "", &[]));
     }
     new
@@ -149,7 +155,7 @@ pub(super) fn add_hit(case: &mut Case, hit: &Hit, event: &Event, settings: &Case
             feed,
             level,
         } => {
-            note_indicator(case, indicator, event, settings.max_evidence);
+            note_indicator(case, indicator, event, settings);
             (
                 FindingKind::FeedHit,
                 String::new(),

@@ -74,6 +74,9 @@ pub struct CaseSettings {
     pub suppression: Duration,
     /// Evidence event copies kept per case (for `GET /api/cases/{id}`).
     pub max_case_events: usize,
+    /// Indicators kept per case (listed, sent for enrichment, looked up in history); later
+    /// ones are left out, so a case that stays open for days does not grow without end.
+    pub max_indicators: usize,
     /// Whether indicators are sent for enrichment: unprofiled ones count as missing evidence.
     pub expect_enrichment: bool,
     pub policy: Arc<Policy>,
@@ -89,6 +92,7 @@ impl Default for CaseSettings {
             max_open: 10_000,
             suppression: Duration::minutes(10),
             max_case_events: 50,
+            max_indicators: 100,
             expect_enrichment: false,
             policy: Arc::new(Policy::default()),
             history: None,
@@ -281,7 +285,7 @@ impl CaseBook {
             case.entities.extend(entities);
             let mut alert = opened;
             for ind in &det.indicators {
-                if note_indicator(case, ind, &det.event, settings.max_evidence) {
+                if note_indicator(case, ind, &det.event, settings) {
                     new_indicators.push(ind.clone());
                 }
             }

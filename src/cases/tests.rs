@@ -550,6 +550,48 @@ fn indicators_are_new_once_per_case_and_unchanged_profiles_publish_nothing() {
     assert!(book.enrich(profile, now).is_empty());
 }
 
+#[test]
+fn a_case_keeps_at_most_its_indicator_cap_however_long_it_stays_open() {
+    let mut book = CaseBook::new(CaseSettings {
+        max_indicators: 3,
+        ..CaseSettings::default()
+    });
+    let now = t0();
+    let r = rule("r1", Level::High);
+    // One new hash per detection, as a phishing campaign that rotates its attachment.
+    for i in 0..50u64 {
+        let mut d = det("ws-1", i, i as i64 % 30, &[&r]);
+        d.indicators = vec![IndicatorRef::bare("sha256", format!("{i:064x}"))];
+        let new = book.observe(&d, now).new_indicators;
+        assert_eq!(new.len(), usize::from(i < 3), "detection {i}: {new:?}");
+    }
+    // A kept indicator seen again still gains evidence; a feed hit past the cap is a finding.
+    let mut again = det("ws-1", 60, 5, &[&r]);
+    again.indicators = vec![IndicatorRef::bare("sha256", format!("{:064x}", 1))];
+    book.observe(&again, now);
+    book.observe(
+        &feed_det(Some("ws-1"), 61, 6, "203.0.113.9", Level::High),
+        now,
+    );
+    let out = book.publish_dirty(now);
+    let v = &out[0].verdict;
+    let listed: Vec<&str> = v.indicators.iter().map(|i| i.value.as_str()).collect();
+    assert_eq!(
+        listed,
+        [0u64, 1, 2].map(|i| format!("{i:064x}")),
+        "the first three are kept"
+    );
+    assert!(
+        v.findings.iter().any(|f| f.kind == FindingKind::FeedHit
+            && f.indicators.iter().any(|i| i.value == "203.0.113.9")),
+        "{:?}",
+        v.findings
+    );
+    let case = book.open.values().next().unwrap();
+    assert_eq!(case.indicator_evidence.len(), 3);
+    assert_eq!(case.indicator_evidence[&format!("{:064x}", 1)].len(), 2);
+}
+
 fn summary(case_version: u32) -> crate::llm::Summary {
     crate::llm::Summary {
         case_version,

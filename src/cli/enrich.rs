@@ -31,8 +31,9 @@ pub fn enrich(
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         return Err(BadInput(format!("invalid configuration:\n{}", list.join("\n"))).into());
     }
-    let store = crate::store::Store::open(&config.state.dir)
-        .with_context(|| format!("opening the store under {}", config.state.dir.display()))?;
+    let store =
+        crate::store::Store::open_with_cache(&config.state.dir, config.state.cache_bytes)
+            .with_context(|| format!("opening the store under {}", config.state.dir.display()))?;
     let metrics = Arc::new(crate::metrics::Metrics::new()?);
     let runtime = super::runtime()?;
     let profiles: Vec<Result<Profile, String>> = runtime.block_on(async {

@@ -59,6 +59,8 @@ pub enum Command {
         /// Parse every file as this format instead of detecting it from content.
         #[arg(long)]
         input_format: Option<crate::normalize::Format>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Also write a report per case (its latest verdict) into this directory.
         #[arg(long, value_name = "DIR")]
         report: Option<PathBuf>,
@@ -107,6 +109,8 @@ pub enum Command {
         /// Parse every file as this format instead of detecting it from content.
         #[arg(long)]
         input_format: Option<crate::normalize::Format>,
+        #[command(flatten)]
+        limits: LimitArgs,
         /// Files or directories (read recursively).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -167,6 +171,22 @@ pub struct RuleArgs {
     /// YAML file of placeholder values (name -> list) for `|expand`.
     #[arg(long)]
     pub placeholders: Option<PathBuf>,
+}
+
+/// Size caps of the one-shot file reading (as `[inputs.NAME] type = "file"`).
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Lines longer than this many bytes are cut to it; their events carry
+    /// `nightwatch_truncated_bytes` (the original length).
+    #[arg(long, default_value_t = crate::inputs::lines::DEFAULT_MAX_LINE_BYTES as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_line_bytes: u64,
+    /// Largest file (or decompressed content) read whole for formats parsed as one document
+    /// (packet captures, emails, Zeek, XML, JSON that is not NDJSON); larger files are
+    /// reported as parse errors, not read.
+    #[arg(long, default_value_t = crate::inputs::file::DEFAULT_MAX_DOCUMENT_BYTES,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_document_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -259,6 +279,7 @@ pub fn main(cli: Cli) -> ExitCode {
             rules,
             format,
             input_format,
+            limits,
             report,
             report_format,
             state_dir,
@@ -268,6 +289,7 @@ pub fn main(cli: Cli) -> ExitCode {
             &rules,
             format,
             input_format,
+            &limits,
             report.as_deref().map(|dir| (dir, report_format.as_slice())),
             state_dir.as_deref(),
             &feeds,
@@ -297,8 +319,9 @@ pub fn main(cli: Cli) -> ExitCode {
             rules,
             ignore_logsource,
             input_format,
+            limits,
             inputs,
-        } => oneshot::detect(&rules, ignore_logsource, input_format, &inputs),
+        } => oneshot::detect(&rules, ignore_logsource, input_format, &limits, &inputs),
         Command::Rules {
             command:
                 RulesCommand::Check {
@@ -339,7 +362,7 @@ pub fn main(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", chain(&e));
             if e.chain()
                 .any(|c| c.is::<BadInput>() || c.is::<config::ConfigError>())
             {
@@ -351,15 +374,36 @@ pub fn main(cli: Cli) -> ExitCode {
     }
 }
 
-/// Sets up logging on stderr: `RUST_LOG` wins, else the given level.
+/// An error and its causes on one line, each said once: a cause whose text the message
+/// before it already contains (errors that quote their source) is not repeated.
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Sets up logging on stderr: `RUST_LOG` wins, else the given level. Records of libraries
+/// that log through the `log` crate go through [`crate::normalize::liblog`].
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("nightwatch={level},warn")));
-    let _ = tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
-        .try_init();
+        .finish();
+    if tracing::subscriber::set_global_default(subscriber).is_ok() {
+        crate::normalize::liblog::install();
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -374,20 +418,23 @@ fn run(
     listen: Option<String>,
     demo: bool,
 ) -> anyhow::Result<ExitCode> {
-    let config = config::load(config_path.as_deref())?;
-    let problems = config.validate();
-    init_logging(&config.log.level);
-    if !problems.is_empty() {
-        let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
-        return Err(BadInput(format!("invalid configuration:\n{}", list.join("\n"))).into());
+    let mut config = config::load(config_path.as_deref())?;
+    if let Some(l) = &listen {
+        // Checked like the file's: a `--listen` off loopback needs the token too.
+        config.api.listen.clone_from(l);
     }
-    runtime()?.block_on(daemon::run(
+    init_logging(&config.log.level);
+    // The daemon runs the start-up checks `validate` runs and refuses on the same problems.
+    match runtime()?.block_on(daemon::run(
         config,
         RunOptions { listen, demo },
         CancellationToken::new(),
         None,
-    ))?;
-    Ok(ExitCode::SUCCESS)
+    )) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e @ daemon::DaemonError::Invalid(_)) => Err(BadInput(e.to_string()).into()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn history_command(
@@ -414,6 +461,8 @@ fn history_command(
     }
 }
 
+/// `validate`: the daemon's start-up checks ([`crate::preflight`]), printed. Exit 2 exactly
+/// when `run` would refuse to start.
 fn validate(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = match config::load(config_path.as_deref()) {
         Ok(c) => c,
@@ -422,58 +471,24 @@ fn validate(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let mut problems: Vec<String> = config.validate().iter().map(|p| p.to_string()).collect();
-    let paths: Vec<PathBuf> = config
-        .rules
-        .paths
-        .iter()
-        .filter(|p| p.exists())
-        .cloned()
-        .collect();
-    for p in config
-        .rules
-        .paths
-        .iter()
-        .filter(|p| !p.exists() && p.as_os_str() != "rules")
-    {
-        problems.push(format!("rules.paths: {} does not exist", p.display()));
-    }
-    let placeholders = match config.placeholders_path().filter(|p| p.is_file()) {
-        Some(p) => match crate::detect::load_placeholders(p) {
-            Ok(ph) => ph,
-            Err(e) => {
-                problems.push(format!("rules.placeholders: {e}"));
-                Default::default()
-            }
-        },
-        None => Default::default(),
-    };
-    let report = crate::detect::load(
-        &paths,
-        &crate::detect::LoadOptions {
-            placeholders,
-            ignore_logsource: false,
-        },
-    );
-    problems.extend(
-        report
-            .rejected
-            .iter()
-            .map(|e| format!("rule rejected: {e}")),
-    );
+    let checked = crate::preflight::check(&config);
     let origin = config_path
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<embedded default>".to_owned());
-    if problems.is_empty() {
-        println!("{origin}: ok ({} rules)", report.rules.len());
-        Ok(ExitCode::SUCCESS)
+    let code = if checked.problems.is_empty() {
+        println!("{origin}: ok ({} rules)", checked.rules.len());
+        ExitCode::SUCCESS
     } else {
-        println!("{origin}: {} problem(s)", problems.len());
-        for p in &problems {
+        println!("{origin}: {} problem(s)", checked.problems.len());
+        for p in &checked.problems {
             println!("  - {p}");
         }
-        Ok(ExitCode::from(2))
+        ExitCode::from(2)
+    };
+    for e in &checked.rejected {
+        println!("  warning: rule rejected (run starts without it): {e}");
     }
+    Ok(code)
 }
 
 fn demo_generate(

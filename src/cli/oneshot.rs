@@ -16,11 +16,11 @@ use anyhow::Context;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{BadInput, RuleArgs, ScanFormat, runtime};
+use super::{BadInput, LimitArgs, RuleArgs, ScanFormat, runtime};
 use crate::cases::CaseSettings;
 use crate::detect::{self, CorrelationLimits, Level, LoadOptions, RuleSet};
 use crate::history::{HistoryStore, SledHistory};
-use crate::inputs::file::{self, FileReport};
+use crate::inputs::file::{self, FileLimits, FileOptions, FileReport};
 use crate::intel::{ExtractSettings, FeedSet, IntelConfig, Lookout};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{Format, ParseError};
@@ -135,6 +135,14 @@ impl Totals {
                 self.errors.len() - MAX_ERRORS_SHOWN
             );
         }
+        if self.files.truncated > 0 {
+            let _ = writeln!(
+                err,
+                "{} lines longer than --max-line-bytes were cut to it (their events carry {})",
+                self.files.truncated,
+                crate::inputs::lines::TRUNCATED_FIELD
+            );
+        }
         let _ = writeln!(
             err,
             "{} files ({} skipped): {} events, {} rule matches, {what}, {} parse errors in {:.2}s",
@@ -154,7 +162,7 @@ async fn run_graph<T: Send + 'static>(
     rules: Arc<RuleSet>,
     lookout: Option<Lookout>,
     paths: Vec<PathBuf>,
-    forced: Option<Format>,
+    options: FileOptions,
     metrics: Arc<Metrics>,
     consume: impl FnOnce(
         pipeline::channel::Receiver<Detection>,
@@ -176,7 +184,7 @@ async fn run_graph<T: Send + 'static>(
         file::read_paths(
             Arc::from("file"),
             &paths,
-            forced,
+            &options,
             &raw,
             &dead_tx,
             &CancellationToken::new(),
@@ -193,10 +201,26 @@ async fn run_graph<T: Send + 'static>(
     Ok((collected, files, errors))
 }
 
+/// The file input's options from the command line.
+fn file_options(input_format: Option<Format>, limits: &LimitArgs) -> anyhow::Result<FileOptions> {
+    let max_line_bytes = usize::try_from(limits.max_line_bytes)
+        .map_err(|_| BadInput("--max-line-bytes is too large".into()))?;
+    Ok(FileOptions {
+        forced: input_format,
+        limits: FileLimits {
+            max_line_bytes,
+            max_document_bytes: limits.max_document_bytes,
+        },
+        truncated: None,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) fn scan(
     args: &RuleArgs,
     format: ScanFormat,
     input_format: Option<Format>,
+    limits: &LimitArgs,
     report: Option<(&std::path::Path, &[ReportFormat])>,
     state_dir: Option<&std::path::Path>,
     feeds: &[PathBuf],
@@ -204,6 +228,7 @@ pub(super) fn scan(
 ) -> anyhow::Result<ExitCode> {
     check_paths(paths)?;
     check_paths(feeds)?;
+    let options = file_options(input_format, limits)?;
     let rules = load_rules(args, false)?;
     let store = match state_dir {
         Some(dir) => Store::open(dir).context("opening the case history")?,
@@ -221,7 +246,7 @@ pub(super) fn scan(
         rules,
         Some(lookout),
         paths.to_vec(),
-        input_format,
+        options,
         metrics.clone(),
         |detections, m| {
             let published = pipeline::spawn_cases(
@@ -314,9 +339,11 @@ pub(super) fn detect(
     args: &RuleArgs,
     ignore_logsource: bool,
     input_format: Option<Format>,
+    limits: &LimitArgs,
     inputs: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
     check_paths(inputs)?;
+    let options = file_options(input_format, limits)?;
     let rules = load_rules(args, ignore_logsource)?;
     let start = Instant::now();
     let metrics = Arc::new(Metrics::new()?);
@@ -324,7 +351,7 @@ pub(super) fn detect(
         rules,
         None,
         inputs.to_vec(),
-        input_format,
+        options,
         metrics.clone(),
         |detections, _| {
             tokio::spawn(async move {

@@ -10,10 +10,24 @@ use super::{KafkaInputConfig, NatsInputConfig};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum InputConfig {
-    /// Files or directories read once, recursively.
-    File { paths: Vec<PathBuf> },
+    /// Files or directories read once, recursively ([`crate::inputs::file`]).
+    File {
+        paths: Vec<PathBuf>,
+        /// Longer lines are cut to this many bytes and marked.
+        #[serde(default = "default_file_max_line_bytes")]
+        max_line_bytes: usize,
+        /// Largest file (or decompressed content) read whole for a one-document format
+        /// (packet captures, emails, Zeek, XML, JSON that is not NDJSON); larger ones are
+        /// dead-lettered, not cut.
+        #[serde(default = "default_max_document_bytes")]
+        max_document_bytes: u64,
+    },
     /// NDJSON on standard input.
-    Stdin {},
+    Stdin {
+        /// Longer lines are cut to this many bytes and marked.
+        #[serde(default = "default_file_max_line_bytes")]
+        max_line_bytes: usize,
+    },
     /// A syslog listener, UDP or TCP ([`crate::inputs::syslog`]).
     Syslog {
         listen: String,
@@ -23,6 +37,15 @@ pub enum InputConfig {
         max_message_bytes: usize,
         #[serde(default = "default_max_connections")]
         max_connections: usize,
+        /// TCP: open connections from one IP address at most.
+        #[serde(default = "default_max_connections_per_peer")]
+        max_connections_per_peer: usize,
+        /// TCP: a connection silent this long is closed.
+        #[serde(default = "default_idle_timeout_secs")]
+        idle_timeout_secs: u64,
+        /// UDP: `SO_RCVBUF` to ask for; 0 keeps the system default.
+        #[serde(default = "default_receive_buffer_bytes")]
+        receive_buffer_bytes: usize,
         /// TLS on a TCP listener (certificate, key, optional client CA for mutual TLS).
         #[serde(default)]
         tls: Option<crate::inputs::syslog::TlsFiles>,
@@ -40,6 +63,16 @@ pub enum InputConfig {
         poll_interval_ms: u64,
         #[serde(default = "default_rotate_wait_secs")]
         rotate_wait_secs: u64,
+        /// Write the checkpoint once this many lines are delivered since the last write …
+        #[serde(default = "default_checkpoint_every")]
+        checkpoint_every: usize,
+        /// … or once this long has passed with progress, whichever comes first.
+        #[serde(default = "default_checkpoint_interval_ms")]
+        checkpoint_interval_ms: u64,
+        /// Lines read past the last delivered position before the tail waits; 0 means
+        /// `pipeline.channel_capacity`.
+        #[serde(default)]
+        max_in_flight: usize,
     },
     /// A NATS subject, core or through a JetStream durable consumer ([`crate::inputs::nats`]).
     Nats(Box<NatsInputConfig>),
@@ -56,17 +89,43 @@ fn default_max_message_bytes() -> usize {
 fn default_max_connections() -> usize {
     1024
 }
+/// One address may hold 1/16 of the default total: a relay or a NAT gateway has room, a
+/// single host cannot lock the others out.
+fn default_max_connections_per_peer() -> usize {
+    64
+}
+/// Five minutes: far longer than a live sender's gap between messages or reconnects, short
+/// enough that connections left open by crashed or hostile senders do not pile up.
+fn default_idle_timeout_secs() -> u64 {
+    300
+}
+/// 4 MiB: a burst of ~10k typical datagrams; Linux grants at most twice `net.core.rmem_max`.
+fn default_receive_buffer_bytes() -> usize {
+    4 * 1024 * 1024
+}
 fn default_fingerprint_lines() -> usize {
     1
 }
 fn default_max_line_bytes() -> usize {
     65_536
 }
+fn default_file_max_line_bytes() -> usize {
+    crate::inputs::lines::DEFAULT_MAX_LINE_BYTES
+}
+fn default_max_document_bytes() -> u64 {
+    crate::inputs::file::DEFAULT_MAX_DOCUMENT_BYTES
+}
 fn default_poll_interval_ms() -> u64 {
     250
 }
 fn default_rotate_wait_secs() -> u64 {
     5
+}
+fn default_checkpoint_every() -> usize {
+    1000
+}
+fn default_checkpoint_interval_ms() -> u64 {
+    250
 }
 
 /// The line formats a tail input can follow, by configuration name.

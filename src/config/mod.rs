@@ -135,6 +135,12 @@ pub struct HistoryConfig {
     pub max_bytes: u64,
     /// How often the daemon compacts, in seconds.
     pub compact_interval_secs: u64,
+    /// Verdict versions kept per case (the latest ones).
+    pub max_versions_per_case: u32,
+    /// The audit log is rotated before it would grow past this many bytes; 0 = never.
+    pub audit_max_bytes: u64,
+    /// Rotated audit files kept (`audit.jsonl.1` is the newest).
+    pub audit_keep: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,9 +149,23 @@ pub struct ApiConfig {
     pub ws_max_lag: usize,
     /// Verdicts kept for `/ws?after=<verdict_id>` resumption.
     pub ws_replay: usize,
-    /// Bearer token of the case API; required when `listen` is not a loopback address.
+    /// Bytes of verdict JSON the resumption ring holds at most.
+    pub ws_replay_bytes: usize,
+    /// Bearer token of the case API and `/ws`; required when `listen` is not a loopback
+    /// address (validation refuses such a config without it).
     #[serde(default)]
     pub token: Secret,
+    /// Host names (besides the listen address, `localhost` and loopback addresses) the API
+    /// answers for; any other `Host` gets 421. Also accepted as `Origin` hosts.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Extra origins (`https://console.example:8443`) whose browser pages may call the API.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Analyst state changes (feedback, close) each caller may make per minute, after a
+    /// burst of `changes_burst`.
+    pub changes_per_minute: u32,
+    pub changes_burst: u32,
 }
 
 /// Largest accepted `api.ws_replay` (the ring holds shared verdict JSON, so its memory is
@@ -164,6 +184,8 @@ pub struct PipelineConfig {
 pub struct RulesConfig {
     pub paths: Vec<PathBuf>,
     pub placeholders: String,
+    /// Start even when no rule loads (otherwise start-up refuses, see [`crate::preflight`]).
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +198,8 @@ pub struct CasesConfig {
     pub suppression_secs: u64,
     /// Evidence event copies kept per case in the history.
     pub max_events_per_case: usize,
+    /// Indicators kept per case; later ones are neither listed nor enriched.
+    pub max_indicators_per_case: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +218,8 @@ pub struct DemoConfig {
 #[derive(Debug, Clone, Deserialize)]
 pub struct StateConfig {
     pub dir: PathBuf,
+    /// Page cache of the embedded store (sled), in bytes.
+    pub cache_bytes: u64,
 }
 
 impl Config {
@@ -230,6 +256,7 @@ impl Config {
         for (k, m) in self.cluster.problems() {
             p.push(Problem::new(k, m));
         }
+        p.extend(crate::api::guard::problems(&self.api));
         if self.api.ws_max_lag == 0 {
             p.push(Problem::new("api.ws_max_lag", "must be at least 1"));
         }
@@ -238,6 +265,9 @@ impl Config {
                 "api.ws_replay",
                 format!("must be between 1 and {MAX_WS_REPLAY}"),
             ));
+        }
+        if self.api.ws_replay_bytes == 0 {
+            p.push(Problem::new("api.ws_replay_bytes", "must be at least 1"));
         }
         if self.pipeline.channel_capacity == 0 {
             p.push(Problem::new(
@@ -263,11 +293,42 @@ impl Config {
         for (key, message) in self.verdict.weights.problems() {
             p.push(Problem::new(key, message));
         }
+        if self.state.cache_bytes < crate::store::MIN_CACHE_BYTES {
+            p.push(Problem::new(
+                "state.cache_bytes",
+                format!(
+                    "{} is below the minimum of {} (1 MiB)",
+                    self.state.cache_bytes,
+                    crate::store::MIN_CACHE_BYTES
+                ),
+            ));
+        }
         if self.history.max_cases == 0 {
             p.push(Problem::new("history.max_cases", "must be at least 1"));
         }
+        if self.history.max_versions_per_case == 0 {
+            p.push(Problem::new(
+                "history.max_versions_per_case",
+                "must be at least 1",
+            ));
+        }
+        if self.history.audit_max_bytes != 0 && self.history.audit_max_bytes < 65_536 {
+            p.push(Problem::new(
+                "history.audit_max_bytes",
+                "must be 0 (never rotate) or at least 65536",
+            ));
+        }
+        if self.history.audit_keep == 0 {
+            p.push(Problem::new("history.audit_keep", "must be at least 1"));
+        }
         if self.history.retention_days == 0 {
             p.push(Problem::new("history.retention_days", "must be at least 1"));
+        }
+        if self.cases.max_indicators_per_case == 0 {
+            p.push(Problem::new(
+                "cases.max_indicators_per_case",
+                "must be at least 1",
+            ));
         }
         if self.cases.max_open_cases == 0 {
             p.push(Problem::new("cases.max_open_cases", "must be at least 1"));
@@ -304,7 +365,23 @@ impl Config {
         p.extend(crate::llm::problems(&self.llm));
         for (name, input) in &self.inputs {
             match input {
-                InputConfig::File { paths } => {
+                InputConfig::File {
+                    paths,
+                    max_line_bytes,
+                    max_document_bytes,
+                } => {
+                    if *max_line_bytes == 0 {
+                        p.push(Problem::new(
+                            format!("inputs.{name}.max_line_bytes"),
+                            "must be at least 1",
+                        ));
+                    }
+                    if *max_document_bytes == 0 {
+                        p.push(Problem::new(
+                            format!("inputs.{name}.max_document_bytes"),
+                            "must be at least 1",
+                        ));
+                    }
                     if paths.is_empty() {
                         p.push(Problem::new(
                             format!("inputs.{name}.paths"),
@@ -320,12 +397,22 @@ impl Config {
                         }
                     }
                 }
-                InputConfig::Stdin {} => {}
+                InputConfig::Stdin { max_line_bytes } => {
+                    if *max_line_bytes == 0 {
+                        p.push(Problem::new(
+                            format!("inputs.{name}.max_line_bytes"),
+                            "must be at least 1",
+                        ));
+                    }
+                }
                 InputConfig::Syslog {
                     listen,
                     protocol,
                     max_message_bytes,
                     max_connections,
+                    max_connections_per_peer,
+                    idle_timeout_secs,
+                    receive_buffer_bytes,
                     tls,
                 } => {
                     let key = |k: &str| format!("inputs.{name}.{k}");
@@ -363,8 +450,20 @@ impl Config {
                     if *max_message_bytes == 0 {
                         p.push(Problem::new(key("max_message_bytes"), "must be at least 1"));
                     }
-                    if *max_connections == 0 {
-                        p.push(Problem::new(key("max_connections"), "must be at least 1"));
+                    for (k, v) in [
+                        ("max_connections", *max_connections as u64),
+                        ("max_connections_per_peer", *max_connections_per_peer as u64),
+                        ("idle_timeout_secs", *idle_timeout_secs),
+                    ] {
+                        if v == 0 {
+                            p.push(Problem::new(key(k), "must be at least 1"));
+                        }
+                    }
+                    if *receive_buffer_bytes > i32::MAX as usize {
+                        p.push(Problem::new(
+                            key("receive_buffer_bytes"),
+                            format!("must be at most {}", i32::MAX),
+                        ));
                     }
                 }
                 InputConfig::Tail {
@@ -373,6 +472,8 @@ impl Config {
                     fingerprint_lines,
                     max_line_bytes,
                     poll_interval_ms,
+                    checkpoint_every,
+                    checkpoint_interval_ms,
                     ..
                 } => {
                     let key = |k: &str| format!("inputs.{name}.{k}");
@@ -396,6 +497,8 @@ impl Config {
                         ("fingerprint_lines", *fingerprint_lines as u64),
                         ("max_line_bytes", *max_line_bytes as u64),
                         ("poll_interval_ms", *poll_interval_ms),
+                        ("checkpoint_every", *checkpoint_every as u64),
+                        ("checkpoint_interval_ms", *checkpoint_interval_ms),
                     ] {
                         if v == 0 {
                             p.push(Problem::new(key(k), "must be at least 1"));
@@ -409,7 +512,7 @@ impl Config {
         let stdin_inputs = self
             .inputs
             .values()
-            .filter(|i| matches!(i, InputConfig::Stdin {}))
+            .filter(|i| matches!(i, InputConfig::Stdin { .. }))
             .count();
         if stdin_inputs > 1 {
             p.push(Problem::new("inputs", "at most one stdin input"));

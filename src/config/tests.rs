@@ -205,6 +205,51 @@ fn syslog_tls_keys_parse_and_are_checked() {
 }
 
 #[test]
+fn syslog_limit_keys_default_and_are_checked() {
+    let c = parse(
+        "[inputs.a]\ntype = \"syslog\"\nlisten = \"127.0.0.1:0\"\nprotocol = \"tcp\"\n",
+        "t",
+        no_env(),
+    )
+    .unwrap();
+    assert!(c.validate().is_empty());
+    let InputConfig::Syslog {
+        max_connections_per_peer,
+        idle_timeout_secs,
+        receive_buffer_bytes,
+        ..
+    } = &c.inputs["a"]
+    else {
+        panic!("{:?}", c.inputs["a"])
+    };
+    assert_eq!(
+        (
+            *max_connections_per_peer,
+            *idle_timeout_secs,
+            *receive_buffer_bytes
+        ),
+        (64, 300, 4 << 20)
+    );
+    let c = parse(
+        "[inputs.a]\ntype = \"syslog\"\nlisten = \"127.0.0.1:0\"\nmax_connections_per_peer = 0\nidle_timeout_secs = 0\nreceive_buffer_bytes = 4294967296\n",
+        "t",
+        no_env(),
+    )
+    .unwrap();
+    let problems = c.validate();
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "inputs.a.max_connections_per_peer",
+            "inputs.a.idle_timeout_secs",
+            "inputs.a.receive_buffer_bytes",
+        ],
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn input_with_unknown_type_is_rejected() {
     assert!(parse("[inputs.x]\ntype = \"carrier-pigeon\"\n", "t", no_env()).is_err());
 }
@@ -414,4 +459,79 @@ fn nats_config_debug_hides_url_credentials() {
     let shown = format!("{c:?}");
     assert!(shown.contains("nats://***@h:4222"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[test]
+fn tail_checkpoint_policy_keys_have_defaults_and_are_checked() {
+    let c = parse(
+        "[inputs.app]\ntype = \"tail\"\npaths = [\"/var/log/app/*.log\"]\n",
+        "t",
+        no_env(),
+    )
+    .unwrap();
+    let Some(InputConfig::Tail {
+        checkpoint_every,
+        checkpoint_interval_ms,
+        max_in_flight,
+        ..
+    }) = c.inputs.get("app")
+    else {
+        panic!("expected a tail input")
+    };
+    assert_eq!(
+        (*checkpoint_every, *checkpoint_interval_ms, *max_in_flight),
+        (1000, 250, 0)
+    );
+    let c = parse(
+        "[inputs.app]\ntype = \"tail\"\npaths = [\"/var/log/app/*.log\"]\n\
+         checkpoint_every = 0\ncheckpoint_interval_ms = 0\n",
+        "t",
+        no_env(),
+    )
+    .unwrap();
+    let keys: Vec<_> = c.validate().into_iter().map(|p| p.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "inputs.app.checkpoint_every",
+            "inputs.app.checkpoint_interval_ms"
+        ]
+    );
+}
+
+#[test]
+fn memory_bounds_default_for_a_1_gib_container_and_are_validated() {
+    let c = Config::embedded_default().unwrap();
+    assert_eq!(c.state.cache_bytes, crate::store::DEFAULT_CACHE_BYTES);
+    assert_eq!(c.state.cache_bytes, 64 * 1024 * 1024);
+    assert_eq!(c.api.ws_replay_bytes, 16 * 1024 * 1024);
+
+    let c = parse(
+        "[state]\ncache_bytes = 1048575\n[api]\nws_replay_bytes = 0\n",
+        "t",
+        no_env(),
+    )
+    .unwrap();
+    let problems = c.validate();
+    let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["api.ws_replay_bytes", "state.cache_bytes"],
+        "{problems:?}"
+    );
+    assert!(problems[1].message.contains("1 MiB"), "{problems:?}");
+
+    // The smallest accepted cache, and an override from the environment.
+    let c = parse("[state]\ncache_bytes = 1048576\n", "t", no_env()).unwrap();
+    assert_eq!(c.validate(), vec![]);
+    let env = vec![(
+        "NIGHTWATCH__STATE__CACHE_BYTES".to_owned(),
+        "268435456".to_owned(),
+    )];
+    let c = parse(DEFAULT_TOML, "t", env.into_iter()).unwrap();
+    assert_eq!(c.state.cache_bytes, 256 * 1024 * 1024);
+
+    // A size with a unit is not a number of bytes: rejected, naming the key.
+    let err = parse("[state]\ncache_bytes = \"64MiB\"\n", "t", no_env()).unwrap_err();
+    assert!(err.to_string().contains("cache_bytes"), "{err}");
 }

@@ -124,7 +124,9 @@ pub struct LoadOptions {
     pub ignore_logsource: bool,
 }
 
-/// Why a rule (or a whole file) was rejected.
+/// Why a rule (or a whole file) was rejected. The id and the reason are bounded
+/// ([`MAX_QUOTED`], [`MAX_REASON`]): a rule's own text (a 1 MB regex, a huge id) is never
+/// echoed whole into logs and reports.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {}: {reason}", path.display(), id.as_deref().unwrap_or("-"))]
 pub struct RuleError {
@@ -133,12 +135,41 @@ pub struct RuleError {
     pub reason: String,
 }
 
+/// Longest value of a rule (pattern, id) quoted whole in a rule error.
+pub const MAX_QUOTED: usize = 200;
+/// Longest reason a rule error keeps.
+pub const MAX_REASON: usize = 1024;
+
+/// `value` as an error may show it: whole when at most `max` bytes, else its first `max`
+/// bytes (back to a character boundary) and `… (N bytes)`.
+pub fn excerpt(value: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if value.len() <= max {
+        return value.into();
+    }
+    let mut end = max;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &value[..end], value.len()).into()
+}
+
+/// A rule's value quoted in an error (`"…"`), shortened by [`excerpt`] past [`MAX_QUOTED`].
+pub(crate) fn quoted(value: &str) -> String {
+    if value.len() <= MAX_QUOTED {
+        return format!("{value:?}");
+    }
+    let short = excerpt(value, MAX_QUOTED);
+    let (head, size) = short.rsplit_once('…').unwrap_or((&short, ""));
+    format!("{head:?}…{size}")
+}
+
 impl RuleError {
     pub(crate) fn new(path: &Path, id: Option<String>, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
         Self {
             path: path.to_path_buf(),
-            id,
-            reason: reason.into(),
+            id: id.map(|i| excerpt(&i, MAX_QUOTED).into_owned()),
+            reason: excerpt(&reason, MAX_REASON).into_owned(),
         }
     }
 }

@@ -17,6 +17,7 @@ use base64::Engine as _;
 
 use super::matcher::{Cidr, Cmp, Glob, GlobTok, Matcher, Re, StrKind, StrPat, TimePart, lower};
 use super::relit::required_literals;
+use super::{MAX_QUOTED, excerpt, quoted};
 
 /// A scalar taken from the rule YAML.
 #[derive(Clone, Debug, PartialEq)]
@@ -432,15 +433,14 @@ pub(crate) fn compile_values(
                 let n: f64 = raw
                     .trim()
                     .parse()
-                    .map_err(|_| format!("time modifier needs a number, got {raw:?}"))?;
+                    .map_err(|_| format!("time modifier needs a number, got {}", quoted(&raw)))?;
                 matchers.push(Matcher::Time(part, cmp.unwrap_or(Cmp::Eq), n));
                 break 'one;
             }
             if let Some(c) = cmp {
-                let n: f64 = raw
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("numeric modifier needs a number, got {raw:?}"))?;
+                let n: f64 = raw.trim().parse().map_err(|_| {
+                    format!("numeric modifier needs a number, got {}", quoted(&raw))
+                })?;
                 matchers.push(Matcher::Num(c, n));
                 break 'one;
             }
@@ -467,12 +467,12 @@ pub(crate) fn compile_values(
                     .size_limit(1 << 24)
                     .dfa_size_limit(1 << 22)
                     .build()
-                    .map_err(|e| format!("bad regex {raw:?}: {e}"))?;
+                    .map_err(|e| format!("bad regex {}: {}", quoted(&raw), regex_problem(&e)))?;
                 matchers.push(Matcher::Regex(Re::new(re, required_literals(&pat))));
                 break 'one;
             }
             if has(Modifier::Cidr) {
-                let c = Cidr::parse(&raw).ok_or_else(|| format!("bad cidr {raw:?}"))?;
+                let c = Cidr::parse(&raw).ok_or_else(|| format!("bad cidr {}", quoted(&raw)))?;
                 matchers.push(Matcher::Cidr(c));
                 break 'one;
             }
@@ -576,4 +576,17 @@ pub(crate) fn compile_values(
         all,
         neq,
     })
+}
+
+/// What is wrong with a regex, without the pattern: a syntax error quotes the whole pattern
+/// with a caret under the fault, so past [`MAX_QUOTED`] only its `error: …` line is kept.
+fn regex_problem(e: &regex::Error) -> String {
+    let text = e.to_string();
+    if text.len() <= 2 * MAX_QUOTED {
+        return text;
+    }
+    text.lines()
+        .rev()
+        .find(|l| l.starts_with("error:"))
+        .map_or_else(|| excerpt(&text, MAX_QUOTED).into_owned(), str::to_owned)
 }

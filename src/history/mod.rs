@@ -99,14 +99,53 @@ pub struct CaseRecord {
     pub confidence: f64,
     pub stage: Stage,
     pub timeline: Vec<TimelineEntry>,
-    /// The analyst's latest disposition, and every piece of feedback in order.
+    /// The analyst's latest disposition, and the latest [`MAX_KEPT_FEEDBACK`] pieces of
+    /// feedback, oldest first (the audit log has every one).
     pub disposition: Option<Disposition>,
     pub feedback: Vec<Feedback>,
     /// Evidence event copies stored so far.
     pub events_stored: u32,
 }
 
+/// Pieces of feedback a case record keeps (the newest); the audit log has them all.
+pub const MAX_KEPT_FEEDBACK: usize = 32;
+/// Analyst entries (feedback, close) a case timeline keeps (the newest).
+pub const MAX_ANALYST_ENTRIES: usize = 32;
+/// Characters of a feedback note repeated in its timeline entry.
+pub const TIMELINE_NOTE_CHARS: usize = 200;
+
+/// The timeline note of a piece of feedback: the disposition and the start of the note.
+pub fn feedback_note(fb: &Feedback) -> String {
+    let mut note: String = fb.note.chars().take(TIMELINE_NOTE_CHARS).collect();
+    if note.len() < fb.note.len() {
+        note.push('…');
+    }
+    format!("feedback: {} {note}", fb.disposition.as_str())
+        .trim_end()
+        .to_owned()
+}
+
 impl CaseRecord {
+    /// Keeps the newest [`MAX_KEPT_FEEDBACK`] pieces of feedback and [`MAX_ANALYST_ENTRIES`]
+    /// analyst timeline entries, so that the record, rewritten on each change, stays bounded
+    /// however many changes analysts make.
+    pub fn bound_analyst_trail(&mut self) {
+        let excess = self.feedback.len().saturating_sub(MAX_KEPT_FEEDBACK);
+        self.feedback.drain(..excess);
+        let analyst = |e: &TimelineEntry| e.actor != crate::cases::ACTOR;
+        let mut excess = self
+            .timeline
+            .iter()
+            .filter(|e| analyst(e))
+            .count()
+            .saturating_sub(MAX_ANALYST_ENTRIES);
+        self.timeline.retain(|e| {
+            let drop = excess > 0 && analyst(e);
+            excess -= usize::from(drop);
+            !drop
+        });
+    }
+
     /// An open case as its verdict `v` describes it: entities, indicators, the rules that
     /// matched (rule and correlation findings; feedback findings cite a prior case), techniques,
     /// scores, stage and timeline; opened at its first timeline entry, updated when `v` was

@@ -7,6 +7,12 @@
 //! `history_open` (case id → [`OpenCase`] JSON, while the case is open). Every
 //! change to a case touches its record and its index entries in one sled transaction. The
 //! size cap of compaction counts the bytes of keys and values in these trees.
+//!
+//! **Versions kept.** With [`SledHistory::with_max_versions`] (the daemon passes
+//! `history.max_versions_per_case`) recording version `v` also removes the versions up to
+//! `v - max`, in the same transaction, so a case that stays open for days keeps its latest versions only: its
+//! verdicts (each up to hundreds of KB) neither fill the disk nor sled's memory, which keeps
+//! pages of large values resident whatever its cache capacity (see [`crate::store`]).
 
 use std::collections::BTreeSet;
 
@@ -39,6 +45,8 @@ pub struct SledHistory {
     idx_address: sled::Tree,
     rule_feedback: sled::Tree,
     open: sled::Tree,
+    /// Verdict versions kept per case (the latest ones).
+    max_versions: u32,
 }
 
 impl std::fmt::Debug for SledHistory {
@@ -156,7 +164,15 @@ impl SledHistory {
             idx_address: store.tree("history_idx_address")?,
             rule_feedback: store.tree("history_rule_feedback")?,
             open: store.tree("history_open")?,
+            max_versions: u32::MAX,
         })
+    }
+
+    /// Keeps only the latest `max` verdict versions of each case (at least 1); every version
+    /// is kept otherwise.
+    pub fn with_max_versions(mut self, max: u32) -> Self {
+        self.max_versions = max.max(1);
+        self
     }
 
     fn entity_index(&self, kind: EntityKind) -> &sled::Tree {
@@ -323,6 +339,13 @@ impl HistoryStore for SledHistory {
                     seq_key(&case.case_id, verdict.version),
                     verdict_bytes.clone(),
                 )?;
+                // Versions that fell out of the kept window since the last one recorded (one,
+                // unless a replicated case skipped some).
+                let prev = old.as_ref().map_or(0, |o| o.version);
+                let first_gone = (prev + 1).saturating_sub(self.max_versions).max(1);
+                for gone in first_gone..=verdict.version.saturating_sub(self.max_versions) {
+                    t[1].remove(seq_key(&case.case_id, gone))?;
+                }
                 for i in &case.indicators {
                     t[3].insert(
                         key(&[i.to_lowercase().as_bytes(), case.case_id.as_bytes()]),
@@ -373,6 +396,7 @@ impl HistoryStore for SledHistory {
                         actor: by.to_owned(),
                         note: format!("closed: {reason}"),
                     });
+                    after.bound_analyst_trail();
                     after.updated_at = at;
                     tx_put_case(t, &after)?;
                 }
@@ -397,10 +421,9 @@ impl HistoryStore for SledHistory {
                     time: fb.at,
                     stage: Stage::Respond,
                     actor: fb.analyst.clone(),
-                    note: format!("feedback: {} {}", fb.disposition.as_str(), fb.note)
-                        .trim_end()
-                        .to_owned(),
+                    note: super::feedback_note(fb),
                 });
+                after.bound_analyst_trail();
                 tx_put_case(cases, &after)?;
                 for rule in &before.rules {
                     rules.insert(

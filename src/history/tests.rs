@@ -128,6 +128,43 @@ fn record_keeps_indexes_and_analyst_fields_consistent() {
 }
 
 #[test]
+fn a_long_lived_case_keeps_only_its_latest_verdict_versions() {
+    let store = Store::temporary().unwrap();
+    let h = SledHistory::open(&store).unwrap().with_max_versions(5);
+    let (mut r, mut v) = record("c1", "WS-1", 0, Conclusion::Incident);
+    let versions = |h: &SledHistory| -> Vec<u32> {
+        h.verdicts("c1")
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .collect()
+    };
+    for version in 1..=30 {
+        (r.version, v.version) = (version, version);
+        h.record(&r, &v, &[]).unwrap();
+    }
+    assert_eq!(versions(&h), [26, 27, 28, 29, 30]);
+    // A replicated case may skip versions: everything past the window still goes.
+    (r.version, v.version) = (40, 40);
+    h.record(&r, &v, &[]).unwrap();
+    assert_eq!(versions(&h), [40]);
+    // The data measured for the size cap shrinks with it: one version, not 31.
+    let bytes = h.stats().unwrap().data_bytes;
+    let one = serde_json::to_vec(&v).unwrap().len() as u64;
+    assert!(
+        bytes < 10 * one,
+        "{bytes} bytes for versions of {one} bytes each"
+    );
+    // Without a limit every version is kept.
+    let all = SledHistory::open(&Store::temporary().unwrap()).unwrap();
+    for version in 1..=30 {
+        (r.version, v.version) = (version, version);
+        all.record(&r, &v, &[]).unwrap();
+    }
+    assert_eq!(versions(&all).len(), 30);
+}
+
+#[test]
 fn listing_filters_and_pages_with_a_cursor() {
     let store = Store::temporary().unwrap();
     let h = SledHistory::open(&store).unwrap();

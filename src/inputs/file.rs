@@ -5,6 +5,13 @@
 //! Runs on a blocking thread and sends with backpressure. A file that cannot be read or framed
 //! becomes a positioned dead letter and the next file is read; directory entries in formats this
 //! build does not read are skipped and counted, while a file named explicitly is an error.
+//!
+//! Memory is bounded whatever the file: gzip files (`.gz`, detected by magic) are decompressed
+//! as a stream ([`flate2::read::MultiGzDecoder`]) in 64 KiB reads, never whole; lines are cut
+//! at [`FileLimits::max_line_bytes`] ([`super::lines`]). Formats parsed as one document
+//! (packet captures, emails, Zeek logs, XML, JSON that is not NDJSON) are read whole, up to
+//! [`FileLimits::max_document_bytes`]: a larger file (or decompressed content) is not read but
+//! dead-lettered with the reason — never cut short silently. EVTX is framed chunk by chunk.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -15,7 +22,8 @@ use chrono::Utc;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{Payload, RawRecord, line_payload};
+use super::lines::{self, Cuts};
+use super::{Payload, RawRecord};
 use crate::event::Origin;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, ParseError, Position, evtx};
@@ -32,32 +40,96 @@ pub struct FileReport {
     pub records: u64,
     /// Directory entries skipped because their format is not one this build reads.
     pub skipped: Vec<PathBuf>,
+    /// Lines cut to `max_line_bytes` (sent on, marked).
+    pub truncated: u64,
 }
 
-/// Reads every path (files, or directories recursively in file-name order). `forced` overrides
-/// format detection for every file. Blocking: call it from `spawn_blocking`. Stops early on
-/// shutdown or when the pipeline is gone.
+/// Size caps of the file input (`[inputs.NAME] type = "file"`, and `scan`/`detect` flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    /// Longer lines are cut to this many bytes and marked ([`super::lines`]).
+    pub max_line_bytes: usize,
+    /// Largest file (or decompressed content) read whole for a one-document format.
+    pub max_document_bytes: u64,
+}
+
+/// Default of [`FileLimits::max_document_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        Self {
+            max_line_bytes: lines::DEFAULT_MAX_LINE_BYTES,
+            max_document_bytes: DEFAULT_MAX_DOCUMENT_BYTES,
+        }
+    }
+}
+
+/// How a file input reads.
+#[derive(Debug, Clone, Default)]
+pub struct FileOptions {
+    /// Overrides format detection for every file.
+    pub forced: Option<Format>,
+    pub limits: FileLimits,
+    /// The input's `nightwatch_input_records_truncated_total` series (the daemon's inputs).
+    pub truncated: Option<prometheus::IntCounter>,
+}
+
+/// Reads every path (files, or directories recursively in file-name order). Blocking: call it
+/// from `spawn_blocking`. Stops early on shutdown or when the pipeline is gone.
 pub fn read_paths(
     input: Arc<str>,
     paths: &[PathBuf],
-    forced: Option<Format>,
+    options: &FileOptions,
     out: &Sender<RawRecord>,
     dead: &Sender<DeadLetter>,
     shutdown: &CancellationToken,
 ) -> FileReport {
     let mut report = FileReport::default();
+    let mut reader = Reader {
+        input: input.clone(),
+        forced: options.forced,
+        limits: options.limits,
+        cuts: Cuts::new(
+            input.clone(),
+            options.limits.max_line_bytes,
+            options.truncated.clone(),
+        ),
+        out,
+        dead,
+    };
+    read_roots(&mut reader, paths, shutdown, &mut report);
+    report.truncated = reader.cuts.count();
+    report
+}
+
+/// What [`read_file`] needs besides the file.
+struct Reader<'a> {
+    input: Arc<str>,
+    forced: Option<Format>,
+    limits: FileLimits,
+    cuts: Cuts,
+    out: &'a Sender<RawRecord>,
+    dead: &'a Sender<DeadLetter>,
+}
+
+fn read_roots(
+    reader: &mut Reader<'_>,
+    paths: &[PathBuf],
+    shutdown: &CancellationToken,
+    report: &mut FileReport,
+) {
+    let (input, dead) = (reader.input.clone(), reader.dead);
     for root in paths {
         if root.is_dir() {
             for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
                 if shutdown.is_cancelled() {
-                    return report;
+                    return;
                 }
                 match entry {
                     Ok(e) if e.file_type().is_file() => {
-                        if read_file(&input, e.path(), false, forced, out, dead, &mut report)
-                            .is_err()
-                        {
-                            return report;
+                        if read_file(reader, e.path(), false, report).is_err() {
+                            return;
                         }
                     }
                     Ok(_) => {}
@@ -70,14 +142,13 @@ pub fn read_paths(
                     }
                 }
             }
-        } else if read_file(&input, root, true, forced, out, dead, &mut report).is_err() {
-            return report;
+        } else if read_file(reader, root, true, report).is_err() {
+            return;
         }
         if shutdown.is_cancelled() {
             break;
         }
     }
-    report
 }
 
 /// Sends a framing failure to the dead-letter output (no acknowledgement: files are re-read).
@@ -98,14 +169,12 @@ fn io_error(input: &Arc<str>, file: &str, reason: String) -> ParseError {
 
 /// Frames one file. `Err(Closed)` only when the pipeline has gone away.
 fn read_file(
-    input: &Arc<str>,
+    reader: &mut Reader<'_>,
     path: &Path,
     explicit: bool,
-    forced: Option<Format>,
-    out: &Sender<RawRecord>,
-    dead: &Sender<DeadLetter>,
     report: &mut FileReport,
 ) -> Result<(), Closed> {
+    let (input, dead, out) = (reader.input.clone(), reader.dead, reader.out);
     let source: Arc<str> = Arc::from(path.display().to_string());
     let fail = |position: Position, format: Format, reason: String| ParseError {
         format,
@@ -116,7 +185,7 @@ fn read_file(
         raw: None,
     };
     let mut head = [0u8; 4096];
-    let mut head_len = match File::open(path).and_then(|mut f| read_head(&mut f, &mut head)) {
+    let head_len = match File::open(path).and_then(|mut f| read_head(&mut f, &mut head)) {
         Ok(n) => n,
         Err(e) => {
             return send_dead(
@@ -125,15 +194,18 @@ fn read_file(
             );
         }
     };
-    // Compressed files (CloudTrail exports are `.json.gz`) are read through the decompressor.
-    let content = if head[..head_len].starts_with(&[0x1f, 0x8b]) {
-        match gunzip(path) {
-            Ok(bytes) => {
-                let n = bytes.len().min(head.len());
-                head[..n].copy_from_slice(&bytes[..n]);
-                head_len = n;
-                Content::Memory(bytes)
-            }
+    // Compressed files (CloudTrail exports are `.json.gz`) are read through the decompressor,
+    // as a stream: the head to sniff is the decompressed head.
+    let content = Content {
+        path,
+        gzip: head[..head_len].starts_with(&[0x1f, 0x8b]),
+    };
+    let head_len = if content.gzip {
+        match content
+            .reader()
+            .and_then(|mut r| read_head(&mut r, &mut head))
+        {
+            Ok(n) => n,
             Err(e) => {
                 return send_dead(
                     dead,
@@ -146,9 +218,11 @@ fn read_file(
             }
         }
     } else {
-        Content::File(path)
+        head_len
     };
-    let sniffed = forced.or_else(|| normalize::sniff(&head[..head_len]));
+    let sniffed = reader
+        .forced
+        .or_else(|| normalize::sniff(&head[..head_len]));
     let format = match sniffed {
         Some(f) => f,
         // A text file named explicitly is read as raw text, one event per line.
@@ -184,8 +258,9 @@ fn read_file(
             ack: Ack::none(),
         })
     };
+    let max_document = reader.limits.max_document_bytes;
     match format {
-        Format::Evtx if matches!(content, Content::Memory(_)) => send_dead(
+        Format::Evtx if content.gzip => send_dead(
             dead,
             fail(
                 Position::Byte(0),
@@ -219,116 +294,155 @@ fn read_file(
                 ),
             ),
         },
-        Format::WinXml => match content.bytes() {
+        Format::WinXml => match content.whole(max_document) {
             Ok(bytes) => send(
                 origin(0),
                 Payload::WinXml(normalize::decode_text(&bytes).into_owned()),
             ),
-            Err(e) => send_dead(
-                dead,
-                fail(Position::Byte(0), format, format!("cannot read: {e}")),
-            ),
+            Err(reason) => send_dead(dead, fail(Position::Byte(0), format, reason)),
         },
-        Format::Pcap | Format::Eml | Format::Zeek => match content.bytes() {
-            Ok(bytes) => send(
-                origin(0),
-                Payload::Document {
-                    format,
-                    bytes: bytes.into_owned(),
-                },
-            ),
-            Err(e) => send_dead(
-                dead,
-                fail(Position::Byte(0), format, format!("cannot read: {e}")),
-            ),
+        Format::Pcap | Format::Eml | Format::Zeek => match content.whole(max_document) {
+            Ok(bytes) => send(origin(0), Payload::Document { format, bytes }),
+            Err(reason) => send_dead(dead, fail(Position::Byte(0), format, reason)),
         },
         Format::Syslog | Format::WebAccess | Format::Text => {
-            read_lines(&content, format, &origin, &mut send, &|p, r| {
+            let mut lines = LineReader {
+                max: reader.limits.max_line_bytes,
+                cuts: &mut reader.cuts,
+                source: &source,
+            };
+            lines.read(&content, format, &origin, &mut send, &|p, r| {
                 send_dead(dead, fail(p, format, r))
             })
         }
-        Format::Json => read_json(&content, &head[..head_len], &origin, &mut send, &|p, r| {
-            send_dead(dead, fail(p, format, r))
-        }),
+        Format::Json => {
+            let mut lines = LineReader {
+                max: reader.limits.max_line_bytes,
+                cuts: &mut reader.cuts,
+                source: &source,
+            };
+            read_json(
+                &content,
+                &head[..head_len],
+                max_document,
+                &mut lines,
+                &origin,
+                &mut send,
+                &|p, r| send_dead(dead, fail(p, format, r)),
+            )
+        }
     }
 }
 
-/// Largest decompressed size read from one compressed file.
-const MAX_DECOMPRESSED: u64 = 4 << 30;
-
-/// A file's bytes: on disk, or decompressed in memory.
-enum Content<'a> {
-    File(&'a Path),
-    Memory(Vec<u8>),
+/// A file's bytes, on disk or through the gzip decompressor; never held whole except by
+/// [`Content::whole`], which is capped.
+struct Content<'a> {
+    path: &'a Path,
+    gzip: bool,
 }
+
+/// Bytes read from a file (or the decompressor) at a time.
+const READ_BUFFER: usize = 64 * 1024;
 
 impl Content<'_> {
-    fn reader(&self) -> std::io::Result<Box<dyn BufRead + '_>> {
-        Ok(match self {
-            Content::File(p) => Box::new(BufReader::new(File::open(p)?)),
-            Content::Memory(b) => Box::new(b.as_slice()),
+    /// A fresh reader from the start (decompressing as it goes).
+    fn reader(&self) -> std::io::Result<Box<dyn BufRead>> {
+        let file = File::open(self.path)?;
+        Ok(if self.gzip {
+            Box::new(BufReader::with_capacity(
+                READ_BUFFER,
+                flate2::read::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, file)),
+            ))
+        } else {
+            Box::new(BufReader::with_capacity(READ_BUFFER, file))
         })
     }
 
-    fn bytes(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
-        Ok(match self {
-            Content::File(p) => std::borrow::Cow::Owned(std::fs::read(p)?),
-            Content::Memory(b) => std::borrow::Cow::Borrowed(b),
-        })
+    /// The whole content, for formats parsed as one document. More than `max` bytes is an
+    /// error (the reason, for the dead letter), never a silent cut.
+    fn whole(&self, max: u64) -> Result<Vec<u8>, String> {
+        let too_large = |what: &str| {
+            format!(
+                "{what} is larger than max_document_bytes ({max} bytes); this format is parsed as one document and read whole, so the file is not read (raise the limit to read it)"
+            )
+        };
+        if !self.gzip
+            && let Ok(meta) = std::fs::metadata(self.path)
+            && meta.len() > max
+        {
+            return Err(too_large(&format!("the file ({} bytes)", meta.len())));
+        }
+        let mut out = Vec::new();
+        self.reader()
+            .and_then(|r| r.take(max.saturating_add(1)).read_to_end(&mut out))
+            .map_err(|e| format!("cannot read: {e}"))?;
+        if out.len() as u64 > max {
+            return Err(too_large("the decompressed content"));
+        }
+        Ok(out)
     }
 }
 
-fn gunzip(path: &Path) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(BufReader::new(File::open(path)?))
-        .take(MAX_DECOMPRESSED)
-        .read_to_end(&mut out)?;
-    Ok(out)
-}
-
-fn read_head(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_head(f: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
 }
 
 /// Line framing: each non-empty line (trimmed, lossy UTF-8) is one record; its index counts
-/// non-empty lines from 0. Reads with bounded memory however large the file.
-fn read_lines(
-    content: &Content<'_>,
-    format: Format,
-    origin: &dyn Fn(u64) -> Origin,
-    send: &mut dyn FnMut(Origin, Payload) -> Result<(), Closed>,
-    fail: &dyn Fn(Position, String) -> Result<(), Closed>,
-) -> Result<(), Closed> {
-    let mut reader = match content.reader() {
-        Ok(r) => r,
-        Err(e) => return fail(Position::Byte(0), format!("cannot read: {e}")),
-    };
-    let mut buf = Vec::new();
-    let mut index = 0u64;
-    let mut line_no = 0u64;
-    // W3C extended logs (IIS) name their columns in `#Fields:`; later data lines use them.
-    let mut w3c: Option<Arc<W3cFields>> = None;
-    loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(_) => line_no += 1,
-            Err(e) => return fail(Position::Line(line_no + 1), format!("cannot read: {e}")),
+/// non-empty lines from 0. Bounded memory however large the file or long its lines: a line
+/// past `max` bytes is cut and marked ([`super::lines`]).
+struct LineReader<'a> {
+    max: usize,
+    cuts: &'a mut Cuts,
+    source: &'a str,
+}
+
+impl LineReader<'_> {
+    fn read(
+        &mut self,
+        content: &Content<'_>,
+        format: Format,
+        origin: &dyn Fn(u64) -> Origin,
+        send: &mut dyn FnMut(Origin, Payload) -> Result<(), Closed>,
+        fail: &dyn Fn(Position, String) -> Result<(), Closed>,
+    ) -> Result<(), Closed> {
+        let mut reader = match content.reader() {
+            Ok(r) => r,
+            Err(e) => return fail(Position::Byte(0), format!("cannot read: {e}")),
+        };
+        let keep = lines::kept_bytes(self.max);
+        let mut kept = Vec::new();
+        let mut index = 0u64;
+        let mut line_no = 0u64;
+        // W3C extended logs (IIS) name their columns in `#Fields:`; later data lines use them.
+        let mut w3c: Option<Arc<W3cFields>> = None;
+        loop {
+            let len = match lines::read_line(&mut reader, &mut kept, keep) {
+                Ok(None) => return Ok(()),
+                Ok(Some(len)) => {
+                    line_no += 1;
+                    len
+                }
+                Err(e) => return fail(Position::Line(line_no + 1), format!("cannot read: {e}")),
+            };
+            let Some(framed) = lines::frame(format, &kept, len, self.max, &mut w3c) else {
+                continue;
+            };
+            if let Some(original) = framed.cut_from {
+                self.cuts
+                    .note(self.source, Position::Line(line_no), original);
+            }
+            send(origin(index), framed.payload)?;
+            index += 1;
         }
-        let text = String::from_utf8_lossy(&buf);
-        let line = text.trim().trim_start_matches('\u{feff}');
-        if line.is_empty() {
-            continue;
-        }
-        send(origin(index), line_payload(format, line, &mut w3c))?;
-        index += 1;
     }
 }
 
@@ -337,6 +451,8 @@ fn read_lines(
 fn read_json(
     content: &Content<'_>,
     head: &[u8],
+    max_document: u64,
+    lines: &mut LineReader<'_>,
     origin: &dyn Fn(u64) -> Origin,
     send: &mut dyn FnMut(Origin, Payload) -> Result<(), Closed>,
     fail: &dyn Fn(Position, String) -> Result<(), Closed>,
@@ -351,11 +467,11 @@ fn read_json(
     let ndjson = first_line.starts_with('{')
         && (first_line.ends_with('}') || head.len() == 4096 && !text_head.contains('\n'));
     if ndjson {
-        return read_lines(content, Format::Json, origin, send, fail);
+        return lines.read(content, Format::Json, origin, send, fail);
     }
-    let bytes = match content.bytes() {
+    let bytes = match content.whole(max_document) {
         Ok(b) => b,
-        Err(e) => return fail(Position::Byte(0), format!("cannot read: {e}")),
+        Err(reason) => return fail(Position::Byte(0), reason),
     };
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     let mut index = 0u64;
@@ -402,192 +518,5 @@ fn read_json(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-    use crate::metrics::Metrics;
-    use crate::pipeline::channel::bounded;
-    use std::io::Write;
-
-    fn run(paths: &[PathBuf]) -> (Vec<RawRecord>, Vec<ParseError>, FileReport) {
-        let m = Metrics::new().unwrap();
-        let (tx, rx) = bounded("raw", 1000, &m);
-        let (dtx, drx) = bounded("dead", 1000, &m);
-        let report = read_paths(
-            Arc::from("file"),
-            paths,
-            None,
-            &tx,
-            &dtx,
-            &CancellationToken::new(),
-        );
-        drop((tx, dtx));
-        let mut recs = Vec::new();
-        while let Ok(r) = rx.recv_blocking() {
-            recs.push(r);
-        }
-        let mut dead = Vec::new();
-        while let Ok(d) = drx.recv_blocking() {
-            dead.push(d.error);
-        }
-        (recs, dead, report)
-    }
-
-    #[test]
-    fn ndjson_indices_count_non_empty_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.log");
-        let mut f = File::create(&p).unwrap();
-        writeln!(f, "{{\"a\":1}}\n\n{{\"a\":2}}\n{{broken}}\n").unwrap();
-        let (recs, dead, report) = run(std::slice::from_ref(&p));
-        assert!(dead.is_empty());
-        assert_eq!(report.files, 1);
-        let idx: Vec<u64> = recs.iter().map(|r| r.origin.index).collect();
-        assert_eq!(idx, vec![0, 1, 2]);
-        assert_eq!(&*recs[0].origin.source, p.display().to_string());
-    }
-
-    #[test]
-    fn arrays_and_concatenated_documents() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("arr.json"), "[{\"a\":1},{\"a\":2}]").unwrap();
-        std::fs::write(
-            dir.path().join("cat.json"),
-            "{\n \"a\": 1\n}\n{\n \"a\": 2\n}\n{\n \"a\": 3\n}",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "plain text").unwrap();
-        let (recs, dead, report) = run(&[dir.path().to_owned()]);
-        assert!(dead.is_empty(), "{dead:?}");
-        assert_eq!(recs.len(), 5);
-        assert_eq!(report.skipped.len(), 1);
-        // Directory arguments: the directory as given joined with the relative path.
-        assert_eq!(
-            &*recs[0].origin.source,
-            dir.path().join("arr.json").display().to_string()
-        );
-    }
-
-    #[test]
-    fn broken_documents_and_missing_files_are_dead_letters() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("bad.json");
-        std::fs::write(&p, "{\n \"a\": 1\n}\n{\n \"a\": \n").unwrap();
-        let missing = dir.path().join("missing.json");
-        let binary = dir.path().join("blob.bin");
-        std::fs::write(&binary, b"\x00\x01garbage\x00").unwrap();
-        let (recs, dead, _) = run(&[p, missing, binary]);
-        assert_eq!(recs.len(), 1);
-        assert_eq!(dead.len(), 3, "{dead:?}");
-        assert!(matches!(dead[0].position, Position::Byte(_)));
-        assert!(dead[1].reason.contains("cannot read"));
-        assert!(dead[2].reason.contains("unrecognized binary format"));
-    }
-
-    #[test]
-    fn gzip_and_cloudtrail_records_wrappers() {
-        use std::io::Write;
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("trail.json.gz");
-        let mut gz = flate2::write::GzEncoder::new(
-            File::create(&p).unwrap(),
-            flate2::Compression::default(),
-        );
-        gz.write_all(br#"{"Records": [{"eventName": "A"}, {"eventName": "B"}]}"#)
-            .unwrap();
-        gz.finish().unwrap();
-        let (recs, dead, _) = run(std::slice::from_ref(&p));
-        assert!(dead.is_empty(), "{dead:?}");
-        let names: Vec<String> = recs
-            .into_iter()
-            .flat_map(crate::normalize::parse)
-            .map(|e| e.unwrap().fields.get_str("eventName").unwrap().into_owned())
-            .collect();
-        assert_eq!(names, vec!["A", "B"]);
-    }
-
-    #[test]
-    fn text_files_frame_by_line_and_explicit_unknown_text_is_raw_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let syslog = dir.path().join("auth.log");
-        std::fs::write(
-            &syslog,
-            b"Nov 21 06:00:01 host sshd[1]: Accepted password for bob\n\n<34>Oct 11 22:14:15 mymachine su: \xff bad utf8\n",
-        )
-        .unwrap();
-        let notes = dir.path().join("notes.txt");
-        std::fs::write(&notes, "first line\nsecond line\n").unwrap();
-        let (recs, dead, report) = run(&[syslog, notes]);
-        assert!(dead.is_empty(), "{dead:?}");
-        assert_eq!(report.files, 2);
-        let formats: Vec<(Format, u64)> = recs
-            .iter()
-            .map(|r| (r.payload.format(), r.origin.index))
-            .collect();
-        assert_eq!(
-            formats,
-            vec![
-                (Format::Syslog, 0),
-                (Format::Syslog, 1),
-                (Format::Text, 0),
-                (Format::Text, 1)
-            ]
-        );
-    }
-
-    #[test]
-    fn iis_logs_with_a_custom_fields_directive_use_its_columns() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("u_ex261121.log");
-        std::fs::write(
-            &p,
-            "#Software: Microsoft Internet Information Services 10.0\n\
-             #Fields: date time cs-method cs-uri-stem c-ip sc-status cs(User-Agent)\n\
-             2026-11-21 06:00:01 GET /owa/auth/x.aspx 198.51.100.7 200 python-requests/2.31\n\
-             #Fields: date time c-ip cs-uri-query sc-status\n\
-             2026-11-21 06:00:02 203.0.113.9 cmd=whoami 404\n",
-        )
-        .unwrap();
-        let (recs, dead, _) = run(std::slice::from_ref(&p));
-        assert!(dead.is_empty(), "{dead:?}");
-        let events: Vec<_> = recs
-            .into_iter()
-            .flat_map(normalize::parse)
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(
-            events.len(),
-            5,
-            "two directives, three data lines: {events:?}"
-        );
-        let first = &events[2];
-        assert_eq!(first.logsource.category.as_deref(), Some("webserver"));
-        assert_eq!(
-            first.fields.get("c-ip"),
-            Some(&serde_json::json!("198.51.100.7"))
-        );
-        assert_eq!(
-            first.fields.get("cs-uri-stem"),
-            Some(&serde_json::json!("/owa/auth/x.aspx"))
-        );
-        assert_eq!(first.fields.get("sc-status"), Some(&serde_json::json!(200)));
-        assert_eq!(
-            first.fields.get("cs-user-agent"),
-            Some(&serde_json::json!("python-requests/2.31"))
-        );
-        assert_eq!(first.time.to_rfc3339(), "2026-11-21T06:00:01+00:00");
-        let second = &events[4];
-        assert_eq!(
-            second.fields.get("c-ip"),
-            Some(&serde_json::json!("203.0.113.9"))
-        );
-        assert_eq!(
-            second.fields.get("cs-uri-query"),
-            Some(&serde_json::json!("cmd=whoami"))
-        );
-        assert_eq!(
-            second.fields.get("sc-status"),
-            Some(&serde_json::json!(404))
-        );
-        assert!(second.fields.get("cs-method").is_none());
-    }
-}
+#[path = "file_tests.rs"]
+mod tests;

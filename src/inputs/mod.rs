@@ -8,6 +8,7 @@
 
 pub mod file;
 pub mod kafka;
+pub mod lines;
 pub mod nats;
 pub mod stdin;
 pub mod syslog;
@@ -53,6 +54,13 @@ pub enum Payload {
     WinXml(String),
     /// A whole file in a format parsed as one document (packet captures, emails, Zeek logs).
     Document { format: Format, bytes: Vec<u8> },
+    /// A record cut to its input's size cap ([`lines`]): its events carry
+    /// [`lines::TRUNCATED_FIELD`], its parse errors say it was cut.
+    Truncated {
+        inner: Box<Payload>,
+        /// The record's length before the cut, in bytes.
+        original_bytes: u64,
+    },
 }
 
 /// Frames one non-empty line of a line format. `w3c` is the file's framing state: the last
@@ -126,6 +134,7 @@ impl Payload {
             Payload::W3cLine { .. } => Format::WebAccess,
             Payload::EvtxChunk(_) => Format::Evtx,
             Payload::WinXml(_) => Format::WinXml,
+            Payload::Truncated { inner, .. } => inner.format(),
         }
     }
 }

@@ -1,34 +1,71 @@
-//! The `stdin` input: NDJSON on standard input, one event per non-empty line.
+//! The `stdin` input: NDJSON on standard input, one event per non-empty line. Lines longer
+//! than `max_line_bytes` are cut to it, marked and counted ([`super::lines`]); memory stays
+//! bounded however long a line is.
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::{Payload, RawRecord};
+use super::RawRecord;
+use super::lines::{self, Cuts};
 use crate::event::Origin;
-use crate::normalize::Format;
+use crate::metrics::Metrics;
+use crate::normalize::{Format, Position};
 use crate::pipeline::ack::Ack;
 use crate::pipeline::channel::Sender;
 
 /// Reads standard input until end of file or shutdown. Returns the number of records sent.
 pub async fn run(
     name: Arc<str>,
+    max_line_bytes: usize,
+    out: Sender<RawRecord>,
+    shutdown: CancellationToken,
+    metrics: &Metrics,
+) -> std::io::Result<u64> {
+    let cuts = Cuts::new(
+        name.clone(),
+        max_line_bytes,
+        Some(metrics.input_truncated.with_label_values(&[&name])),
+    );
+    read(
+        name,
+        BufReader::new(tokio::io::stdin()),
+        max_line_bytes,
+        cuts,
+        out,
+        shutdown,
+    )
+    .await
+}
+
+/// [`run`] over any reader.
+async fn read(
+    name: Arc<str>,
+    mut reader: impl AsyncBufRead + Unpin,
+    max_line_bytes: usize,
+    mut cuts: Cuts,
     out: Sender<RawRecord>,
     shutdown: CancellationToken,
 ) -> std::io::Result<u64> {
     let source: Arc<str> = Arc::from("stdin");
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let keep = lines::kept_bytes(max_line_bytes);
+    let mut kept = Vec::new();
     let mut index = 0u64;
+    let mut line_no = 0u64;
     loop {
-        let line = tokio::select! {
+        let len = tokio::select! {
             _ = shutdown.cancelled() => break,
-            line = lines.next_line() => line?,
+            len = lines::read_line_async(&mut reader, &mut kept, keep) => len?,
         };
-        let Some(line) = line else { break };
-        if line.trim().is_empty() {
+        let Some(len) = len else { break };
+        line_no += 1;
+        let Some(framed) = lines::frame(Format::Json, &kept, len, max_line_bytes, &mut None) else {
             continue;
+        };
+        if let Some(original) = framed.cut_from {
+            cuts.note(&source, Position::Line(line_no), original);
         }
         let record = RawRecord {
             origin: Origin {
@@ -37,10 +74,7 @@ pub async fn run(
                 index,
             },
             received: Utc::now(),
-            payload: Payload::Line {
-                format: Format::Json,
-                line,
-            },
+            payload: framed.payload,
             ack: Ack::none(),
         };
         index += 1;
@@ -49,4 +83,52 @@ pub async fn run(
         }
     }
     Ok(index)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::inputs::Payload;
+    use crate::pipeline::channel::bounded;
+
+    #[tokio::test]
+    async fn a_long_line_is_cut_marked_and_counted() {
+        let m = Metrics::new().unwrap();
+        let (tx, rx) = bounded("raw", 16, &m);
+        let mut data = b"{\"a\":1}\n\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', 100_000));
+        data.extend(b"\n{\"b\":2}");
+        let counter = m.input_truncated.with_label_values(&["pipe"]);
+        let cuts = Cuts::new(Arc::from("pipe"), 1000, Some(counter.clone()));
+        let n = read(
+            Arc::from("pipe"),
+            BufReader::with_capacity(4096, data.as_slice()),
+            1000,
+            cuts,
+            tx,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(n, 3);
+        let mut payloads = Vec::new();
+        while let Ok(r) = rx.recv().await {
+            payloads.push((r.origin.index, r.payload));
+        }
+        assert_eq!(counter.get(), 1);
+        let (
+            index,
+            Payload::Truncated {
+                inner,
+                original_bytes,
+            },
+        ) = &payloads[1]
+        else {
+            panic!("{payloads:?}");
+        };
+        assert_eq!((*index, *original_bytes), (1, 100_000));
+        assert!(matches!(&**inner, Payload::Line { line, .. } if line.len() == 1000));
+        assert!(matches!(&payloads[2].1, Payload::Line { line, .. } if line == "{\"b\":2}"));
+    }
 }

@@ -12,37 +12,49 @@
 //!   line is read twice; if it does not, lines written between the last read and the
 //!   truncation are lost, which is inherent to copytruncate.
 //! * **At-least-once**: each line's record carries an [`Ack`]; [`OrderedCommits`] turns
-//!   completions into the position below which every line is delivered, and only that is
-//!   checkpointed (write to a temporary file, fsync, rename). After a crash, lines past the
-//!   checkpoint are read again: duplicates are bounded by the lines in flight, and their event
-//!   ids are the same (the origin index is the line's byte offset).
+//!   completions into the position below which every line is delivered (the commit point),
+//!   and only that is checkpointed (write to a temporary file, fsync, rename). After a crash,
+//!   lines past the checkpoint are read again, with the same event ids (the origin index is the
+//!   line's byte offset).
+//! * **Bounded re-delivery**: completions are applied as they arrive, also between the sends
+//!   of a backlog, and the checkpoint is written once `checkpoint_every` lines are committed
+//!   since the last write (or `checkpoint_interval` passed with progress); the tail reads at
+//!   most `max_in_flight` lines past the commit point (files whose commit point is held by a
+//!   failed line excepted). The lines delivered but not in the last written checkpoint are the
+//!   committed lines not yet written (fewer than `checkpoint_every` when the next line is
+//!   read) plus lines past the commit point (at most `max_in_flight`), so after `kill -9` at
+//!   most `checkpoint_every + max_in_flight - 1` lines are delivered twice. A line that failed
+//!   holds its file's commit point until a restart; its file's later lines are then read again.
 //! * **Wake-ups** come from `notify` (inotify) on the directories of the globs, with a poll
 //!   every `poll_interval` as the fallback for file systems that do not report changes.
 //!
 //! Line formats only (NDJSON, syslog, web access logs, text), sniffed from the file's first
-//! bytes or forced by `format`. A line longer than `max_line_bytes` is cut to that length
-//! and counted; a partial last line waits for its newline (or for its file to be rotated away).
+//! bytes or forced by `format`. A line longer than `max_line_bytes` is cut to that length,
+//! marked and counted ([`super::lines`]); only its first `max_line_bytes` are held in memory
+//! while the rest streams past, however long it is. A partial last line waits for its newline
+//! (or for its file to be rotated away).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::{RawRecord, line_payload};
+use super::lines::{self, Cuts, LineLen};
+use super::{Payload, RawRecord};
 use crate::event::Origin;
 use crate::metrics::Metrics;
 use crate::normalize::weblog::W3cFields;
-use crate::normalize::{self, Format};
+use crate::normalize::{self, Format, Position as At};
 use crate::pipeline::ack::{Ack, OrderedCommits, Outcome};
 use crate::pipeline::channel::Sender;
+use checkpoint::{Checkpoints, Policy, Position};
 
 /// How a tail input is set up (from `[inputs.NAME] type = "tail"`).
 #[derive(Debug, Clone)]
@@ -58,6 +70,13 @@ pub struct TailSettings {
     pub poll_interval: Duration,
     /// How long a file that vanished from every glob is still read through its open handle.
     pub rotate_wait: Duration,
+    /// Write the checkpoint once this many lines are committed since the last write …
+    pub checkpoint_every: usize,
+    /// … or once this long has passed since it with progress, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// Lines read past the commit point (in flight, or delivered after a line still in
+    /// flight) before the tail waits for completions.
+    pub max_in_flight: usize,
 }
 
 /// Why a tail input could not start.
@@ -87,19 +106,6 @@ pub struct TailReport {
     pub failed_acks: u64,
 }
 
-/// The checkpoint file: per fingerprint, the delivered position and the last path seen.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Checkpoints {
-    version: u32,
-    files: BTreeMap<String, Position>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Position {
-    path: PathBuf,
-    offset: u64,
-}
-
 /// Something the tail loop must react to.
 enum Wake {
     /// A line's record finished (entry id, entry generation, line start, outcome).
@@ -120,12 +126,23 @@ struct Tracked {
     format: Format,
     /// Next byte to read.
     read_pos: u64,
-    /// Bytes after `read_pos` already read but not yet ending in a newline.
+    /// The first bytes (at most [`lines::kept_bytes`]) of the line at `read_pos`, read but
+    /// not yet ended by a newline.
     partial: Vec<u8>,
+    /// Bytes of that line read so far (those past `partial` were consumed and discarded).
+    line_len: u64,
     commits: OrderedCommits,
     w3c: Option<Arc<W3cFields>>,
     /// Last time a glob matched its path.
     seen: Instant,
+}
+
+/// A line read from a file, framed, not yet handed to the pipeline.
+struct Framed {
+    start: u64,
+    end: u64,
+    /// `None` for an empty line (delivered as soon as it is issued).
+    payload: Option<Payload>,
 }
 
 /// Follows the files until `stop` fires, then waits for the records in flight to finish and
@@ -140,27 +157,33 @@ pub fn run(
     let mut tail = Tail::new(input, settings, metrics)?;
     let (wake_tx, wake_rx) = mpsc::channel::<Wake>();
     let watcher = watch(&tail.settings.paths, wake_tx.clone());
-    let mut last_checkpoint = Instant::now();
+    let wakes = Wakes {
+        tx: wake_tx,
+        rx: wake_rx,
+    };
     while !stop.is_cancelled() {
-        if tail.scan_and_read(&raw, &wake_tx, &stop).is_err() {
+        if tail.scan_and_read(&raw, &wakes, &stop).is_err() {
             break; // the pipeline closed
         }
-        tail.wait(&wake_rx, tail.settings.poll_interval);
-        if tail.dirty && last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
-            tail.save();
-            last_checkpoint = Instant::now();
-        }
+        tail.wait(&wakes.rx, tail.settings.poll_interval);
     }
     // Stop reading; let every record in flight finish (each holds a clone of the sender, and
     // the channel ends when the last one is released).
     drop(raw);
     drop(watcher);
-    drop(wake_tx);
-    while let Ok(w) = wake_rx.recv() {
+    let Wakes { tx, rx } = wakes;
+    drop(tx);
+    while let Ok(w) = rx.recv() {
         tail.handle(w);
     }
-    tail.save();
+    tail.save(Instant::now());
     Ok(tail.report)
+}
+
+/// The tail loop's wake-up channel: completions and file-system events.
+struct Wakes {
+    tx: mpsc::Sender<Wake>,
+    rx: mpsc::Receiver<Wake>,
 }
 
 struct Tail {
@@ -173,19 +196,23 @@ struct Tail {
     /// shows up again and so that acknowledgements still in flight are applied.
     dormant: HashMap<u64, Tracked>,
     next_id: u64,
-    dirty: bool,
+    /// When to write the checkpoint.
+    policy: Policy,
+    /// Lines read past the commit point of files whose commit point can still move (no failed
+    /// line): kept up to date on issue and commit, recounted when files come and go.
+    window: usize,
+    /// The file system reported a change while the tail was busy reading.
+    changed: bool,
     report: TailReport,
-    /// `nightwatch_input_records_total` and the oversize counter (lines cut, not dropped).
+    /// `nightwatch_input_records_total`.
     sent: prometheus::IntCounter,
-    cut: prometheus::IntCounter,
+    /// Lines cut to `max_line_bytes` (`nightwatch_input_records_truncated_total`).
+    cuts: Cuts,
 }
 
 const FINGERPRINT_MAX: usize = 4096;
 /// Files no longer followed that are remembered (and checkpointed) in case they reappear.
 const MAX_REMEMBERED: usize = 4096;
-/// How often moved positions are written. After a crash, lines delivered since the last write
-/// are read again: duplicates are bounded by this interval's deliveries plus those in flight.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 const READ_CHUNK: usize = 64 * 1024;
 
 impl Tail {
@@ -219,49 +246,29 @@ impl Tail {
         if !restored.is_empty() {
             tracing::info!(input = %input, files = restored.len(), "tail resumes from checkpoint");
         }
+        let policy = Policy::new(
+            settings.checkpoint_every,
+            settings.checkpoint_interval,
+            Instant::now(),
+        );
         Ok(Tail {
-            settings,
             tracked: HashMap::new(),
             dormant: HashMap::new(),
             restored,
             next_id: 0,
-            dirty: false,
+            policy,
+            window: 0,
+            changed: false,
             report: TailReport::default(),
             sent: metrics.input_records.with_label_values(&[&input]),
-            cut: metrics
-                .input_dropped
-                .with_label_values(&[&input, "oversize"]),
+            cuts: Cuts::new(
+                input.clone(),
+                settings.max_line_bytes,
+                Some(metrics.input_truncated.with_label_values(&[&input])),
+            ),
+            settings,
             input,
         })
-    }
-
-    /// Waits for a wake-up or `timeout`, then drains whatever else is queued.
-    fn wait(&mut self, rx: &mpsc::Receiver<Wake>, timeout: Duration) {
-        if let Ok(w) = rx.recv_timeout(timeout) {
-            self.handle(w);
-        }
-        while let Ok(w) = rx.try_recv() {
-            self.handle(w);
-        }
-    }
-
-    fn handle(&mut self, wake: Wake) {
-        let Wake::Done(id, generation, start, outcome) = wake else {
-            return;
-        };
-        if outcome == Outcome::Failed {
-            self.report.failed_acks += 1;
-        }
-        let t = match self.tracked.get_mut(&id) {
-            Some(t) => Some(t),
-            None => self.dormant.get_mut(&id),
-        };
-        if let Some(t) = t
-            && t.generation == generation
-            && t.commits.complete(start, outcome).is_some()
-        {
-            self.dirty = true;
-        }
     }
 
     /// Files currently matching a glob, in path order.
@@ -280,7 +287,7 @@ impl Tail {
     fn scan_and_read(
         &mut self,
         raw: &Sender<RawRecord>,
-        wake: &mpsc::Sender<Wake>,
+        wakes: &Wakes,
         stop: &CancellationToken,
     ) -> Result<(), crate::pipeline::channel::Closed> {
         let now = Instant::now();
@@ -327,12 +334,13 @@ impl Tail {
                 self.start(path, fp, now);
             }
         }
+        self.recount_window();
         let ids: Vec<u64> = self.tracked.keys().copied().collect();
         for id in ids {
             if stop.is_cancelled() {
                 break;
             }
-            self.read(id, raw, wake)?;
+            self.read(id, raw, wakes, stop)?;
         }
         // Forget files that left every glob, were read to the end and are fully delivered.
         let wait = self.settings.rotate_wait;
@@ -406,6 +414,7 @@ impl Tail {
                 format,
                 read_pos: offset,
                 partial: Vec::new(),
+                line_len: 0,
                 commits: OrderedCommits::new(offset),
                 w3c: None,
                 seen: now,
@@ -418,7 +427,8 @@ impl Tail {
         &mut self,
         id: u64,
         raw: &Sender<RawRecord>,
-        wake: &mpsc::Sender<Wake>,
+        wakes: &Wakes,
+        stop: &CancellationToken,
     ) -> Result<(), crate::pipeline::channel::Closed> {
         let Some(t) = self.tracked.get_mut(&id) else {
             return Ok(());
@@ -430,7 +440,7 @@ impl Tail {
             Ok(m) => m.len(),
             Err(_) => return Ok(()),
         };
-        let consumed = t.read_pos + t.partial.len() as u64;
+        let consumed = t.read_pos + t.line_len;
         // Shorter than what was read, or other first lines: truncated or rewritten in place.
         let changed = len < consumed
             || fingerprint_of(file, self.settings.fingerprint_lines).as_ref()
@@ -449,62 +459,65 @@ impl Tail {
         }
         let mut buf = vec![0u8; READ_CHUNK];
         let source: Arc<str> = Arc::from(t.path.to_string_lossy().as_ref());
-        let lines = self.settings.fingerprint_lines;
+        let fp_lines = self.settings.fingerprint_lines;
         let mut changed = false;
+        let mut batch = Vec::new();
         loop {
+            let Some(t) = self.tracked.get_mut(&id) else {
+                return Ok(());
+            };
+            let Some(file) = t.file.as_mut() else {
+                return Ok(());
+            };
             let n = match file.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
             // Checked after the read: content replaced before or during it is never sent.
-            if fingerprint_of(file, lines).as_ref() != Some(&t.fingerprint) {
+            if fingerprint_of(file, fp_lines).as_ref() != Some(&t.fingerprint) {
                 changed = true;
                 break;
             }
-            t.partial.extend_from_slice(&buf[..n]);
-            let mut start_in_partial = 0;
-            while let Some(nl) = memchr::memchr(b'\n', &t.partial[start_in_partial..]) {
-                let line_end = start_in_partial + nl + 1;
-                let bytes = &t.partial[start_in_partial..line_end];
-                let start = t.read_pos + start_in_partial as u64;
-                let end = t.read_pos + line_end as u64;
-                start_in_partial = line_end;
-                let mut text = String::from_utf8_lossy(bytes);
-                let mut line = text.trim().trim_start_matches('\u{feff}');
-                t.commits.issue(start, end);
-                if line.is_empty() {
-                    t.commits.complete(start, Outcome::Delivered);
-                    continue;
+            let (max, keep) = (
+                self.settings.max_line_bytes,
+                lines::kept_bytes(self.settings.max_line_bytes),
+            );
+            let mut rest = &buf[..n];
+            while !rest.is_empty() {
+                let (used, complete) = lines::take_segment(rest, &mut t.partial, keep);
+                rest = &rest[used..];
+                t.line_len += used as u64;
+                if !complete {
+                    break;
                 }
-                if line.len() > self.settings.max_line_bytes {
-                    let mut cut = self.settings.max_line_bytes;
-                    while !line.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    self.report.cut_lines += 1;
-                    self.cut.inc();
-                    text = std::borrow::Cow::Owned(line[..cut].to_owned());
-                    line = &text;
-                }
-                let (wake, id, generation) = (wake.clone(), t.id, t.generation);
-                let record = RawRecord {
-                    origin: Origin {
-                        input: self.input.clone(),
-                        source: source.clone(),
-                        index: start,
-                    },
-                    received: Utc::now(),
-                    payload: line_payload(t.format, line, &mut t.w3c),
-                    ack: Ack::new(move |outcome| {
-                        let _ = wake.send(Wake::Done(id, generation, start, outcome));
-                    }),
+                let start = t.read_pos;
+                let len = LineLen {
+                    total: t.line_len,
+                    newline: true,
                 };
-                raw.send_blocking(record)?;
-                self.report.lines += 1;
-                self.sent.inc();
+                let end = start + len.total;
+                t.read_pos = end;
+                t.line_len = 0;
+                let framed = lines::frame(t.format, &t.partial, len, max, &mut t.w3c);
+                t.partial.clear();
+                let payload = framed.map(|framed| {
+                    if let Some(original) = framed.cut_from {
+                        self.report.cut_lines += 1;
+                        self.cuts.note(&source, At::Byte(start), original);
+                    }
+                    framed.payload
+                });
+                batch.push(Framed {
+                    start,
+                    end,
+                    payload,
+                });
             }
-            t.partial.drain(..start_in_partial);
-            t.read_pos += start_in_partial as u64;
+            // Lines left unsent when the tail stops are never issued: the commit point stays
+            // before them, so they are read again after the restart.
+            if !self.send(id, &source, batch.drain(..), raw, wakes, stop)? {
+                return Ok(());
+            }
             if n < buf.len() {
                 break;
             }
@@ -513,6 +526,58 @@ impl Tail {
             self.truncated(id);
         }
         Ok(())
+    }
+
+    /// Issues and sends framed lines of one file in order, each once the window has room,
+    /// applying completions and writing the checkpoint when due between the sends. False when
+    /// the tail stopped before every line was sent.
+    fn send(
+        &mut self,
+        id: u64,
+        source: &Arc<str>,
+        lines: impl Iterator<Item = Framed>,
+        raw: &Sender<RawRecord>,
+        wakes: &Wakes,
+        stop: &CancellationToken,
+    ) -> Result<bool, crate::pipeline::channel::Closed> {
+        for Framed {
+            start,
+            end,
+            payload,
+        } in lines
+        {
+            if !self.make_room(&wakes.rx, stop) {
+                return Ok(false);
+            }
+            let Some(t) = self.tracked.get_mut(&id) else {
+                return Ok(false);
+            };
+            t.commits.issue(start, end);
+            if t.commits.failed() == 0 {
+                self.window += 1;
+            }
+            let Some(payload) = payload else {
+                self.apply(id, start, Outcome::Delivered);
+                continue;
+            };
+            let (wake, generation) = (wakes.tx.clone(), t.generation);
+            let record = RawRecord {
+                origin: Origin {
+                    input: self.input.clone(),
+                    source: source.clone(),
+                    index: start,
+                },
+                received: Utc::now(),
+                payload,
+                ack: Ack::new(move |outcome| {
+                    let _ = wake.send(Wake::Done(id, generation, start, outcome));
+                }),
+            };
+            raw.send_blocking(record)?;
+            self.report.lines += 1;
+            self.sent.inc();
+        }
+        Ok(true)
     }
 
     /// Stops following a file but remembers it: if the same content shows up again (a glob
@@ -524,11 +589,12 @@ impl Tail {
         {
             self.dormant.remove(&oldest);
         }
-        self.dirty = true;
+        self.policy.changed();
         let path = t.path.clone();
 
         t.file = None;
         self.dormant.insert(t.id, t);
+        self.recount_window();
         Some(path)
     }
 
@@ -562,45 +628,6 @@ impl Tail {
             }
         }
     }
-
-    /// Writes the delivered positions: temporary file, fsync, rename.
-    fn save(&mut self) {
-        let mut files = self.restored.clone();
-        for t in self.dormant.values().chain(self.tracked.values()) {
-            files.insert(
-                t.fingerprint.clone(),
-                Position {
-                    path: t.path.clone(),
-                    offset: t.commits.committed(),
-                },
-            );
-        }
-        let doc = Checkpoints { version: 1, files };
-        match write_atomically(&self.settings.checkpoint, &doc) {
-            Ok(()) => self.dirty = false,
-            Err(e) => {
-                tracing::error!(input = %self.input, path = %self.settings.checkpoint.display(), error = %e, "tail cannot write its checkpoint")
-            }
-        }
-    }
-}
-
-fn write_atomically(path: &Path, doc: &Checkpoints) -> std::io::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("tmp");
-    let bytes = serde_json::to_vec_pretty(doc).map_err(std::io::Error::other)?;
-    let mut f = File::create(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(d) = File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 /// Hash of the file's first `lines` complete lines (at most 4 KiB); `None` until they exist.
@@ -694,6 +721,9 @@ fn glob_base(pattern: &str) -> PathBuf {
     }
     base
 }
+
+#[path = "tail_checkpoint.rs"]
+mod checkpoint;
 
 #[cfg(test)]
 #[path = "tail_tests.rs"]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::inputs::Payload;
 use crate::metrics::Metrics;
-use crate::pipeline::channel::bounded;
+use crate::pipeline::channel::{Receiver, bounded};
 
 fn settings(dir: &Path, glob: &str) -> TailSettings {
     TailSettings {
@@ -22,6 +22,9 @@ fn settings(dir: &Path, glob: &str) -> TailSettings {
         max_line_bytes: 1024,
         poll_interval: Duration::from_millis(20),
         rotate_wait: Duration::from_millis(200),
+        checkpoint_every: 1000,
+        checkpoint_interval: Duration::from_millis(250),
+        max_in_flight: 1000,
     }
 }
 
@@ -29,24 +32,49 @@ fn settings(dir: &Path, glob: &str) -> TailSettings {
 /// `deliver` accepts (the others are dropped unfinished) and records every line.
 struct Running {
     stop: CancellationToken,
-    tail: JoinHandle<Result<TailReport, TailError>>,
+    tail: Tailing,
     consumer: JoinHandle<()>,
     lines: Arc<Mutex<Vec<String>>>,
 }
 
-fn start(s: TailSettings, deliver: fn(&str) -> bool) -> Running {
+/// A tail input running on its own thread, sending into a channel of 16.
+fn spawn(s: TailSettings) -> (Receiver<RawRecord>, CancellationToken, Tailing) {
     let m = Arc::new(Metrics::new().unwrap());
     let (tx, rx) = bounded::<RawRecord>("raw", 16, &m);
     let stop = CancellationToken::new();
+    let st = stop.clone();
+    (
+        rx,
+        stop,
+        std::thread::spawn(move || run(Arc::from("t"), s, tx, st, &m)),
+    )
+}
+
+type Tailing = JoinHandle<Result<TailReport, TailError>>;
+
+fn start(s: TailSettings, deliver: fn(&str) -> bool) -> Running {
+    let (rx, stop, tail) = spawn(s);
     let lines = Arc::new(Mutex::new(Vec::new()));
-    let (st, seen) = (stop.clone(), lines.clone());
-    let tail = std::thread::spawn(move || run(Arc::from("t"), s, tx, st, &m));
+    let seen = lines.clone();
     let consumer = std::thread::spawn(move || {
         while let Ok(r) = rx.recv_blocking() {
-            let Payload::Line { line, .. } = &r.payload else {
+            // A cut line shows as `CUT <original length>: <kept text>`.
+            let (payload, cut) = match &r.payload {
+                Payload::Truncated {
+                    inner,
+                    original_bytes,
+                } => (&**inner, Some(original_bytes)),
+                p => (p, None),
+            };
+            let Payload::Line { line, .. } = payload else {
                 panic!("unexpected payload {:?}", r.payload)
             };
+            let line = match cut {
+                Some(n) => format!("CUT {n}: {line}"),
+                None => line.clone(),
+            };
             seen.lock().unwrap().push(line.clone());
+            let line = &line;
             if deliver(line) {
                 r.ack.done();
             }
@@ -213,4 +241,193 @@ fn a_file_rewritten_in_place_with_more_content_is_read_from_the_start_once() {
     std::thread::sleep(Duration::from_millis(200));
     let (lines, _) = r.finish();
     assert_eq!(lines, expected(0, 110));
+}
+
+/// Byte offset of `line {i}` in a file written by [`append`] from 0.
+fn offset_of(i: usize) -> u64 {
+    (0..i).map(|j| format!("line {j}\n").len() as u64).sum()
+}
+
+/// The offset of the only file in the checkpoint written so far (0 when none is).
+fn checkpointed(path: &Path) -> u64 {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Checkpoints>(&b).ok())
+        .and_then(|c| c.files.values().next().map(|p| p.offset))
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_checkpoint_follows_delivery_within_the_configured_lines_through_a_backlog() {
+    const K: usize = 50; // checkpoint_every
+    const W: usize = 100; // max_in_flight
+    const N: usize = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, 0, N);
+    let mut s = settings(dir.path(), "app.log");
+    s.checkpoint_every = K;
+    s.checkpoint_interval = Duration::from_secs(3600); // only the count can trigger a write
+    s.max_in_flight = W;
+    let checkpoint = s.checkpoint.clone();
+    let (rx, stop, tail) = spawn(s);
+    // The whole file is a backlog: the tail is busy sending it while lines are delivered.
+    // When line i is received it was issued, and when the tail issued it fewer than K lines
+    // were committed and not written and fewer than W lines were past the commit point; so
+    // the written checkpoint already covered every line before i + 2 - K - W.
+    let mut behind = Vec::new();
+    for i in 0..N {
+        let r = rx.recv_blocking().unwrap();
+        let Payload::Line { line, .. } = &r.payload else {
+            panic!("unexpected payload {:?}", r.payload)
+        };
+        assert_eq!(*line, format!("line {i}"));
+        let covered = offset_of((i + 2).saturating_sub(K + W));
+        let written = checkpointed(&checkpoint);
+        if written < covered {
+            behind.push((i, written, covered));
+        }
+        r.ack.done();
+    }
+    assert!(
+        behind.is_empty(),
+        "checkpoint behind at {:?}",
+        &behind[..5.min(behind.len())]
+    );
+    // Quiescent: fewer than K delivered lines are waiting for a write.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while checkpointed(&checkpoint) < offset_of(N + 1 - K) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(checkpointed(&checkpoint) >= offset_of(N + 1 - K));
+    stop.cancel();
+    drop(rx);
+    let report = tail.join().unwrap().unwrap();
+    assert_eq!(report.lines, N as u64);
+    assert_eq!(checkpointed(&checkpoint), offset_of(N));
+}
+
+#[test]
+fn at_most_max_in_flight_lines_are_read_past_an_undelivered_line() {
+    const W: usize = 50;
+    const N: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, 0, N);
+    let mut s = settings(dir.path(), "app.log");
+    s.max_in_flight = W;
+    let (rx, stop, tail) = spawn(s);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    // Line 0 is held (a case waiting for its next version); the others are delivered at once.
+    // Until it is released, every line received is past the commit point.
+    let (received_while_held, received) = rt.block_on(async {
+        let mut held: Option<Ack> = None;
+        let mut while_held = 0;
+        let mut received = 0;
+        while received < N {
+            let next = if held.is_some() {
+                // Nothing more for a while: the tail is waiting for the window; release.
+                match tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        if let Some(ack) = held.take() {
+                            ack.done();
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                rx.recv().await
+            };
+            let Ok(r) = next else { break };
+            received += 1;
+            if held.is_some() {
+                while_held = received;
+            }
+            if received == 1 {
+                held = Some(r.ack);
+                while_held = 1;
+            } else {
+                r.ack.done();
+            }
+        }
+        (while_held, received)
+    });
+    assert!(
+        received_while_held <= W,
+        "{received_while_held} lines read while line 0 was out"
+    );
+    assert_eq!(received, N);
+    stop.cancel();
+    drop(rx);
+    let report = tail.join().unwrap().unwrap();
+    assert_eq!(report.failed_acks, 0);
+}
+
+#[test]
+fn a_long_line_is_held_to_its_cap_in_memory_then_cut_marked_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .unwrap();
+    f.write_all(b"first\n").unwrap();
+    // 8 MiB without a newline yet: read, but only its first max_line_bytes are kept.
+    f.write_all(&vec![b'x'; 8 << 20]).unwrap();
+    let s = settings(dir.path(), "app.log");
+    let m = Metrics::new().unwrap();
+    let mut tail = Tail::new(Arc::from("t"), s, &m).unwrap();
+    let (tx, rx) = bounded::<RawRecord>("raw", 16, &m);
+    let (wake_tx, wake_rx) = mpsc::channel();
+    let wakes = Wakes {
+        tx: wake_tx,
+        rx: wake_rx,
+    };
+    let stop = CancellationToken::new();
+    tail.scan_and_read(&tx, &wakes, &stop).unwrap();
+    let t = tail.tracked.values().next().unwrap();
+    assert_eq!((t.read_pos, t.line_len), (6, 8 << 20));
+    assert!(
+        t.partial.len() <= lines::kept_bytes(1024),
+        "{}",
+        t.partial.len()
+    );
+    assert!(t.partial.capacity() <= 2 * lines::kept_bytes(1024) + READ_CHUNK);
+    // The newline arrives: one record, cut to 1024 bytes and marked with the full length.
+    f.write_all(b"yy\nlast\n").unwrap();
+    tail.scan_and_read(&tx, &wakes, &stop).unwrap();
+    drop(tx);
+    let mut got = Vec::new();
+    while let Ok(r) = rx.recv_blocking() {
+        got.push((r.origin.index, r.payload));
+    }
+    assert_eq!(got.len(), 3, "{got:?}");
+    let (
+        index,
+        Payload::Truncated {
+            inner,
+            original_bytes,
+        },
+    ) = &got[1]
+    else {
+        panic!("{:?}", got[1]);
+    };
+    assert_eq!((*index, *original_bytes), (6, (8 << 20) + 2));
+    assert!(matches!(&**inner, Payload::Line { line, .. } if line.len() == 1024));
+    assert_eq!(
+        got[2].0,
+        6 + (8 << 20) + 3,
+        "the next line's offset is exact"
+    );
+    assert_eq!(tail.report.cut_lines, 1);
+    assert_eq!(
+        m.input_truncated.with_label_values(&["t"]).get(),
+        1,
+        "counted"
+    );
 }

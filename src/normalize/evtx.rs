@@ -23,6 +23,7 @@ use ::evtx::{EvtxChunkData, ParserSettings};
 use chrono::{DateTime, Utc};
 
 use super::Position;
+use super::liblog::Capture;
 use super::windows::event_from_windows_json;
 use crate::event::{Event, Origin};
 
@@ -280,43 +281,62 @@ fn parse_chunk_inner(
     data.number = Some(chunk.chunk_number);
     let expected = (read_u64(&chunk.data, 16).saturating_sub(read_u64(&chunk.data, 8)) + 1)
         .min(MAX_RECORDS_PER_CHUNK) as usize;
+    // The library logs damage it recovers from instead of returning it: capture those
+    // messages around each step and report them here, positioned ([`super::liblog`]).
+    let capture = Capture::start();
     let mut parsed = match data.parse(parser_settings()) {
         Ok(p) => p,
         Err(e) => return vec![Err(chunk_err(e.to_string()))],
     };
     let mut out = Vec::with_capacity(expected);
-    for (position, record) in parsed.iter().enumerate() {
-        let index = chunk.first_index + position as u64;
+    if let Some(damage) = capture.finish() {
+        out.push(Err(chunk_err(format!(
+            "the EVTX parser reported damaged chunk data: {}",
+            damage.reason()
+        ))));
+    }
+    let mut records = parsed.iter();
+    for position in 0u64.. {
+        let capture = Capture::start();
+        let Some(record) = records.next() else { break };
+        let index = chunk.first_index + position;
         let record_err = |reason: String| EvtxError::Record {
             file: source.clone(),
             chunk: chunk.chunk_number,
             index,
             reason,
         };
-        // Render to JSON bytes and parse once (`into_json_value` would validate UTF-8 first).
-        let value = match record.and_then(|r| r.into_json_bytes()) {
-            Ok(v) => match serde_json::from_slice(&v.data) {
-                Ok(v) => v,
-                Err(e) => {
-                    out.push(Err(record_err(format!("rendered JSON is invalid: {e}"))));
-                    continue;
-                }
-            },
-            Err(e) => {
-                out.push(Err(record_err(e.to_string())));
-                continue;
-            }
-        };
         let origin = Origin {
             input: input.clone(),
             source: source.clone(),
             index,
         };
-        out.push(
-            event_from_windows_json(value, origin, received).map_err(|e| record_err(e.to_string())),
-        );
+        out.push(render(record, origin, received).map_err(record_err));
+        if let Some(damage) = capture.finish() {
+            // The record's event (if any) is kept: the library recovered; the damage is
+            // reported as an error at the same position.
+            out.push(Err(record_err(format!(
+                "the EVTX parser recovered from damaged record data (fields may be missing or wrong): {}",
+                damage.reason()
+            ))));
+        }
     }
     out
+}
+
+/// One decoded record to an event; the error is the reason.
+fn render(
+    record: ::evtx::err::Result<::evtx::EvtxRecord<'_>>,
+    origin: Origin,
+    received: DateTime<Utc>,
+) -> Result<Event, String> {
+    // Render to JSON bytes and parse once (`into_json_value` would validate UTF-8 first).
+    let rendered = record
+        .and_then(|r| r.into_json_bytes())
+        .map_err(|e| e.to_string())?;
+    let value = serde_json::from_slice(&rendered.data)
+        .map_err(|e| format!("rendered JSON is invalid: {e}"))?;
+    event_from_windows_json(value, origin, received).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -689,5 +709,71 @@ mod tests {
             }
         }
         println!("fuzzed chunks: {ok} events, {err} errors");
+    }
+
+    /// A chunk with one record whose template instance declares a 2-byte UInt8 substitution:
+    /// the evtx crate reads 1 byte, logs `Read incorrect amount of data …` and recovers.
+    fn chunk_with_a_damaged_substitution() -> Vec<u8> {
+        let mut c = vec![0u8; CHUNK_SIZE];
+        c[..8].copy_from_slice(CHUNK_MAGIC);
+        for at in [8, 16, 24, 32] {
+            c[at..at + 8].copy_from_slice(&1u64.to_le_bytes()); // record numbers and ids: 1
+        }
+        c[40..44].copy_from_slice(&128u32.to_le_bytes()); // header size
+        c[44..48].copy_from_slice(&512u32.to_le_bytes()); // last record offset
+        let mut binxml = vec![0x0f, 1, 1, 0, 0x0c, 0x01];
+        binxml.extend(7u32.to_le_bytes()); // template id
+        let def_offset = 512 + 24 + binxml.len() as u32 + 4;
+        binxml.extend(def_offset.to_le_bytes()); // the definition follows inline
+        let body = [0x0f, 1, 1, 0, 0x00]; // fragment header, end of stream
+        binxml.extend(0u32.to_le_bytes()); // next template
+        binxml.extend([0x11; 16]); // GUID
+        binxml.extend((body.len() as u32).to_le_bytes());
+        binxml.extend(body);
+        binxml.extend(1u32.to_le_bytes()); // one substitution
+        binxml.extend([2, 0, 0x04, 0]); // size 2, type UInt8
+        binxml.extend([5, 0]); // the value, and the byte the declared size adds
+        binxml.push(0x00); // end of stream
+        let size = (24 + binxml.len() + 4) as u32;
+        let mut record = b"\x2a\x2a\x00\x00".to_vec();
+        record.extend(size.to_le_bytes());
+        record.extend(1u64.to_le_bytes()); // record id
+        record.extend(133_000_000_000_000_000u64.to_le_bytes()); // FILETIME
+        record.extend(&binxml);
+        record.extend(size.to_le_bytes());
+        c[512..512 + record.len()].copy_from_slice(&record);
+        let free = 512 + record.len() as u32;
+        c[48..52].copy_from_slice(&free.to_le_bytes());
+        c
+    }
+
+    #[test]
+    fn damage_the_library_only_logs_is_reported_with_file_chunk_and_record() {
+        super::super::liblog::install();
+        let chunk = EvtxChunk {
+            data: chunk_with_a_damaged_substitution(),
+            first_index: 40,
+            chunk_number: 3,
+        };
+        let src: Arc<str> = Arc::from("damaged.evtx");
+        let results = parse_chunk(&chunk, &src, &src, now());
+        let damage: Vec<String> = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .filter(|e| matches!(e, EvtxError::Record { index: 40, .. }))
+            .map(ToString::to_string)
+            .filter(|e| e.contains("recovered from damaged record data"))
+            .collect();
+        assert_eq!(damage.len(), 1, "{results:?}");
+        assert!(
+            damage[0].starts_with("damaged.evtx: chunk 3, record 40: "),
+            "{}",
+            damage[0]
+        );
+        assert!(
+            damage[0].contains("Read incorrect amount of data"),
+            "{}",
+            damage[0]
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod evtx;
 pub mod firewall;
 pub mod fwvendors;
 pub mod json;
+pub mod liblog;
 pub mod panos;
 pub mod pcap;
 pub mod syslog;
@@ -259,7 +260,36 @@ pub fn parse(record: RawRecord) -> Vec<Result<Event, ParseError>> {
         payload,
         ack: _,
     } = record;
+    parse_payload(payload, origin, received)
+}
+
+fn parse_payload(
+    payload: Payload,
+    origin: Origin,
+    received: DateTime<Utc>,
+) -> Vec<Result<Event, ParseError>> {
     match payload {
+        Payload::Truncated {
+            inner,
+            original_bytes,
+        } => parse_payload(*inner, origin, received)
+            .into_iter()
+            .map(|r| match r {
+                Ok(mut event) => {
+                    event
+                        .fields
+                        .insert(crate::inputs::lines::TRUNCATED_FIELD, original_bytes);
+                    Ok(event)
+                }
+                Err(mut e) => {
+                    e.reason = format!(
+                        "{} (the record was cut from {original_bytes} bytes to its input's max_line_bytes)",
+                        e.reason
+                    );
+                    Err(e)
+                }
+            })
+            .collect(),
         Payload::Line {
             format: Format::Json,
             line,

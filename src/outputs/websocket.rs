@@ -2,7 +2,9 @@
 //!
 //! [`VerdictStream`] numbers every published verdict and keeps two things: a broadcast ring of
 //! `api.ws_max_lag` entries that connected clients read at their own pace, and a replay ring of
-//! the last `api.ws_replay` verdicts for clients that reconnect with `/ws?after=<verdict_id>`.
+//! the last `api.ws_replay` verdicts for clients that reconnect with `/ws?after=<verdict_id>`,
+//! holding at most `api.ws_replay_bytes` of verdict JSON (the oldest leave first; the newest
+//! verdict is always kept), since a verdict of a busy case runs to hundreds of KB.
 //! The pipeline never waits for a client: one that falls more than the broadcast ring's length
 //! behind, or that stops reading long enough for a send to stall, is closed with a reason
 //! (`lagging` or `stalled`) and counted.
@@ -41,6 +43,9 @@ pub struct StreamItem {
 struct Ring {
     items: VecDeque<Arc<StreamItem>>,
     capacity: usize,
+    /// Bytes of verdict JSON in `items`, and the most it may hold.
+    bytes: usize,
+    max_bytes: usize,
     next_seq: u64,
 }
 
@@ -63,14 +68,22 @@ pub struct Subscription {
 
 impl VerdictStream {
     /// A stream whose clients may lag `max_lag` verdicts and that keeps `replay` verdicts for
-    /// resumption (both at least 1).
+    /// resumption (both at least 1), whatever their size.
     pub fn new(max_lag: usize, replay: usize) -> Arc<Self> {
+        Self::with_replay_bytes(max_lag, replay, usize::MAX)
+    }
+
+    /// Like [`VerdictStream::new`], the replay ring also holding at most `replay_bytes` of
+    /// verdict JSON (and always the newest verdict, however large).
+    pub fn with_replay_bytes(max_lag: usize, replay: usize, replay_bytes: usize) -> Arc<Self> {
         let (live, _) = broadcast::channel(max_lag.max(1));
         Arc::new(VerdictStream {
             live,
             ring: Mutex::new(Ring {
                 items: VecDeque::with_capacity(replay.clamp(1, 4096)),
                 capacity: replay.max(1),
+                bytes: 0,
+                max_bytes: replay_bytes,
                 next_seq: 0,
             }),
         })
@@ -90,10 +103,15 @@ impl VerdictStream {
             json,
         });
         ring.next_seq += 1;
-        if ring.items.len() == ring.capacity {
-            ring.items.pop_front();
-        }
+        ring.bytes += item.json.len();
         ring.items.push_back(item.clone());
+        while ring.items.len() > 1
+            && (ring.items.len() > ring.capacity || ring.bytes > ring.max_bytes)
+        {
+            if let Some(old) = ring.items.pop_front() {
+                ring.bytes -= old.json.len();
+            }
+        }
         // No receivers is fine: nobody is watching the stream right now. Sent under the lock
         // so that ring order and broadcast order are one order.
         let _ = self.live.send(item);
@@ -225,6 +243,29 @@ mod tests {
         for id in ids {
             s.publish(id, Arc::from(format!("{{\"verdict_id\":\"{id}\"}}")));
         }
+    }
+
+    #[test]
+    fn the_replay_ring_holds_at_most_its_bytes_and_always_the_newest() {
+        // 1,000 verdicts of 10 KB each against a ring of 1,000 entries and 100 KB.
+        let s = VerdictStream::with_replay_bytes(8, 1000, 100_000);
+        let body = "x".repeat(10_000);
+        for i in 0..1000 {
+            s.publish(&format!("v{i}"), Arc::from(body.as_str()));
+        }
+        let kept = s.subscribe(Some("unknown")).backlog;
+        let bytes: usize = kept.iter().map(|i| i.json.len()).sum();
+        assert!(bytes <= 100_000, "{bytes} bytes kept");
+        assert_eq!(kept.len(), 10, "as many whole verdicts as fit");
+        assert_eq!(&*kept[9].verdict_id, "v999");
+        // An evicted id is a gap; a kept one resumes after it.
+        assert_eq!(s.subscribe(Some("v989")).gap.as_deref(), Some("v989"));
+        assert_eq!(ids(&s.subscribe(Some("v997")).backlog), ["v998", "v999"]);
+        // A verdict larger than the whole budget is still kept, alone.
+        s.publish("huge", Arc::from("y".repeat(200_000).as_str()));
+        assert_eq!(ids(&s.subscribe(Some("unknown")).backlog), ["huge"]);
+        s.publish("next", Arc::from("{}"));
+        assert_eq!(ids(&s.subscribe(Some("unknown")).backlog), ["next"]);
     }
 
     #[test]

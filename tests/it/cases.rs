@@ -227,9 +227,12 @@ fn cases_indexes_and_feedback_survive_a_daemon_restart() {
     assert_eq!(entries.len(), 2, "{audit}");
     assert_eq!(entries[0]["action"], "feedback");
     assert_eq!(entries[0]["actor"], "alice");
-    assert_eq!(entries[0]["before"]["disposition"], Value::Null);
-    assert_eq!(entries[0]["after"]["disposition"], "true_positive");
+    assert_eq!(
+        entries[0]["changes"]["disposition"],
+        serde_json::json!({"from": null, "to": "true_positive"})
+    );
     assert_eq!(entries[1]["action"], "close");
+    assert_eq!(entries[1]["changes"]["status"]["to"], "closed");
 
     // The history command reads the stopped daemon's store.
     let state = dir.path().join("state").display().to_string();

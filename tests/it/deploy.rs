@@ -77,7 +77,8 @@ fn kubernetes_manifests_parse_and_keep_their_invariants() {
             .any(|m| { m["name"] == *claim && m["mountPath"].as_str() == Some(state_dir) }),
         "the state dir is the claimed volume"
     );
-    // Secrets are optional references, never literal values.
+    // Secrets are references, never literal values; optional but for the API token, without
+    // which the daemon (listening beyond loopback) refuses to start.
     for e in container["env"].as_vec().unwrap() {
         if let Some(name) = e["name"].as_str()
             && (name.ends_with("_KEY") || name.ends_with("_TOKEN"))
@@ -85,7 +86,8 @@ fn kubernetes_manifests_parse_and_keep_their_invariants() {
             assert!(e["value"].is_badvalue(), "{name} must come from a Secret");
             assert_eq!(
                 e["valueFrom"]["secretKeyRef"]["optional"].as_bool(),
-                Some(true)
+                Some(name != "NIGHTWATCH__API__TOKEN"),
+                "{name}"
             );
         }
     }
@@ -108,15 +110,41 @@ fn kubernetes_manifests_parse_and_keep_their_invariants() {
     let toml_text = cm["data"]["nightwatch.toml"]
         .as_str()
         .expect("nightwatch.toml in ConfigMap");
+    validate_with_and_without_the_token(toml_text);
+}
+
+/// A deployment config listening beyond loopback (its state directory moved to a temporary
+/// volume, as the deployment mounts one): valid with the API token its deployment provides
+/// from a secret, refused (exit 2, naming `api.token`) without it.
+fn validate_with_and_without_the_token(config_text: &str) {
     let tmp = tempfile::tempdir().unwrap();
+    let volume = tmp.path().join("volume");
+    std::fs::create_dir(&volume).unwrap();
     let path = tmp.path().join("nightwatch.toml");
-    std::fs::write(&path, toml_text).unwrap();
-    let out = crate::helpers::run(&["validate", "--config", path.to_str().unwrap()]);
+    std::fs::write(
+        &path,
+        config_text.replace("/var/lib/nightwatch", volume.to_str().unwrap()),
+    )
+    .unwrap();
+    let validate = |token: Option<&str>| {
+        let mut c = crate::helpers::bin();
+        c.args(["validate", "--config", path.to_str().unwrap()])
+            .env_remove("NIGHTWATCH__API__TOKEN");
+        if let Some(t) = token {
+            c.env("NIGHTWATCH__API__TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    let out = validate(Some("from-the-secret"));
     assert!(
         out.status.success(),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let out = validate(None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("api.token"));
 }
 
 #[test]
@@ -195,14 +223,11 @@ fn compose_stack_has_every_service_and_a_config_the_daemon_accepts() {
             }
         }
     }
-    let out = crate::helpers::run(&[
-        "validate",
-        "--config",
-        dir.join("nightwatch.toml").to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let env = services["nightwatch"]["environment"]["NIGHTWATCH__API__TOKEN"]
+        .as_str()
+        .unwrap();
+    assert!(env.contains(":?"), "compose requires the token: {env}");
+    validate_with_and_without_the_token(
+        &std::fs::read_to_string(dir.join("nightwatch.toml")).unwrap(),
     );
 }

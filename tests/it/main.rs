@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod annotations;
+mod api_security;
 mod backpressure;
 mod cases;
 mod cli;
@@ -13,6 +14,7 @@ mod end_to_end;
 mod helpers;
 mod intel;
 mod kafka;
+mod limits;
 mod nats;
 mod nats_auth;
 mod nats_jwt;
@@ -22,7 +24,9 @@ mod restart;
 mod schema;
 mod sigma_regression;
 mod sources;
+mod startup;
 mod streaming;
+mod syslog_limits;
 mod syslog_tls;
 mod webhook;
 mod ws_resume;

@@ -273,7 +273,10 @@ pub fn evaluate(
         file::read_paths(
             Arc::from("file"),
             &paths,
-            forced,
+            &file::FileOptions {
+                forced,
+                ..Default::default()
+            },
             &raw_tx,
             &dead_tx,
             &CancellationToken::new(),

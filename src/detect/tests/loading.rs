@@ -249,3 +249,41 @@ fn unknown_source_events_only_meet_rules_that_read_their_fields() {
     let zeek = event_at((Some("zeek"), None, Some("rdp")), json!({"uid": "C1"}), 0);
     assert_eq!(hit_ids(&rs, &zeek), vec!["neg"]);
 }
+
+#[test]
+fn rejected_huge_values_are_quoted_short() {
+    // A 1.6 MB alternation: too big to compile, and quoted with only its start and size.
+    let big: String = (0..160_000).map(|i| format!("a{i:07}|")).collect();
+    let big = format!("({big}x)");
+    let syntax = format!("({}", "b".repeat(1_600_000));
+    for pattern in [&big, &syntax] {
+        let yaml = format!(
+            "title: Huge\nid: {id}\nlogsource:\n    product: x\ndetection:\n    s:\n        A|re: '{pattern}'\n    condition: s\n",
+            id = "i".repeat(100_000),
+        );
+        let report = compile_str(&yaml, &LoadOptions::default());
+        assert_eq!(report.rejected.len(), 1);
+        let shown = report.rejected[0].to_string();
+        assert!(
+            shown.len() < 2 * crate::detect::MAX_REASON,
+            "{} bytes",
+            shown.len()
+        );
+        assert!(
+            shown.contains(&format!("… ({} bytes)", pattern.len())),
+            "{}",
+            &shown[..shown.len().min(600)]
+        );
+        assert!(shown.contains("… (100000 bytes)"), "the id is cut too");
+    }
+    // Short values are quoted whole, as before.
+    let report = compile_str(
+        "title: Bad\nlogsource:\n    product: x\ndetection:\n    s:\n        A|re: '(x'\n    condition: s\n",
+        &LoadOptions::default(),
+    );
+    let shown = report.rejected[0].to_string();
+    assert!(
+        shown.contains(r#"bad regex "(x": regex parse error"#),
+        "{shown}"
+    );
+}

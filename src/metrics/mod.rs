@@ -50,17 +50,29 @@ pub struct Metrics {
     pub ws_disconnects: IntCounterVec,
     /// WebSocket clients that asked to resume (`/ws?after=`), by result (`replayed`, `gap`).
     pub ws_resumes: IntCounterVec,
+    /// API requests refused before reaching a handler, by reason (host, origin, unauthorized,
+    /// content_type, rate_limited).
+    pub api_refused: IntCounterVec,
     /// Records written to the dead-letter output.
     pub dead_letters: IntCounterVec,
     /// Records an input framed and sent, by input name (names come from the configuration).
     pub input_records: IntCounterVec,
     /// Records an input dropped before the pipeline, by input and reason.
     pub input_dropped: IntCounterVec,
+    /// Records a line-framed input (file, tail, stdin) cut to its size cap and sent on marked,
+    /// by input.
+    pub input_truncated: IntCounterVec,
     /// Open connections of a listening input.
     pub input_connections: IntGaugeVec,
     /// TLS handshakes a listening input refused, by input and reason (`not_tls`,
     /// `no_client_certificate`, `bad_certificate`, `alert`, `timeout`, `closed`, `other`).
     pub input_tls_handshake_failures: IntCounterVec,
+    /// Connections a listening input refused at accept, by input and reason (`total`,
+    /// `per_peer`: which connection limit was reached).
+    pub input_connections_refused: IntCounterVec,
+    /// Connections a listening input closed from its side, by input and reason
+    /// (`idle_timeout`, `length_over_cap`, `bad_length`).
+    pub input_connections_closed: IntCounterVec,
     /// Verdict deliveries by sink, by result (`ok`, `retry`, `failed`).
     pub sink_deliveries: IntCounterVec,
     /// Time from a webhook's first attempt at a verdict to its outcome (retries included).
@@ -283,6 +295,14 @@ mod labels {
     pub const WS_DISCONNECTS: &[&str] = &["lagging", "stalled", "shutdown"];
     pub const OUTPUT_ERRORS: &[&str] = &["serialize", "sink_closed"];
     pub const WS_RESUMES: &[&str] = &["replayed", "gap"];
+    /// `nightwatch_api_refused_total` reasons (see `api::guard`).
+    pub const API_REFUSED: &[&str] = &[
+        "host",
+        "origin",
+        "unauthorized",
+        "content_type",
+        "rate_limited",
+    ];
     /// `nightwatch_history_compacted_total` reasons.
     pub const HISTORY_COMPACTED: &[&str] = &["age", "size", "count"];
     pub const DEAD_LETTER_STAGES: &[&str] = &["parse", "output"];
@@ -466,6 +486,11 @@ impl Metrics {
                 "WebSocket clients that asked to resume after a verdict id, by result.",
                 &["result"],
             )?,
+            api_refused: counter_vec(
+                "nightwatch_api_refused_total",
+                "API requests refused before a handler, by reason.",
+                &["reason"],
+            )?,
             dead_letters: counter_vec(
                 "nightwatch_dead_letters_total",
                 "Records written to the dead-letter output, by stage.",
@@ -478,8 +503,13 @@ impl Metrics {
             )?,
             input_dropped: counter_vec(
                 "nightwatch_input_dropped_total",
-                "Records an input dropped before the pipeline (overload: UDP while the pipeline is full; oversize: longer than the input's maximum), by input and reason.",
+                "Records an input dropped before the pipeline (overload: UDP while the pipeline is full; oversize: longer than the input's maximum; kernel: UDP datagrams the kernel dropped because the socket's receive buffer was full), by input and reason.",
                 &["input", "reason"],
+            )?,
+            input_truncated: counter_vec(
+                "nightwatch_input_records_truncated_total",
+                "Records a line-framed input (file, tail, stdin) cut to its max_line_bytes and sent on, marked with the nightwatch_truncated_bytes field, by input.",
+                &["input"],
             )?,
             input_connections: gauge_vec(
                 "nightwatch_input_connections",
@@ -489,6 +519,16 @@ impl Metrics {
             input_tls_handshake_failures: counter_vec(
                 "nightwatch_input_tls_handshake_failures_total",
                 "TLS handshakes a listening input refused, by input and reason (not_tls, no_client_certificate, bad_certificate, alert, timeout, closed, other).",
+                &["input", "reason"],
+            )?,
+            input_connections_refused: counter_vec(
+                "nightwatch_input_connections_refused_total",
+                "Connections a listening input refused (closed at once with a reset), by input and the limit reached (total, per_peer).",
+                &["input", "reason"],
+            )?,
+            input_connections_closed: counter_vec(
+                "nightwatch_input_connections_closed_total",
+                "Connections a listening input closed from its side, by input and reason (idle_timeout; length_over_cap, bad_length: an unusable RFC 6587 length prefix).",
                 &["input", "reason"],
             )?,
             sink_deliveries: counter_vec(
@@ -652,6 +692,9 @@ impl Metrics {
         for r in labels::WS_RESUMES {
             self.ws_resumes.with_label_values(&[r]);
         }
+        for r in labels::API_REFUSED {
+            self.api_refused.with_label_values(&[r]);
+        }
         for s in labels::DEAD_LETTER_STAGES {
             self.dead_letters.with_label_values(&[s]);
         }
@@ -732,33 +775,4 @@ impl Metrics {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_exported_name_is_prefixed() {
-        let m = Metrics::new().unwrap();
-        m.stage_received.with_label_values(&[stage::PARSE]).inc();
-        let text = m.render();
-        for line in text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.is_empty())
-        {
-            assert!(line.starts_with("nightwatch_"), "{line}");
-        }
-        assert!(text.contains("nightwatch_stage_received_total{stage=\"parse\"} 1"));
-        // Known label values exist before anything happens.
-        assert!(text.contains(
-            "nightwatch_verdicts_total{conclusion=\"incident\",severity=\"critical\"} 0"
-        ));
-        assert!(text.contains("nightwatch_parse_errors_total{format=\"evtx\"} 0"));
-    }
-
-    #[test]
-    fn independent_registries() {
-        let a = Metrics::new().unwrap();
-        let b = Metrics::new().unwrap();
-        a.rules_loaded.set(3);
-        assert!(b.render().contains("nightwatch_rules_loaded 0"));
-    }
-}
+mod tests;
