@@ -96,30 +96,31 @@ impl Daemon {
             });
         }
         let stderr = child.stderr.take().expect("stderr");
+        // Every line goes to `log`, those before the address included (another stage may log
+        // before the API does); the reader only picks the address out on the way.
         let (tx, rx) = mpsc::channel();
+        let (addr_tx, addr_rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("api listening")
+                    && let Some(addr) = line.split("addr=").nth(1)
+                {
+                    let addr = addr.split_whitespace().next().unwrap_or_default();
+                    let _ = addr_tx.send(addr.parse::<SocketAddr>().expect("address in log"));
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-                .expect("daemon did not report its address in time");
-            if line.contains("api listening")
-                && let Some(addr) = line.split("addr=").nth(1)
-            {
-                let addr = addr.split_whitespace().next().unwrap_or_default();
-                return Daemon {
-                    child,
-                    addr: addr.parse().expect("address in log"),
-                    log: rx,
-                    _state: state,
-                };
-            }
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("daemon did not report its address in time");
+        Daemon {
+            child,
+            addr,
+            log: rx,
+            _state: state,
         }
     }
 
@@ -133,7 +134,15 @@ impl Daemon {
         let deadline = std::time::Instant::now() + within;
         loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
-                let log: Vec<String> = self.log.try_iter().collect();
+                // The rest of its log: the reader ends at the end of the pipe, shortly after.
+                let until = std::time::Instant::now() + Duration::from_secs(10);
+                let mut log = Vec::new();
+                while let Ok(line) = self
+                    .log
+                    .recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
+                {
+                    log.push(line);
+                }
                 return (s.code().unwrap_or(-1), log);
             }
             if std::time::Instant::now() > deadline {
