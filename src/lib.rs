@@ -24,6 +24,7 @@
 //! - [`daemon`]: `nightwatch run`: wiring, start-up and graceful shutdown.
 //! - [`demo`]: the deterministic intrusion scenario (demo feed and load generator).
 //! - [`cli`]: the command line.
+//! - [`features`]: the optional components (cargo features `kafka`, `llm`, `pdf`).
 
 pub mod api;
 pub mod attack;
@@ -35,6 +36,7 @@ pub mod daemon;
 pub mod demo;
 pub mod detect;
 pub mod event;
+pub mod features;
 pub mod history;
 pub mod inputs;
 pub mod intel;

@@ -362,6 +362,7 @@ tls = { cert_file = "/nonexistent/cert.pem" }
     assert!(!all.contains("hunter2"), "{all}");
 }
 
+#[cfg(feature = "kafka")]
 #[test]
 fn kafka_inputs_and_outputs_parse_validate_and_hide_secrets() {
     let c = parse(
@@ -446,6 +447,44 @@ acks = "1"
         )
         .is_err()
     );
+}
+
+#[test]
+fn kafka_tables_parse_in_every_build_and_are_refused_without_the_kafka_feature() {
+    let c = parse(
+        r#"
+[inputs.k]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+group_id = "nightwatch"
+topics = ["telemetry"]
+[outputs.v]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topic = "verdicts"
+[dead_letter]
+path = ""
+kafka = { brokers = "127.0.0.1:9092", topic = "dead" }
+"#,
+        "t",
+        no_env(),
+    )
+    .unwrap();
+    let problems = c.validate();
+    if cfg!(feature = "kafka") {
+        assert!(problems.is_empty(), "{problems:?}");
+    } else {
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let missing = "this build has no Kafka support: rebuild with --features kafka";
+        assert_eq!(
+            shown,
+            [
+                format!("inputs.k: {missing}"),
+                format!("outputs.v: {missing}"),
+                format!("dead_letter.kafka: {missing}"),
+            ],
+        );
+    }
 }
 
 #[test]
