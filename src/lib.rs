@@ -20,6 +20,7 @@
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
 //! - [`config`]: the configuration file, environment overrides, validation.
+//! - [`network`]: IP networks (CIDR) as rules, configuration and feeds write them.
 //! - [`preflight`]: the start-up checks `validate` and `run` share (rules, state, paths).
 //! - [`daemon`]: `nightwatch run`: wiring, start-up and graceful shutdown.
 //! - [`demo`]: the deterministic intrusion scenario (demo feed and load generator).
@@ -44,6 +45,7 @@ pub mod kafka;
 pub mod llm;
 pub mod metrics;
 pub mod nats;
+pub mod network;
 pub mod normalize;
 pub mod outputs;
 pub mod pipeline;
