@@ -640,6 +640,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn pdf_is_rendered_only_by_a_build_with_the_pdf_feature() {
+        let input = full_input();
+        assert!(ReportFormat::Md.render(&input).is_ok() && ReportFormat::Html.available().is_ok());
+        let pdf = ReportFormat::Pdf.render(&input);
+        if cfg!(feature = "pdf") {
+            assert!(pdf.unwrap().starts_with(b"%PDF-"));
+        } else {
+            let e = pdf.unwrap_err().to_string();
+            assert_eq!(
+                e,
+                "this build has no PDF support: rebuild with --features pdf"
+            );
+            assert_eq!(ReportFormat::Pdf.available().unwrap_err().to_string(), e);
+        }
+    }
+
+    #[test]
     fn optional_sections_are_read_from_the_verdict_document() {
         let input = full_input();
         assert_eq!(input.indicators[0].sources.len(), 3);
