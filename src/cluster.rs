@@ -18,11 +18,17 @@
 //! What is not replicated: evidence event copies (the verdict carries only their ids),
 //! analyst feedback and closes made through another instance's API, and open cases' in-memory
 //! correlation state (it lives on the instance that owns the host's partition).
+//!
+//! Replication needs the `kafka` feature; without it `[cluster.history_topic]` is refused
+//! (validation) and only the instance id remains.
 
 use std::sync::Arc;
 
+#[cfg(feature = "kafka")]
 use rdkafka::consumer::{Consumer, StreamConsumer};
+#[cfg(feature = "kafka")]
 use rdkafka::message::{Headers, Message};
+#[cfg(feature = "kafka")]
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::task::JoinHandle;
@@ -80,6 +86,12 @@ impl ClusterConfig {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut p = Vec::new();
         if let Some(t) = &self.history_topic {
+            if cfg!(not(feature = "kafka")) {
+                p.push((
+                    "cluster.history_topic".to_owned(),
+                    crate::features::missing(crate::features::Feature::Kafka),
+                ));
+            }
             for (k, m) in kafka::problems(&t.brokers, &t.properties, kafka::CONSUMER_RESERVED) {
                 p.push((format!("cluster.history_topic.{k}"), m));
             }
@@ -119,6 +131,7 @@ pub enum Absorbed {
 }
 
 impl Absorbed {
+    #[cfg(feature = "kafka")]
     fn label(self) -> &'static str {
         match self {
             Absorbed::Recorded => "recorded",
@@ -160,6 +173,34 @@ pub fn spawn(
         return Ok(None);
     };
     let history = history.ok_or(ClusterError::NoHistory)?;
+    start_replication(cfg, topic_cfg, history, stop, metrics).map(Some)
+}
+
+/// Without the `kafka` feature there is nothing to replicate with (validation refuses the
+/// section first; a caller that skipped it fails here).
+#[cfg(not(feature = "kafka"))]
+fn start_replication(
+    _cfg: &ClusterConfig,
+    topic_cfg: HistoryTopicConfig,
+    _history: Arc<dyn HistoryStore>,
+    _stop: CancellationToken,
+    _metrics: Arc<Metrics>,
+) -> Result<JoinHandle<()>, ClusterError> {
+    Err(ClusterError::Consumer {
+        brokers: topic_cfg.brokers,
+        topic: topic_cfg.topic,
+        reason: crate::features::missing(crate::features::Feature::Kafka),
+    })
+}
+
+#[cfg(feature = "kafka")]
+fn start_replication(
+    cfg: &ClusterConfig,
+    topic_cfg: HistoryTopicConfig,
+    history: Arc<dyn HistoryStore>,
+    stop: CancellationToken,
+    metrics: Arc<Metrics>,
+) -> Result<JoinHandle<()>, ClusterError> {
     let instance = cfg.instance();
     let failed = |reason: String| ClusterError::Consumer {
         brokers: topic_cfg.brokers.clone(),
@@ -186,11 +227,12 @@ pub fn spawn(
         metrics.cluster_verdicts.with_label_values(&[result]);
     }
     tracing::info!(instance = %instance, brokers = %topic_cfg.brokers, topic = %topic_cfg.topic, "replicating the other instances' cases from the verdict topic");
-    Ok(Some(tokio::spawn(replicate(
+    Ok(tokio::spawn(replicate(
         consumer, instance, history, stop, metrics,
-    ))))
+    )))
 }
 
+#[cfg(feature = "kafka")]
 async fn replicate(
     consumer: StreamConsumer,
     instance: String,
@@ -269,6 +311,7 @@ async fn replicate(
 }
 
 /// Stores the offset after `offset` (the background commit sends it).
+#[cfg(feature = "kafka")]
 fn store(consumer: &StreamConsumer, topic: &str, partition: i32, offset: i64) {
     let mut tpl = TopicPartitionList::new();
     let stored = tpl

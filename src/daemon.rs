@@ -233,6 +233,7 @@ fn start_intel(
 
 /// Starts the LLM summary worker when `[llm]` has a key or endpoint (it says once at start-up
 /// when it is off). It needs the store for its cache; without one summaries stay off.
+#[cfg(feature = "llm")]
 fn start_llm(
     config: &Config,
     store: Option<&Store>,
@@ -290,6 +291,7 @@ pub async fn run(
             let profiles = i.profiles.take().filter(|_| external)?;
             Some((i.enricher.clone(), profiles))
         }),
+        #[cfg(feature = "llm")]
         llm: start_llm(&config, store.as_ref(), &metrics),
     };
 
@@ -506,6 +508,15 @@ async fn spawn_input(
             });
             return Ok(Some(task));
         }
+        #[cfg(not(feature = "kafka"))]
+        InputConfig::Kafka(_) => {
+            // Validation refuses it first; a caller that skipped it fails here.
+            return Err(DaemonError::Config(config::Problem {
+                key: format!("inputs.{name}"),
+                message: crate::features::missing(crate::features::Feature::Kafka),
+            }));
+        }
+        #[cfg(feature = "kafka")]
         InputConfig::Kafka(cfg) => {
             let settings =
                 inputs::kafka::KafkaSettings::from_config(&cfg, config.pipeline.channel_capacity);

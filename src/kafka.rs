@@ -2,12 +2,18 @@
 //! ([`crate::outputs::kafka`]): librdkafka properties from the configuration (secrets never
 //! shown), the settings each side fixes itself, validation, librdkafka's log lines routed to
 //! `tracing`, and the consumer lag read from librdkafka's statistics.
+//!
+//! The properties, reserved keys and validation are compiled in every build (the configuration
+//! parses and is checked the same way); the librdkafka parts only with the `kafka` feature.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[cfg(feature = "kafka")]
 use rdkafka::ClientConfig;
+#[cfg(feature = "kafka")]
 use rdkafka::config::RDKafkaLogLevel;
+#[cfg(feature = "kafka")]
 use rdkafka::statistics::Statistics;
 use serde::Deserialize;
 
@@ -138,6 +144,7 @@ pub fn problems(
 }
 
 /// A client configuration: the user's properties, then the fixed ones (which win).
+#[cfg(feature = "kafka")]
 pub fn client_config(
     brokers: &str,
     properties: &Properties,
@@ -157,6 +164,7 @@ pub fn client_config(
 
 /// Routes one librdkafka log line to `tracing` (target `nightwatch::kafka`). librdkafka logs
 /// connection failures itself, once per broker state change, so these are not rate-limited.
+#[cfg(feature = "kafka")]
 pub fn log(role: &str, name: &str, level: RDKafkaLogLevel, facility: &str, message: &str) {
     match level {
         RDKafkaLogLevel::Emerg
@@ -180,6 +188,7 @@ pub fn log(role: &str, name: &str, level: RDKafkaLogLevel, facility: &str, messa
 /// Messages behind in every partition this consumer owns, summed: for each partition the
 /// high watermark minus the stored offset (what a restart would resume from), or minus the
 /// committed offset when nothing was stored yet. Unknown lags (-1) count as 0.
+#[cfg(feature = "kafka")]
 pub fn consumer_lag(stats: &Statistics) -> i64 {
     stats
         .topics
@@ -224,10 +233,13 @@ mod tests {
             p.get("enable.ssl.certificate.verification").as_deref(),
             Some("false")
         );
-        let c = client_config("h:9092", &p, &[("acks", "all".to_owned())]);
-        assert_eq!(c.get("sasl.password"), Some("hunter2"));
-        assert_eq!(c.get("bootstrap.servers"), Some("h:9092"));
-        assert_eq!(c.get("acks"), Some("all"));
+        #[cfg(feature = "kafka")]
+        {
+            let c = client_config("h:9092", &p, &[("acks", "all".to_owned())]);
+            assert_eq!(c.get("sasl.password"), Some("hunter2"));
+            assert_eq!(c.get("bootstrap.servers"), Some("h:9092"));
+            assert_eq!(c.get("acks"), Some("all"));
+        }
     }
 
     #[test]
@@ -239,6 +251,7 @@ mod tests {
         assert!(problems("a:1", &Properties::default(), PRODUCER_RESERVED).is_empty());
     }
 
+    #[cfg(feature = "kafka")]
     #[test]
     fn lag_sums_partitions_and_ignores_unknowns() {
         let json = r#"{"name":"c","client_id":"c","type":"consumer","ts":0,"time":0,"age":0,

@@ -20,10 +20,12 @@
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
 //! - [`config`]: the configuration file, environment overrides, validation.
+//! - [`network`]: IP networks (CIDR) as rules, configuration and feeds write them.
 //! - [`preflight`]: the start-up checks `validate` and `run` share (rules, state, paths).
 //! - [`daemon`]: `nightwatch run`: wiring, start-up and graceful shutdown.
 //! - [`demo`]: the deterministic intrusion scenario (demo feed and load generator).
 //! - [`cli`]: the command line.
+//! - [`features`]: the optional components (cargo features `kafka`, `llm`, `pdf`).
 
 pub mod api;
 pub mod attack;
@@ -35,6 +37,7 @@ pub mod daemon;
 pub mod demo;
 pub mod detect;
 pub mod event;
+pub mod features;
 pub mod history;
 pub mod inputs;
 pub mod intel;
@@ -42,6 +45,7 @@ pub mod kafka;
 pub mod llm;
 pub mod metrics;
 pub mod nats;
+pub mod network;
 pub mod normalize;
 pub mod outputs;
 pub mod pipeline;

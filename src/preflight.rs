@@ -16,7 +16,9 @@
 //!   (only `state.dir`, which the daemon creates, may be missing), not writable, or the file
 //!   not appendable;
 //! * `intel.feeds`: a feed path that does not exist (with `intel.enabled`);
-//! * `verdict.runbooks_dir`: a runbook directory that does not load.
+//! * `verdict.runbooks_dir`: a runbook directory that does not load;
+//! * `llm`: summaries turned on (by the file or the `LLM_*` environment) in a build without the
+//!   `llm` feature. Kafka tables in a build without `kafka` are refused by [`Config::validate`].
 //!
 //! Writability is probed by creating and removing a file (`.nightwatch-probe-<pid>`) in the
 //! directory, so it is right for root, ACLs and read-only mounts alike.
@@ -48,6 +50,7 @@ pub struct Preflight {
 /// Runs every start-up check on `config`.
 pub fn check(config: &Config) -> Preflight {
     let mut problems = config.validate();
+    problems.extend(llm_problem(config, |var| std::env::var(var).ok()));
     problems.extend(state_problems(config));
     problems.extend(output_problems(config));
     if config.intel.enabled {
@@ -67,6 +70,20 @@ pub fn check(config: &Config) -> Preflight {
         rules: Arc::new(rules),
         rejected,
     }
+}
+
+/// `llm`: a build without the `llm` feature cannot summarize, so a configuration (file and
+/// environment, looked up with `env`) that turns summaries on is refused, not ignored.
+fn llm_problem(config: &Config, env: impl Fn(&str) -> Option<String>) -> Option<Problem> {
+    if cfg!(feature = "llm") {
+        return None;
+    }
+    crate::llm::resolve(&config.llm, env).map(|_| {
+        problem(
+            "llm",
+            crate::features::missing(crate::features::Feature::Llm),
+        )
+    })
 }
 
 fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
@@ -302,6 +319,29 @@ mod tests {
             .iter()
             .map(|p| (p.key.as_str(), p.message.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn summaries_turned_on_are_refused_by_a_build_without_llm() {
+        let dir = tempfile::tempdir().unwrap();
+        let off = config(dir.path(), "");
+        assert_eq!(llm_problem(&off, |_| None), None);
+        let on_by_file = config(dir.path(), "[llm]\napi_key = \"k\"\n");
+        let on_by_env = |var: &str| (var == crate::llm::ENV_API_KEY).then(|| "k".to_owned());
+        for found in [
+            llm_problem(&on_by_file, |_| None),
+            llm_problem(&off, on_by_env),
+        ] {
+            if cfg!(feature = "llm") {
+                assert_eq!(found, None);
+            } else {
+                let found = found.expect("refused");
+                assert_eq!(
+                    found.to_string(),
+                    "llm: this build has no LLM support: rebuild with --features llm"
+                );
+            }
+        }
     }
 
     #[test]

@@ -157,7 +157,13 @@ async fn report(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??
         .ok_or_else(|| ApiError::not_found(format!("no case {id}")))?;
-    let body = format.render(&input);
+    let body = format.render(&input).map_err(|e| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_implemented",
+            e.to_string(),
+        )
+    })?;
     Ok(([(header::CONTENT_TYPE, format.content_type())], body).into_response())
 }
 
@@ -552,6 +558,7 @@ mod tests {
                 &b"# nightwatch case report"[..],
             ),
             ("html", "text/html; charset=utf-8", &b"<!DOCTYPE html>"[..]),
+            #[cfg(feature = "pdf")]
             ("pdf", "application/pdf", &b"%PDF-"[..]),
         ] {
             let (status, got, body) = get(addr, &format!("GET /api/cases/c1/report.{ext}")).await;
@@ -564,6 +571,22 @@ mod tests {
             assert_eq!(err["code"], "not_found");
             assert_eq!(err["message"], "no case nope");
         }
+        stop.cancel();
+    }
+
+    #[cfg(not(feature = "pdf"))]
+    #[tokio::test]
+    async fn a_build_without_pdf_answers_501_for_pdf_reports() {
+        let (addr, stop) = serve().await;
+        let (status, got, body) = get(addr, "GET /api/cases/c1/report.pdf").await;
+        assert_eq!(status, 501);
+        assert!(got.starts_with("application/json"), "{got}");
+        let err: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(err["code"], "not_implemented");
+        assert_eq!(
+            err["message"],
+            "this build has no PDF support: rebuild with --features pdf"
+        );
         stop.cancel();
     }
 }

@@ -65,7 +65,7 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         report: Option<PathBuf>,
         /// Formats of the `--report` files (comma-separated).
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "md,html,pdf")]
+        #[arg(long, value_enum, value_delimiter = ',', default_value = crate::report::DEFAULT_FORMATS)]
         report_format: Vec<ReportFormat>,
         /// Keep the case history in this state directory (correlating with earlier scans);
         /// without it the history lives in memory for this scan only.

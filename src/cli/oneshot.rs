@@ -228,6 +228,9 @@ pub(super) fn scan(
 ) -> anyhow::Result<ExitCode> {
     check_paths(paths)?;
     check_paths(feeds)?;
+    for f in report.map_or(&[][..], |(_, formats)| formats) {
+        f.available().map_err(|e| BadInput(e.to_string()))?;
+    }
     let options = file_options(input_format, limits)?;
     let rules = load_rules(args, false)?;
     let store = match state_dir {

@@ -39,7 +39,10 @@ pub(super) fn report(
     })?;
     let input = ReportInput::from_json(&doc)
         .map_err(|e| BadInput(format!("{}: {e}", verdict.display())))?;
-    write_out(&format.render(&input), out)
+    write_out(
+        &format.render(&input).map_err(|e| BadInput(e.to_string()))?,
+        out,
+    )
 }
 
 /// `nightwatch report CASE_ID --format F [--state-dir DIR] [--out PATH]`: the case's report
@@ -57,7 +60,10 @@ pub(super) fn case_report(
             state_dir.display()
         ))
     })?;
-    write_out(&format.render(&input), out)
+    write_out(
+        &format.render(&input).map_err(|e| BadInput(e.to_string()))?,
+        out,
+    )
 }
 
 /// Writes the rendered report to `out`, or to standard output.
@@ -95,8 +101,11 @@ pub(super) fn write_case_reports(
         let input = ReportInput::new(Verdict::clone(v));
         for format in formats {
             let path = dir.join(format!("{}.{}", file_stem(case_id), format.ext()));
-            std::fs::write(&path, format.render(&input))
-                .with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(
+                &path,
+                format.render(&input).map_err(|e| BadInput(e.to_string()))?,
+            )
+            .with_context(|| format!("writing {}", path.display()))?;
             written.push(path);
         }
     }

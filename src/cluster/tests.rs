@@ -109,6 +109,9 @@ fn a_history_topic_needs_brokers_and_a_topic_and_no_reserved_keys() {
         }),
     };
     let keys: Vec<String> = cfg.problems().into_iter().map(|(k, _)| k).collect();
+    // A build without Kafka refuses the section first (see the test below).
+    #[cfg(not(feature = "kafka"))]
+    let keys = keys[1..].to_vec();
     assert_eq!(
         keys,
         [
@@ -117,4 +120,28 @@ fn a_history_topic_needs_brokers_and_a_topic_and_no_reserved_keys() {
             "cluster.history_topic.topic"
         ]
     );
+}
+
+#[test]
+fn a_history_topic_is_refused_by_a_build_without_kafka() {
+    let cfg = ClusterConfig {
+        instance_id: String::new(),
+        history_topic: Some(HistoryTopicConfig {
+            brokers: "h:9092".into(),
+            topic: "verdicts".into(),
+            properties: Properties::default(),
+        }),
+    };
+    let problems = cfg.problems();
+    if cfg!(feature = "kafka") {
+        assert!(problems.is_empty(), "{problems:?}");
+    } else {
+        assert_eq!(
+            problems,
+            [(
+                "cluster.history_topic".to_owned(),
+                "this build has no Kafka support: rebuild with --features kafka".to_owned()
+            )]
+        );
+    }
 }

@@ -196,7 +196,19 @@ pub(super) fn nats_connection_problems(
     }
 }
 
+/// A build without the `kafka` feature parses the Kafka tables but refuses them, at the table's
+/// key path (the other problems of the table are still listed).
+fn refuse_without_kafka(key: &str, p: &mut Vec<Problem>) {
+    if cfg!(not(feature = "kafka")) {
+        p.push(Problem::new(
+            key,
+            crate::features::missing(crate::features::Feature::Kafka),
+        ));
+    }
+}
+
 pub(super) fn validate_kafka_input(name: &str, k: &KafkaInputConfig, p: &mut Vec<Problem>) {
+    refuse_without_kafka(&format!("inputs.{name}"), p);
     let key = |s: &str| format!("inputs.{name}.{s}");
     for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::CONSUMER_RESERVED)
     {
@@ -241,6 +253,7 @@ pub(super) fn validate_kafka_output(name: &str, k: &KafkaOutputConfig, p: &mut V
 }
 
 pub(super) fn validate_kafka_producer(prefix: &str, k: &KafkaOutputConfig, p: &mut Vec<Problem>) {
+    refuse_without_kafka(prefix, p);
     let key = |s: &str| format!("{prefix}.{s}");
     for (k, m) in crate::kafka::problems(&k.brokers, &k.properties, crate::kafka::PRODUCER_RESERVED)
     {

@@ -362,10 +362,8 @@ tls = { cert_file = "/nonexistent/cert.pem" }
     assert!(!all.contains("hunter2"), "{all}");
 }
 
-#[test]
-fn kafka_inputs_and_outputs_parse_validate_and_hide_secrets() {
-    let c = parse(
-        r#"
+/// A Kafka input (with a secret property) and a Kafka output, both valid.
+const KAFKA_TABLES: &str = r#"
 [inputs.k]
 type = "kafka"
 brokers = "127.0.0.1:9092"
@@ -378,11 +376,12 @@ topics = ["telemetry", "^edr-.*"]
 type = "kafka"
 brokers = "127.0.0.1:9092"
 topic = "verdicts"
-"#,
-        "t",
-        no_env(),
-    )
-    .unwrap();
+"#;
+
+#[cfg(feature = "kafka")]
+#[test]
+fn kafka_inputs_and_outputs_parse_validate_and_hide_secrets() {
+    let c = parse(KAFKA_TABLES, "t", no_env()).unwrap();
     assert!(c.validate().is_empty(), "{:?}", c.validate());
     let InputConfig::Kafka(k) = &c.inputs["k"] else {
         panic!("{:?}", c.inputs["k"])
@@ -446,6 +445,29 @@ acks = "1"
         )
         .is_err()
     );
+}
+
+#[test]
+fn kafka_tables_parse_in_every_build_and_are_refused_without_the_kafka_feature() {
+    let dead_letter =
+        "[dead_letter]\npath = \"\"\nkafka = { brokers = \"h:9092\", topic = \"dead\" }\n";
+    let c = parse(&format!("{KAFKA_TABLES}{dead_letter}"), "t", no_env()).unwrap();
+    let problems = c.validate();
+    assert!(!format!("{problems:?}").contains("hunter2"));
+    if cfg!(feature = "kafka") {
+        assert!(problems.is_empty(), "{problems:?}");
+    } else {
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let missing = "this build has no Kafka support: rebuild with --features kafka";
+        assert_eq!(
+            shown,
+            [
+                format!("inputs.k: {missing}"),
+                format!("outputs.v: {missing}"),
+                format!("dead_letter.kafka: {missing}"),
+            ],
+        );
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use ipnet::IpNet;
 use regex::Regex;
 
 /// Numeric comparison operators (`lt`, `lte`, `gt`, `gte`; `Eq` for time parts without one).
@@ -177,51 +178,21 @@ impl Re {
     }
 }
 
-/// An IPv4 or IPv6 network.
+/// An IPv4 or IPv6 network (the `cidr` modifier). An IPv4 value also matches an IPv6 network
+/// through its IPv4-mapped form (`::ffff:a.b.c.d`).
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Cidr {
-    V4(u32, u32),
-    V6(u128, u128),
-}
+pub(crate) struct Cidr(IpNet);
 
 impl Cidr {
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        let (addr, len) = match s.trim().split_once('/') {
-            Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
-            None => (s.trim(), None),
-        };
-        match addr.parse::<IpAddr>().ok()? {
-            IpAddr::V4(a) => {
-                let len = len.unwrap_or(32);
-                if len > 32 {
-                    return None;
-                }
-                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-                Some(Cidr::V4(u32::from(a) & mask, mask))
-            }
-            IpAddr::V6(a) => {
-                let len = len.unwrap_or(128);
-                if len > 128 {
-                    return None;
-                }
-                let mask = if len == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - len)
-                };
-                Some(Cidr::V6(u128::from(a) & mask, mask))
-            }
-        }
+        crate::network::parse(s).map(Cidr)
     }
 
     pub(crate) fn contains(&self, s: &str) -> bool {
-        match (self, s.trim().parse::<IpAddr>()) {
-            (Cidr::V4(net, mask), Ok(IpAddr::V4(a))) => u32::from(a) & mask == *net,
-            (Cidr::V6(net, mask), Ok(IpAddr::V6(a))) => u128::from(a) & mask == *net,
-            (Cidr::V6(net, mask), Ok(IpAddr::V4(a))) => {
-                u128::from(a.to_ipv6_mapped()) & mask == *net
-            }
-            _ => false,
+        match (&self.0, s.trim().parse::<IpAddr>()) {
+            (IpNet::V6(net), Ok(IpAddr::V4(a))) => net.contains(&a.to_ipv6_mapped()),
+            (net, Ok(ip)) => net.contains(&ip),
+            (_, Err(_)) => false,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! what tells the rest of the graph to drain.
 
 pub mod file;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lines;
 pub mod nats;

@@ -1,74 +1,8 @@
-//! IP networks: CIDR parsing and containment, and the special-purpose ranges (RFC 1918,
-//! loopback, link-local, CGNAT, multicast, documentation, …) that are never looked up outside.
+//! The special-purpose IP ranges (RFC 1918, loopback, link-local, CGNAT, multicast,
+//! documentation, …) that are never looked up outside. Configured networks (internal networks,
+//! allowlists, feed networks) are [`crate::network`]s.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// An IPv4 or IPv6 network, stored masked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Cidr {
-    V4 { net: u32, prefix: u8 },
-    V6 { net: u128, prefix: u8 },
-}
-
-pub fn mask4(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix))
-    }
-}
-
-pub fn mask6(prefix: u8) -> u128 {
-    if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - u32::from(prefix))
-    }
-}
-
-impl Cidr {
-    /// `a.b.c.d/n`, `x::/n`, or a bare address (a host network).
-    pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p.parse::<u8>().ok()?)),
-            None => (s, None),
-        };
-        match addr.parse::<IpAddr>().ok()? {
-            IpAddr::V4(a) => {
-                let prefix = prefix.unwrap_or(32);
-                (prefix <= 32).then(|| Self::V4 {
-                    net: u32::from(a) & mask4(prefix),
-                    prefix,
-                })
-            }
-            IpAddr::V6(a) => {
-                let prefix = prefix.unwrap_or(128);
-                (prefix <= 128).then(|| Self::V6 {
-                    net: u128::from(a) & mask6(prefix),
-                    prefix,
-                })
-            }
-        }
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self, ip) {
-            (Self::V4 { net, prefix }, IpAddr::V4(a)) => u32::from(a) & mask4(*prefix) == *net,
-            (Self::V6 { net, prefix }, IpAddr::V6(a)) => u128::from(a) & mask6(*prefix) == *net,
-            _ => false,
-        }
-    }
-}
-
-impl std::fmt::Display for Cidr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::V4 { net, prefix } => write!(f, "{}/{prefix}", Ipv4Addr::from(*net)),
-            Self::V6 { net, prefix } => write!(f, "{}/{prefix}", Ipv6Addr::from(*net)),
-        }
-    }
-}
+use std::net::IpAddr;
 
 /// Private, loopback, link-local, CGNAT, "this network", multicast, broadcast, benchmarking and
 /// reserved IPv4 ranges; loopback, unspecified, unique-local, link-local and multicast IPv6.
@@ -122,14 +56,15 @@ mod tests {
 
     #[test]
     fn cidr_containment() {
-        let c = Cidr::parse("198.51.100.0/25").unwrap();
-        assert!(c.contains("198.51.100.99".parse().unwrap()));
-        assert!(!c.contains("198.51.100.200".parse().unwrap()));
-        let c6 = Cidr::parse("2001:db8::/32").unwrap();
-        assert!(c6.contains("2001:db8::1".parse().unwrap()));
-        assert!(!c6.contains("10.0.0.1".parse().unwrap()));
-        assert_eq!(Cidr::parse("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
-        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        use crate::network::parse;
+        let c = parse("198.51.100.0/25").unwrap();
+        assert!(c.contains(&"198.51.100.99".parse::<IpAddr>().unwrap()));
+        assert!(!c.contains(&"198.51.100.200".parse::<IpAddr>().unwrap()));
+        let c6 = parse("2001:db8::/32").unwrap();
+        assert!(c6.contains(&"2001:db8::1".parse::<IpAddr>().unwrap()));
+        assert!(!c6.contains(&"10.0.0.1".parse::<IpAddr>().unwrap()));
+        assert_eq!(parse("10.1.2.3/8").unwrap().to_string(), "10.0.0.0/8");
+        assert!(parse("10.0.0.0/33").is_none());
     }
 
     #[test]

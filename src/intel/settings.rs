@@ -168,7 +168,7 @@ impl IntelConfig {
             );
         }
         for n in &self.internal_networks {
-            if crate::intel::net::Cidr::parse(n).is_none() {
+            if crate::network::parse(n).is_none() {
                 push(
                     "internal_networks",
                     format!("`{n}` is not an address or CIDR"),

@@ -17,15 +17,27 @@
 //!
 //! Without an API key (Gemini) or an endpoint (OpenAI-compatible) the feature is off:
 //! [`start`] logs that once and returns `None`.
+//!
+//! The worker, its prompt, redaction and provider exchanges need the `llm` cargo feature. The
+//! summary types, the `[llm]` section and its validation are in every build (verdicts and the
+//! history carry summaries); a build without the feature refuses a configuration that turns
+//! summaries on ([`crate::preflight`]).
 
+#[cfg(feature = "llm")]
 mod backend;
+// Without the worker only `Pivot` (part of every summary) is used; the answer checks are not.
+#[cfg_attr(not(feature = "llm"), allow(dead_code))]
 mod guard;
+#[cfg(feature = "llm")]
 mod prompt;
+#[cfg(feature = "llm")]
 mod redact;
 mod settings;
+#[cfg(feature = "llm")]
 pub(crate) mod worker;
 
 use std::collections::HashMap;
+#[cfg(feature = "llm")]
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -33,15 +45,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use guard::{MAX_WINDOW_DAYS, Pivot};
+#[cfg(feature = "llm")]
 pub use redact::{REDACTED, Redactor};
 pub use settings::{
     Backend, ENV_API_KEY, ENV_ENDPOINT, ENV_MODEL, GEMINI_ENDPOINT, LlmConfig, PromptLimits,
     Settings, problems, resolve,
 };
+#[cfg(feature = "llm")]
 pub use worker::{CACHE_TREE, SummaryWorker};
 
 use crate::event::Event;
+#[cfg(feature = "llm")]
 use crate::metrics::Metrics;
+#[cfg(feature = "llm")]
 use crate::store::{Store, StoreError};
 use crate::verdict::{Severity, Verdict};
 
@@ -121,6 +137,7 @@ pub struct TokenUsage {
 pub type Summaries = tokio::sync::mpsc::Receiver<(String, Summary)>;
 
 /// Why the summary worker could not start.
+#[cfg(feature = "llm")]
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
     #[error("llm cache: {0}")]
@@ -224,6 +241,7 @@ fn flatten(key: &str, value: &Value, out: &mut Vec<(String, String)>) {
 
 /// Starts the summary worker when `[llm]` and the process environment make it usable;
 /// otherwise says once that the feature is off and returns `None`.
+#[cfg(feature = "llm")]
 pub fn start(
     cfg: &LlmConfig,
     store: &Store,
@@ -249,5 +267,5 @@ pub fn start(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "llm"))]
 mod tests;

@@ -737,6 +737,7 @@ impl Metrics {
 
     /// Creates the series of the LLM summary worker for `backend` (every outcome, reason and
     /// kind at 0); called when the worker starts, so they exist only when the feature is on.
+    #[cfg(feature = "llm")]
     pub fn register_llm(&self, backend: &str) {
         for o in crate::llm::worker::outcome::ALL {
             self.llm_requests.with_label_values(&[backend, o]);

@@ -18,11 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+#[cfg(feature = "kafka")]
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
 
 use super::OutputError;
 use crate::config::{DeadLetterConfig, KafkaOutputConfig};
+#[cfg(feature = "kafka")]
 use crate::kafka;
 use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
@@ -65,6 +67,7 @@ impl<'a> ParseDeadLetter<'a> {
 }
 
 enum Target {
+    #[cfg(feature = "kafka")]
     Kafka {
         shown: String,
         topic: String,
@@ -78,6 +81,25 @@ enum Target {
     },
 }
 
+impl Target {
+    /// The destination as logged (no credentials).
+    fn shown(&self) -> &str {
+        match self {
+            #[cfg(feature = "kafka")]
+            Target::Kafka { shown, .. } => shown,
+            Target::Nats { shown, .. } => shown,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "kafka")]
+            Target::Kafka { .. } => "kafka",
+            Target::Nats { .. } => "nats",
+        }
+    }
+}
+
 /// The broker destinations of dead letters.
 pub struct DeadLetterBus {
     targets: Vec<Target>,
@@ -86,13 +108,7 @@ pub struct DeadLetterBus {
 
 impl std::fmt::Debug for DeadLetterBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let shown: Vec<&str> = self
-            .targets
-            .iter()
-            .map(|t| match t {
-                Target::Kafka { shown, .. } | Target::Nats { shown, .. } => shown.as_str(),
-            })
-            .collect();
+        let shown: Vec<&str> = self.targets.iter().map(Target::shown).collect();
         f.debug_struct("DeadLetterBus")
             .field("destinations", &shown)
             .finish()
@@ -133,22 +149,22 @@ impl DeadLetterBus {
             return Ok(None);
         }
         for t in &targets {
-            let (kind, shown) = match t {
-                Target::Kafka { shown, .. } => ("kafka", shown),
-                Target::Nats { shown, .. } => ("nats", shown),
-            };
+            let (kind, shown) = (t.kind(), t.shown());
             tracing::info!(kind, destination = %shown, "dead letters are also published to a broker");
         }
         Ok(Some(Arc::new(DeadLetterBus { targets, metrics })))
     }
 
     /// Publishes `record` (JSON) to every destination, each retried until it is accepted.
+    // The key names the Kafka message; NATS messages carry none.
+    #[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
     pub async fn publish(&self, key: &str, record: &[u8]) {
         for target in &self.targets {
             let mut delay = RETRY_FIRST;
             let mut attempt = 1u32;
             loop {
                 let result = match target {
+                    #[cfg(feature = "kafka")]
                     Target::Kafka {
                         topic, producer, ..
                     } => {
@@ -169,6 +185,7 @@ impl DeadLetterBus {
                 };
                 let Err(e) = result else { break };
                 match target {
+                    #[cfg(feature = "kafka")]
                     Target::Kafka { .. } => {
                         self.metrics.kafka_errors.with_label_values(&["produce"])
                     }
@@ -176,9 +193,7 @@ impl DeadLetterBus {
                 }
                 .inc();
                 if attempt == 1 || attempt.is_multiple_of(10) {
-                    let shown = match target {
-                        Target::Kafka { shown, .. } | Target::Nats { shown, .. } => shown,
-                    };
+                    let shown = target.shown();
                     tracing::warn!(destination = %shown, attempt, error = %nats::redact_url(&e), "dead letter not accepted by its broker; retrying");
                 }
                 tokio::time::sleep(delay).await;
@@ -189,6 +204,17 @@ impl DeadLetterBus {
     }
 }
 
+/// Without the `kafka` feature a Kafka destination is refused (validation refuses it first).
+#[cfg(not(feature = "kafka"))]
+fn open_kafka(k: &KafkaOutputConfig) -> Result<Target, OutputError> {
+    Err(OutputError::Kafka {
+        name: "dead_letter".to_owned(),
+        destination: format!("kafka://{}/{}", k.brokers, k.topic),
+        message: crate::features::missing(crate::features::Feature::Kafka),
+    })
+}
+
+#[cfg(feature = "kafka")]
 fn open_kafka(k: &KafkaOutputConfig) -> Result<Target, OutputError> {
     let shown = format!("kafka://{}/{}", k.brokers, k.topic);
     let fixed = [
@@ -236,7 +262,7 @@ async fn publish_nats(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "kafka"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use rdkafka::consumer::{BaseConsumer, Consumer};

@@ -13,6 +13,7 @@
 //! does not hold it.
 
 pub mod dead_letter;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod nats;
 pub mod ocsf;
@@ -233,6 +234,16 @@ pub(crate) async fn spawn_with_env(
                 .with_dead_bus(options.dead_bus.clone());
                 tokio::spawn(hook.run(rx))
             }
+            #[cfg(not(feature = "kafka"))]
+            OutputConfig::Kafka(cfg) => {
+                // Validation refuses it first; a caller that skipped it fails here.
+                return Err(OutputError::Kafka {
+                    name: name.clone(),
+                    destination: format!("kafka://{}/{}", cfg.brokers, cfg.topic),
+                    message: crate::features::missing(crate::features::Feature::Kafka),
+                });
+            }
+            #[cfg(feature = "kafka")]
             OutputConfig::Kafka(cfg) => {
                 let sink = kafka::KafkaSink::open(
                     name,

@@ -44,7 +44,9 @@ use crate::event::Event;
 use crate::inputs::RawRecord;
 use crate::intel::lookout::{self, Lookout, Sighting};
 use crate::intel::{Enricher, Profile};
-use crate::llm::{self, Summaries, SummaryWorker};
+use crate::llm::Summaries;
+#[cfg(feature = "llm")]
+use crate::llm::{self, SummaryWorker};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{self, ParseError};
 use crate::verdict::IndicatorRef;
@@ -638,6 +640,7 @@ pub struct Annotators {
     /// Indicators new to a case are submitted here; their profiles come back on the receiver.
     pub intel: Option<(Enricher, mpsc::Receiver<Profile>)>,
     /// Versions with new evidence are submitted here; summaries come back on the receiver.
+    #[cfg(feature = "llm")]
     pub llm: Option<(SummaryWorker, Summaries)>,
 }
 
@@ -688,10 +691,14 @@ async fn cases_stage(
         Some((e, p)) => (Some(e), Some(p)),
         None => (None, None),
     };
+    #[cfg(feature = "llm")]
     let (summarizer, mut summaries) = match annotators.llm {
         Some((w, s)) => (Some(w), Some(s)),
         None => (None, None),
     };
+    // A build without the `llm` feature has no summary worker: nothing arrives here.
+    #[cfg(not(feature = "llm"))]
+    let mut summaries: Option<Summaries> = None;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut newest_event: Option<DateTime<Utc>> = None;
@@ -743,6 +750,7 @@ async fn cases_stage(
             }
         }
         report_book(&book, &m, &mut history_errors);
+        #[cfg(feature = "llm")]
         if let Some(w) = &summarizer {
             for p in out.iter().filter(|p| p.summarize) {
                 let events = book.case_events(&p.verdict.case_id);

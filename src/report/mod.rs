@@ -7,9 +7,13 @@
 //! them from a verdict document when it has them. All three renderers draw from the same
 //! [`Report`] view so they show the same facts; every string that can come from an event
 //! (host, rule titles, sources, indicator values) is escaped by the renderer for its format.
+//!
+//! PDF needs the `pdf` feature; without it [`ReportFormat::render`] refuses PDF with
+//! [`Missing`] (the CLI exits with it, the API answers 501).
 
 pub mod html;
 pub mod md;
+#[cfg(feature = "pdf")]
 pub mod pdf;
 
 use std::collections::BTreeMap;
@@ -18,10 +22,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use html::render_html;
 pub use md::render_md;
+#[cfg(feature = "pdf")]
 pub use pdf::render_pdf;
 
 use crate::attack;
 use crate::event::Event;
+use crate::features::{Feature, Missing};
 use crate::history::{HistoryError, HistoryStore};
 use crate::verdict::{Evidence, Finding, TimelineEntry, Verdict};
 
@@ -52,14 +58,32 @@ impl ReportFormat {
         }
     }
 
-    pub fn render(self, input: &ReportInput) -> Vec<u8> {
+    /// Whether this build renders the format (PDF needs the `pdf` feature).
+    pub fn available(self) -> Result<(), Missing> {
         match self {
-            ReportFormat::Md => render_md(input).into_bytes(),
-            ReportFormat::Html => render_html(input).into_bytes(),
-            ReportFormat::Pdf => render_pdf(input),
+            ReportFormat::Pdf if cfg!(not(feature = "pdf")) => Err(Missing(Feature::Pdf)),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn render(self, input: &ReportInput) -> Result<Vec<u8>, Missing> {
+        match self {
+            ReportFormat::Md => Ok(render_md(input).into_bytes()),
+            ReportFormat::Html => Ok(render_html(input).into_bytes()),
+            #[cfg(feature = "pdf")]
+            ReportFormat::Pdf => Ok(render_pdf(input)),
+            #[cfg(not(feature = "pdf"))]
+            ReportFormat::Pdf => Err(Missing(Feature::Pdf)),
         }
     }
 }
+
+/// The default formats of `scan --report` (comma-separated): every format this build renders.
+#[cfg(feature = "pdf")]
+pub const DEFAULT_FORMATS: &str = "md,html,pdf";
+/// The default formats of `scan --report` (comma-separated): every format this build renders.
+#[cfg(not(feature = "pdf"))]
+pub const DEFAULT_FORMATS: &str = "md,html";
 
 /// Bounds that keep a report on one printable page: what is past them is counted ("… and N
 /// more"), never silently dropped; the verdict document and the case API hold everything.
@@ -613,6 +637,23 @@ pub(crate) mod tests {
             merged[k] = val.clone();
         }
         ReportInput::from_json(&merged).unwrap()
+    }
+
+    #[test]
+    fn pdf_is_rendered_only_by_a_build_with_the_pdf_feature() {
+        let input = full_input();
+        assert!(ReportFormat::Md.render(&input).is_ok() && ReportFormat::Html.available().is_ok());
+        let pdf = ReportFormat::Pdf.render(&input);
+        if cfg!(feature = "pdf") {
+            assert!(pdf.unwrap().starts_with(b"%PDF-"));
+        } else {
+            let e = pdf.unwrap_err().to_string();
+            assert_eq!(
+                e,
+                "this build has no PDF support: rebuild with --features pdf"
+            );
+            assert_eq!(ReportFormat::Pdf.available().unwrap_err().to_string(), e);
+        }
     }
 
     #[test]

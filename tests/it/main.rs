@@ -7,12 +7,16 @@ mod backpressure;
 mod cases;
 mod cli;
 mod daemon;
+// These start the daemon with Kafka (and the LLM) configured: default features only.
+#[cfg(all(feature = "kafka", feature = "llm"))]
 mod dashboards;
 mod deploy;
 mod determinism;
+#[cfg(feature = "kafka")]
 mod end_to_end;
 mod helpers;
 mod intel;
+#[cfg(feature = "kafka")]
 mod kafka;
 mod limits;
 mod nats;

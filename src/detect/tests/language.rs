@@ -330,6 +330,18 @@ fn cidr_v4_and_v6() {
 }
 
 #[test]
+fn cidr_ipv6_networks_match_ipv4_values_through_the_mapped_form() {
+    let rs = det("    sel:\n        DestinationIp|cidr: '::ffff:10.0.0.0/104'\n    condition: sel");
+    assert!(m(&rs, json!({"DestinationIp": "10.1.2.3"})));
+    assert!(m(&rs, json!({"DestinationIp": " ::ffff:10.9.9.9 "})));
+    assert!(!m(&rs, json!({"DestinationIp": "11.0.0.1"})));
+    // An IPv4 network does not match an IPv6 value, mapped or not.
+    let rs = det("    sel:\n        DestinationIp|cidr: '10.1.2.3/8'\n    condition: sel");
+    assert!(m(&rs, json!({"DestinationIp": "10.200.0.1"})));
+    assert!(!m(&rs, json!({"DestinationIp": "::ffff:10.0.0.1"})));
+}
+
+#[test]
 fn expand_placeholders() {
     let mut opts = LoadOptions::default();
     opts.placeholders

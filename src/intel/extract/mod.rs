@@ -19,11 +19,12 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::net::{self, Cidr};
+use super::net;
 use super::refang::refang;
 use super::settings::IntelConfig;
 use super::{Indicator, IndicatorKind};
 use crate::event::Event;
+use crate::network::{self, IpNet};
 
 /// The ICANN top-level domains (punycode), one per line.
 const TLDS: &str = include_str!("../tlds.txt");
@@ -72,10 +73,10 @@ pub const NAMESPACE_HOSTS: [&str; 5] = [
 pub struct ExtractSettings {
     /// Own domains, lowercase, without leading dots.
     pub own_domains: Vec<String>,
-    pub internal_networks: Vec<Cidr>,
+    pub internal_networks: Vec<IpNet>,
     pub documentation_as_internal: bool,
     allow_exact: HashSet<String>,
-    allow_networks: Vec<Cidr>,
+    allow_networks: Vec<IpNet>,
 }
 
 impl ExtractSettings {
@@ -89,7 +90,7 @@ impl ExtractSettings {
             internal_networks: c
                 .internal_networks
                 .iter()
-                .filter_map(|n| Cidr::parse(n))
+                .filter_map(|n| network::parse(n))
                 .collect(),
             documentation_as_internal: c.documentation_as_internal,
             ..Self::default()
@@ -109,7 +110,7 @@ impl ExtractSettings {
         let e = entry.trim();
         if e.contains('/')
             && !e.contains("://")
-            && let Some(c) = Cidr::parse(e)
+            && let Some(c) = network::parse(e)
         {
             self.allow_networks.push(c);
             return;
@@ -128,7 +129,7 @@ impl ExtractSettings {
         match kind {
             IndicatorKind::Ipv4 | IndicatorKind::Ipv6 => value
                 .parse::<IpAddr>()
-                .is_ok_and(|ip| self.allow_networks.iter().any(|c| c.contains(ip))),
+                .is_ok_and(|ip| self.allow_networks.iter().any(|c| c.contains(&ip))),
             IndicatorKind::Domain => parents(value).any(|p| self.allow_exact.contains(p)),
             IndicatorKind::Email => value
                 .rsplit_once('@')
@@ -143,7 +144,7 @@ impl ExtractSettings {
     fn ip_internal(&self, ip: IpAddr) -> bool {
         net::is_special(ip)
             || (self.documentation_as_internal && net::is_documentation(ip))
-            || self.internal_networks.iter().any(|c| c.contains(ip))
+            || self.internal_networks.iter().any(|c| c.contains(&ip))
     }
 
     fn domain_internal(&self, d: &str) -> bool {

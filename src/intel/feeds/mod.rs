@@ -19,11 +19,12 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{ExtractSettings, classify};
-use super::net::{Cidr, mask4, mask6};
 use super::{Indicator, IndicatorKind};
+use crate::network::{self, IpNet};
 
 /// Source name of the offline feeds in profiles and weights.
 pub const SOURCE: &str = "offline_feeds";
@@ -102,28 +103,22 @@ impl FeedSet {
         if indicator.kind.is_ip() && !(self.v4.is_empty() && self.v6.is_empty()) {
             match indicator.value.parse::<IpAddr>() {
                 Ok(IpAddr::V4(a)) => {
-                    let a = u32::from(a);
                     for (prefix, nets) in &self.v4 {
-                        let net = a & mask4(*prefix);
-                        if let Some(&first) = nets.get(&net) {
-                            let c = Cidr::V4 {
-                                net,
-                                prefix: *prefix,
-                            };
-                            self.collect(first, &c.to_string(), &mut out);
+                        let Ok(net) = Ipv4Net::new(a, *prefix).map(|n| n.trunc()) else {
+                            continue;
+                        };
+                        if let Some(&first) = nets.get(&u32::from(net.network())) {
+                            self.collect(first, &net.to_string(), &mut out);
                         }
                     }
                 }
                 Ok(IpAddr::V6(a)) => {
-                    let a = u128::from(a);
                     for (prefix, nets) in &self.v6 {
-                        let net = a & mask6(*prefix);
-                        if let Some(&first) = nets.get(&net) {
-                            let c = Cidr::V6 {
-                                net,
-                                prefix: *prefix,
-                            };
-                            self.collect(first, &c.to_string(), &mut out);
+                        let Ok(net) = Ipv6Net::new(a, *prefix).map(|n| n.trunc()) else {
+                            continue;
+                        };
+                        if let Some(&first) = nets.get(&u128::from(net.network())) {
+                            self.collect(first, &net.to_string(), &mut out);
                         }
                     }
                 }
@@ -261,20 +256,19 @@ impl FeedBuilder {
 
     /// Adds a network (`a.b.c.d/n`); a host network is added as an exact IP.
     pub fn add_cidr(&mut self, feed: u16, cidr: &str, info: &EntryInfo) -> bool {
-        let Some(c) = Cidr::parse(cidr) else {
+        let Some(c) = network::parse(cidr) else {
             self.set.skipped += 1;
             return false;
         };
         match c {
-            Cidr::V4 { net, prefix: 32 } => {
-                let ip = std::net::Ipv4Addr::from(net).to_string();
-                self.add(feed, IndicatorKind::Ipv4, &ip, info);
+            IpNet::V4(n) if n.prefix_len() == n.max_prefix_len() => {
+                self.add(feed, IndicatorKind::Ipv4, &n.addr().to_string(), info);
             }
-            Cidr::V6 { net, prefix: 128 } => {
-                let ip = std::net::Ipv6Addr::from(net).to_string();
-                self.add(feed, IndicatorKind::Ipv6, &ip, info);
+            IpNet::V6(n) if n.prefix_len() == n.max_prefix_len() => {
+                self.add(feed, IndicatorKind::Ipv6, &n.addr().to_string(), info);
             }
-            Cidr::V4 { net, prefix } => {
+            IpNet::V4(n) => {
+                let (net, prefix) = (u32::from(n.network()), n.prefix_len());
                 let next = self
                     .v4
                     .get(&prefix)
@@ -284,7 +278,8 @@ impl FeedBuilder {
                 let i = self.entry(feed, info, next);
                 self.v4.entry(prefix).or_default().insert(net, i);
             }
-            Cidr::V6 { net, prefix } => {
+            IpNet::V6(n) => {
+                let (net, prefix) = (u128::from(n.network()), n.prefix_len());
                 let next = self
                     .v6
                     .get(&prefix)
