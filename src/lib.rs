@@ -35,6 +35,7 @@ pub mod daemon;
 pub mod demo;
 pub mod detect;
 pub mod event;
+pub mod flow;
 pub mod history;
 pub mod inputs;
 pub mod intel;

@@ -37,8 +37,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::detect::Level;
 use crate::event::Event;
+use crate::flow::ack::Ack;
 use crate::history::{CaseRecord, CaseStatus, HistoryError, HistoryStore};
-use crate::pipeline::ack::Ack;
 use crate::pipeline::{Detection, Hit};
 use crate::verdict::{
     self, Basis, CaseContext, CaseHeader, EntityKind, EntityRef, Evidence, FindingInput,

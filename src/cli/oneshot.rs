@@ -165,7 +165,7 @@ async fn run_graph<T: Send + 'static>(
     options: FileOptions,
     metrics: Arc<Metrics>,
     consume: impl FnOnce(
-        pipeline::channel::Receiver<Detection>,
+        crate::flow::channel::Receiver<Detection>,
         Arc<Metrics>,
     ) -> tokio::task::JoinHandle<T>,
 ) -> anyhow::Result<(T, FileReport, Vec<ParseError>)> {

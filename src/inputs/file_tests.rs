@@ -1,6 +1,6 @@
 use super::*;
+use crate::flow::channel::bounded;
 use crate::metrics::Metrics;
-use crate::pipeline::channel::bounded;
 use std::io::Write;
 
 fn run(paths: &[PathBuf]) -> (Vec<RawRecord>, Vec<ParseError>, FileReport) {

@@ -42,11 +42,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RawRecord, frame_message};
 use crate::config::{self, KafkaInputConfig};
+use crate::flow::ack::{Ack, OrderedCommits, Outcome};
+use crate::flow::channel::Sender;
 use crate::kafka::{self, Properties};
 use crate::metrics::Metrics;
 use crate::normalize::Format;
-use crate::pipeline::ack::{Ack, OrderedCommits, Outcome};
-use crate::pipeline::channel::Sender;
 
 /// How a Kafka input is set up (from `[inputs.NAME] type = "kafka"`).
 #[derive(Debug, Clone)]

@@ -19,10 +19,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::event::Origin;
+use crate::flow::ack::Ack;
 use crate::normalize::Format;
 use crate::normalize::evtx::EvtxChunk;
 use crate::normalize::weblog::W3cFields;
-use crate::pipeline::ack::Ack;
 
 /// A framed record on its way to a parser. Nothing after the parse stage sees one.
 #[derive(Debug)]

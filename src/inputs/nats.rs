@@ -40,11 +40,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RawRecord, frame_message as frame};
 use crate::config::{self, NatsInputConfig};
+use crate::flow::ack::{Ack, Outcome};
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
 use crate::normalize::Format;
-use crate::pipeline::ack::{Ack, Outcome};
-use crate::pipeline::channel::Sender;
 
 /// How a NATS input is set up (from `[inputs.NAME] type = "nats"`).
 #[derive(Debug, Clone)]

@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::flow::channel::{Receiver, bounded};
 use crate::inputs::Payload;
 use crate::metrics::Metrics;
-use crate::pipeline::channel::{Receiver, bounded};
 
 fn settings(dir: &Path, glob: &str) -> TailSettings {
     TailSettings {

@@ -194,7 +194,7 @@ impl Client {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::outputs::webhook::parse_retry_after(v, chrono::Utc::now()));
+            .and_then(|v| crate::flow::retry::parse_retry_after(v, chrono::Utc::now()));
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {

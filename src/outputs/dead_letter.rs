@@ -28,9 +28,6 @@ use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
 use crate::normalize::{ParseError, Position};
 
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
-
 /// One unparsable record, as published.
 #[derive(Debug, Serialize)]
 pub struct ParseDeadLetter<'a> {
@@ -145,7 +142,6 @@ impl DeadLetterBus {
     /// Publishes `record` (JSON) to every destination, each retried until it is accepted.
     pub async fn publish(&self, key: &str, record: &[u8]) {
         for target in &self.targets {
-            let mut delay = RETRY_FIRST;
             let mut attempt = 1u32;
             loop {
                 let result = match target {
@@ -181,8 +177,7 @@ impl DeadLetterBus {
                     };
                     tracing::warn!(destination = %shown, attempt, error = %nats::redact_url(&e), "dead letter not accepted by its broker; retrying");
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_MAX);
+                tokio::time::sleep(super::BROKER_RETRY.wait(attempt - 1, None)).await;
                 attempt += 1;
             }
         }

@@ -7,9 +7,9 @@
 //!                                            outputs ◀──Published verdict── cases
 //! ```
 //!
-//! Each record's [`ack::Ack`] travels beside what it becomes (events, matches, the pending
+//! Each record's [`Ack`] travels beside what it becomes (events, matches, the pending
 //! verdict of its case, a dead letter) and is released once that has left the daemon; see
-//! [`ack`] for the at-least-once contract.
+//! [`crate::flow::ack`] for the at-least-once contract.
 //!
 //! **Order.** The parse and detect pools run in parallel, so what they finish comes out in any
 //! order; correlations and cases must not depend on that. Each record is numbered as it leaves
@@ -18,15 +18,12 @@
 //! record order before it observes them ([`Reorder`]). Results are a function of the input
 //! sequence, not of the scheduler: the same input gives the same detections on one core or many.
 //!
-//! Every edge is a bounded [`channel`] sized from config, so a slow stage backs pressure up to
+//! Every edge is a bounded [`crate::flow::channel`] sized from config, so a slow stage backs pressure up to
 //! the inputs. CPU stages (parsing, rule evaluation, correlation) run on blocking threads and
 //! never on the async reactor. Shutdown is by draining: when the inputs drop their senders, each
 //! stage finishes what is queued, drops its own sender, and the closure cascades downstream
 //! until the last consumer sees the end of its channel. Nothing here knows wire formats or
 //! rule syntax; the stages call pure functions of `normalize`, `detect` and `cases`.
-
-pub mod ack;
-pub mod channel;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,6 +38,8 @@ use crate::detect::{
     RuleSet,
 };
 use crate::event::Event;
+use crate::flow::ack::Ack;
+use crate::flow::channel::{self, Receiver, Sender, bounded};
 use crate::inputs::RawRecord;
 use crate::intel::lookout::{self, Lookout, Sighting};
 use crate::intel::{Enricher, Profile};
@@ -48,8 +47,6 @@ use crate::llm::{self, Summaries, SummaryWorker};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{self, ParseError};
 use crate::verdict::IndicatorRef;
-use ack::Ack;
-use channel::{Receiver, Sender, bounded};
 
 /// A record that could not be framed or parsed, on its way to the dead-letter output.
 #[derive(Debug)]

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::ack::{Ack, Outcome};
 use super::*;
 use crate::cases::CaseSettings;
 use crate::config::OutputConfig;
 use crate::detect::{LoadOptions, compile_str};
 use crate::event::Origin;
+use crate::flow::ack::{Ack, Outcome};
 use crate::inputs::Payload;
 use crate::normalize::Format;
 

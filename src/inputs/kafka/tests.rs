@@ -9,8 +9,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 use super::*;
+use crate::flow::channel::{self, Receiver};
 use crate::inputs::Payload;
-use crate::pipeline::channel::{self, Receiver};
 
 const TOPIC: &str = "telemetry";
 

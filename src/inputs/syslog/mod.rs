@@ -48,10 +48,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Payload, RawRecord};
 use crate::event::Origin;
+use crate::flow::ack::Ack;
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
 use crate::normalize::Format;
-use crate::pipeline::ack::Ack;
-use crate::pipeline::channel::Sender;
 
 pub use framing::Framer;
 pub use tls::TlsFiles;
