@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use nightwatch::demo::{self, Scenario, ScenarioConfig};
 use nightwatch::flow::channel::bounded;
-use nightwatch::inputs::RawRecord;
 use nightwatch::inputs::file::{FileOptions, read_paths};
 use nightwatch::metrics::Metrics;
+use nightwatch::normalize::RawRecord;
 use nightwatch::normalize::{self, Format};
 use tokio_util::sync::CancellationToken;
 

@@ -27,8 +27,9 @@ use crate::flow::ack::Ack;
 use crate::flow::channel::{Receiver, Sender};
 use crate::history::audit::AuditLog;
 use crate::history::{HistoryStore, SledHistory};
-use crate::inputs::{self, Payload, RawRecord};
+use crate::inputs;
 use crate::metrics::Metrics;
+use crate::normalize::{Payload, RawRecord};
 use crate::outputs::websocket::VerdictStream;
 use crate::outputs::{self, OutputError, OutputOptions};
 use crate::pipeline::{self, DeadLetter, Publishing, Settings};
@@ -45,7 +46,7 @@ use crate::{api, config};
 fn open_state(config: &config::Config, metrics: &Metrics) -> Result<State, DaemonError> {
     let dir = &config.state.dir;
     let state_err = |reason: String| {
-        DaemonError::Config(config::Problem {
+        DaemonError::Config(crate::base::Problem {
             key: "state.dir".into(),
             message: format!("{}: {reason}", dir.display()),
         })
@@ -159,10 +160,10 @@ pub enum DaemonError {
     },
     /// The start-up checks ([`crate::preflight`]) found problems: nothing was started.
     #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid(Vec<config::Problem>),
+    Invalid(Vec<crate::base::Problem>),
     /// A configuration value was invalid, or what it names unusable.
     #[error("config: {0}")]
-    Config(#[from] config::Problem),
+    Config(#[from] crate::base::Problem),
     /// An output could not be opened or failed while writing.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -265,7 +266,7 @@ pub async fn run(
         .listen
         .clone()
         .unwrap_or_else(|| config.api.listen.clone());
-    let addr: SocketAddr = listen.parse().map_err(|e| config::Problem {
+    let addr: SocketAddr = listen.parse().map_err(|e| crate::base::Problem {
         key: "api.listen".into(),
         message: format!("`{listen}` is not a socket address: {e}"),
     })?;
@@ -531,7 +532,7 @@ async fn spawn_input(
             tls,
         } => {
             let settings = inputs::syslog::SyslogSettings {
-                listen: listen.parse().map_err(|e| config::Problem {
+                listen: listen.parse().map_err(|e| crate::base::Problem {
                     key: format!("inputs.{name}.listen"),
                     message: format!("`{listen}` is not a socket address: {e}"),
                 })?,

@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod attack;
+pub mod base;
 pub mod cases;
 pub mod cli;
 pub mod cluster;

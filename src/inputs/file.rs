@@ -23,12 +23,12 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::lines::{self, Cuts};
-use super::{Payload, RawRecord};
 use crate::event::Origin;
 use crate::flow::ack::Ack;
 use crate::flow::channel::{Closed, Sender};
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, ParseError, Position, evtx};
+use crate::normalize::{Payload, RawRecord};
 use crate::pipeline::DeadLetter;
 
 /// What a file input did.

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use super::{Payload, line_payload};
+use super::line_payload;
+use crate::normalize::Payload;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{Format, Position};
 

@@ -8,12 +8,12 @@ use chrono::Utc;
 use tokio::io::{AsyncBufRead, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::RawRecord;
 use super::lines::{self, Cuts};
 use crate::event::Origin;
 use crate::flow::ack::Ack;
 use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
+use crate::normalize::RawRecord;
 use crate::normalize::{Format, Position};
 
 /// Reads standard input until end of file or shutdown. Returns the number of records sent.
@@ -90,7 +90,7 @@ async fn read(
 mod tests {
     use super::*;
     use crate::flow::channel::bounded;
-    use crate::inputs::Payload;
+    use crate::normalize::Payload;
 
     #[tokio::test]
     async fn a_long_line_is_cut_marked_and_counted() {

@@ -47,13 +47,13 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::lines::{self, Cuts, LineLen};
-use super::{Payload, RawRecord};
 use crate::event::Origin;
 use crate::flow::ack::{Ack, OrderedCommits, Outcome};
 use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, Position as At};
+use crate::normalize::{Payload, RawRecord};
 use checkpoint::{Checkpoints, Policy, Position};
 
 /// How a tail input is set up (from `[inputs.NAME] type = "tail"`).

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::flow::channel::{Receiver, bounded};
-use crate::inputs::Payload;
 use crate::metrics::Metrics;
+use crate::normalize::Payload;
 
 fn settings(dir: &Path, glob: &str) -> TailSettings {
     TailSettings {

@@ -20,7 +20,7 @@ use super::lookout::Lookout;
 use super::providers::{Provider, ProviderKind};
 use super::settings::IntelConfig;
 use super::{Indicator, IndicatorKind, Profile, SourceOpinion};
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::flow::retry::{Backoff, Jitter};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};

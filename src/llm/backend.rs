@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::prompt::{self, Prompt};
 use super::settings::{Backend, Settings};
 use super::{LlmError, TokenUsage};
-use crate::config::{Secret, redact_url};
+use crate::base::{Secret, redact_url};
 
 /// Longest excerpt of a provider's error message kept.
 const MAX_REASON: usize = 200;

@@ -241,7 +241,7 @@ pub fn start(
             tracing::info!(
                 backend = settings.backend.name(),
                 model = %settings.model,
-                endpoint = %crate::config::redact_url(&settings.endpoint),
+                endpoint = %crate::base::redact_url(&settings.endpoint),
                 "llm summaries on"
             );
             SummaryWorker::start(settings, store, metrics).map(Some)

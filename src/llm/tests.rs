@@ -15,7 +15,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::{Semaphore, mpsc};
 
 use super::*;
-use crate::config::{Config, Secret};
+use crate::base::Secret;
+use crate::config::Config;
 
 macro_rules! fixture {
     ($p:literal) => {

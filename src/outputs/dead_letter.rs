@@ -175,7 +175,7 @@ impl DeadLetterBus {
                     let shown = match target {
                         Target::Kafka { shown, .. } | Target::Nats { shown, .. } => shown,
                     };
-                    tracing::warn!(destination = %shown, attempt, error = %nats::redact_url(&e), "dead letter not accepted by its broker; retrying");
+                    tracing::warn!(destination = %shown, attempt, error = %crate::base::redact_url(&e), "dead letter not accepted by its broker; retrying");
                 }
                 tokio::time::sleep(super::BROKER_RETRY.wait(attempt - 1, None)).await;
                 attempt += 1;

@@ -160,7 +160,7 @@ impl NatsSink {
             name: self.name.clone(),
             url: self.url.clone(),
             subject: self.settings.subject.clone(),
-            reason: nats::redact_url(&reason.to_string()),
+            reason: crate::base::redact_url(&reason.to_string()),
         }
     }
 
@@ -280,7 +280,7 @@ impl NatsSink {
                             subject = %self.settings.subject,
                             verdict_id = %item.verdict.verdict_id,
                             attempt,
-                            error = %nats::redact_url(&e),
+                            error = %crate::base::redact_url(&e),
                             "nats verdict publish not acknowledged; retrying"
                         );
                     }

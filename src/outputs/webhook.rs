@@ -16,7 +16,7 @@
 //! fan-out waits, back up to the inputs: memory never grows.
 //!
 //! Secrets stay out of sight: the key is only held as keyed HMAC state, errors and logs show
-//! the URL without user info or query ([`crate::config::redact_url`]), and transport errors are
+//! the URL without user info or query ([`crate::base::redact_url`]), and transport errors are
 //! formatted without their URL.
 
 use std::path::PathBuf;
@@ -31,7 +31,8 @@ use sha2::Sha256;
 
 use super::dead_letter::DeadLetterBus;
 use super::{DeadVerdict, Item, OutputError, thehive};
-use crate::config::{WebhookConfig, WebhookFormat, redact_url};
+use crate::base::redact_url;
+use crate::config::{WebhookConfig, WebhookFormat};
 use crate::flow::channel::Receiver;
 use crate::flow::retry::{Backoff, parse_retry_after};
 use crate::metrics::Metrics;

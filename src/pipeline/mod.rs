@@ -40,11 +40,11 @@ use crate::detect::{
 use crate::event::Event;
 use crate::flow::ack::Ack;
 use crate::flow::channel::{self, Receiver, Sender, bounded};
-use crate::inputs::RawRecord;
 use crate::intel::lookout::{self, Lookout, Sighting};
 use crate::intel::{Enricher, Profile};
 use crate::llm::{self, Summaries, SummaryWorker};
 use crate::metrics::{Metrics, stage};
+use crate::normalize::RawRecord;
 use crate::normalize::{self, ParseError};
 use crate::verdict::IndicatorRef;
 

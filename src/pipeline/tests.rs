@@ -14,8 +14,8 @@ use crate::config::OutputConfig;
 use crate::detect::{LoadOptions, compile_str};
 use crate::event::Origin;
 use crate::flow::ack::{Ack, Outcome};
-use crate::inputs::Payload;
 use crate::normalize::Format;
+use crate::normalize::Payload;
 
 const RULE: &str = r#"
 title: Whoami

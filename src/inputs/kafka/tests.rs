@@ -10,7 +10,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 
 use super::*;
 use crate::flow::channel::{self, Receiver};
-use crate::inputs::Payload;
+use crate::normalize::Payload;
 
 const TOPIC: &str = "telemetry";
 

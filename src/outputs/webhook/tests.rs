@@ -14,8 +14,9 @@ use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use super::*;
+use crate::base::Secret;
 use crate::cases::Published;
-use crate::config::{OutputConfig, Secret, WebhookConfig, WebhookFormat};
+use crate::config::{OutputConfig, WebhookConfig, WebhookFormat};
 use crate::flow::ack::{Ack, Outcome};
 use crate::flow::channel::{self, Sender};
 use crate::metrics::Metrics;
