@@ -592,8 +592,8 @@ fn a_case_keeps_at_most_its_indicator_cap_however_long_it_stays_open() {
     assert_eq!(case.indicator_evidence[&format!("{:064x}", 1)].len(), 2);
 }
 
-fn summary(case_version: u32) -> crate::llm::Summary {
-    crate::llm::Summary {
+fn summary(case_version: u32) -> crate::verdict::summary::Summary {
+    crate::verdict::summary::Summary {
         case_version,
         executive_summary: "the host ran an encoded powershell".into(),
         hypotheses: Vec::new(),

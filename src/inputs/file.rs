@@ -26,10 +26,10 @@ use super::lines::{self, Cuts};
 use crate::event::Origin;
 use crate::flow::ack::Ack;
 use crate::flow::channel::{Closed, Sender};
+use crate::normalize::DeadLetter;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, ParseError, Position, evtx};
 use crate::normalize::{Payload, RawRecord};
-use crate::pipeline::DeadLetter;
 
 /// What a file input did.
 #[derive(Debug, Default, Clone)]

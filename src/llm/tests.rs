@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::*;

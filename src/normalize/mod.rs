@@ -35,7 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{Event, Origin};
-pub use record::{Payload, RawRecord};
+pub use record::{DeadLetter, Payload, RawRecord, TRUNCATED_FIELD};
 
 /// A telemetry format nightwatch can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -279,7 +279,7 @@ fn parse_payload(
                 Ok(mut event) => {
                     event
                         .fields
-                        .insert(crate::inputs::lines::TRUNCATED_FIELD, original_bytes);
+                        .insert(TRUNCATED_FIELD, original_bytes);
                     Ok(event)
                 }
                 Err(mut e) => {

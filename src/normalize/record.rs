@@ -7,10 +7,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::Format;
+use super::ParseError;
 use super::evtx::EvtxChunk;
 use super::weblog::W3cFields;
 use crate::event::Origin;
 use crate::flow::ack::Ack;
+
+/// Field set on every event parsed from a cut record: the record's original length in bytes.
+pub const TRUNCATED_FIELD: &str = "nightwatch_truncated_bytes";
 
 /// A framed record on its way to a parser. Nothing after the parse stage sees one.
 #[derive(Debug)]
@@ -43,7 +47,7 @@ pub enum Payload {
     /// A whole file in a format parsed as one document (packet captures, emails, Zeek logs).
     Document { format: Format, bytes: Vec<u8> },
     /// A record cut to its input's size cap ([`crate::inputs::lines`]): its events carry
-    /// [`crate::inputs::lines::TRUNCATED_FIELD`], its parse errors say it was cut.
+    /// [`TRUNCATED_FIELD`], its parse errors say it was cut.
     Truncated {
         inner: Box<Payload>,
         /// The record's length before the cut, in bytes.
@@ -61,6 +65,23 @@ impl Payload {
             Payload::EvtxChunk(_) => Format::Evtx,
             Payload::WinXml(_) => Format::WinXml,
             Payload::Truncated { inner, .. } => inner.format(),
+        }
+    }
+}
+
+/// A record that could not be framed or parsed, on its way to the dead-letter output.
+#[derive(Debug)]
+pub struct DeadLetter {
+    pub error: ParseError,
+    /// Released once the dead letter is written.
+    pub ack: Ack,
+}
+
+impl From<ParseError> for DeadLetter {
+    fn from(error: ParseError) -> Self {
+        DeadLetter {
+            error,
+            ack: Ack::none(),
         }
     }
 }

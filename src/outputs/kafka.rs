@@ -33,6 +33,9 @@ use crate::kafka;
 use crate::metrics::Metrics;
 use crate::verdict::SCHEMA;
 
+/// Header naming the instance that produced a verdict.
+pub const INSTANCE_HEADER: &str = "nightwatch_instance";
+
 /// The `schema_version` header's value.
 pub const SCHEMA_VERSION: &str = "1";
 /// Verdicts produced together before their acks are awaited.
@@ -191,7 +194,7 @@ impl KafkaSink {
             });
         if let Some(instance) = &self.instance {
             headers = headers.insert(Header {
-                key: crate::cluster::INSTANCE_HEADER,
+                key: INSTANCE_HEADER,
                 value: Some(instance.as_ref()),
             });
         }

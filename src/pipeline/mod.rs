@@ -32,10 +32,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::cases::{CaseBook, CaseSettings, Published};
+use crate::cases::{CaseBook, CaseSettings, Detection, Hit, Published};
 use crate::detect::{
-    CorrelationJournal, CorrelationLimits, CorrelationMatch, Correlator, RuleMatch, RuleMeta,
-    RuleSet,
+    CorrelationJournal, CorrelationLimits, CorrelationMatch, Correlator, RuleMatch, RuleSet,
 };
 use crate::event::Event;
 use crate::flow::ack::Ack;
@@ -45,53 +44,8 @@ use crate::intel::{Enricher, Profile};
 use crate::llm::{self, Summaries, SummaryWorker};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::RawRecord;
-use crate::normalize::{self, ParseError};
+use crate::normalize::{self, DeadLetter};
 use crate::verdict::IndicatorRef;
-
-/// A record that could not be framed or parsed, on its way to the dead-letter output.
-#[derive(Debug)]
-pub struct DeadLetter {
-    pub error: ParseError,
-    /// Released once the dead letter is written.
-    pub ack: Ack,
-}
-
-impl From<ParseError> for DeadLetter {
-    fn from(error: ParseError) -> Self {
-        DeadLetter {
-            error,
-            ack: Ack::none(),
-        }
-    }
-}
-
-/// An event and what it matched, as the case builder and `detect` see it.
-#[derive(Debug, Clone)]
-pub struct Detection {
-    pub event: Arc<Event>,
-    pub hits: Vec<Hit>,
-    /// External indicators of the event (addresses, domains, hashes …), for enrichment and
-    /// history correlation; internal and special-purpose ones are left out.
-    pub indicators: Vec<crate::verdict::IndicatorRef>,
-    /// The source record's acknowledgement, released when the case verdict is delivered.
-    pub ack: Ack,
-}
-
-/// One reason an event is interesting.
-#[derive(Debug, Clone)]
-pub enum Hit {
-    /// A single-event rule matched this event.
-    Rule(Arc<RuleMeta>),
-    /// A correlation rule fired with this event as its last contributor.
-    Correlation(CorrelationMatch),
-    /// An indicator of this event is listed in an offline threat feed. Alone it still opens a
-    /// case, where the event is kept as unclassified evidence.
-    Feed {
-        indicator: crate::verdict::IndicatorRef,
-        feed: String,
-        level: crate::detect::Level,
-    },
-}
 
 /// An event, every single-event rule it matched (including rules only correlations use), and
 /// what threat intel saw in it.
