@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nightwatch::demo::{self, Scenario, ScenarioConfig};
-use nightwatch::inputs::RawRecord;
+use nightwatch::flow::channel::bounded;
 use nightwatch::inputs::file::{FileOptions, read_paths};
 use nightwatch::metrics::Metrics;
+use nightwatch::normalize::RawRecord;
 use nightwatch::normalize::{self, Format};
-use nightwatch::pipeline::channel::bounded;
 use tokio_util::sync::CancellationToken;
 
 /// A named set of files and, optionally, the format forced on them (as `--input-format`).

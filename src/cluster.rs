@@ -37,10 +37,8 @@ use tokio_util::sync::CancellationToken;
 use crate::history::{CaseRecord, HistoryError, HistoryStore};
 use crate::kafka::{self, Properties};
 use crate::metrics::Metrics;
+use crate::outputs::kafka::INSTANCE_HEADER;
 use crate::verdict::Verdict;
-
-/// Header naming the instance that produced a verdict.
-pub const INSTANCE_HEADER: &str = "nightwatch_instance";
 
 /// `[cluster]`.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -23,15 +23,17 @@ use crate::config::{Config, InputConfig};
 use crate::demo;
 use crate::detect::{CorrelationLimits, RuleSet};
 use crate::event::Origin;
+use crate::flow::ack::Ack;
+use crate::flow::channel::{Receiver, Sender};
 use crate::history::audit::AuditLog;
 use crate::history::{HistoryStore, SledHistory};
-use crate::inputs::{self, Payload, RawRecord};
+use crate::inputs;
 use crate::metrics::Metrics;
+use crate::normalize::DeadLetter;
+use crate::normalize::{Payload, RawRecord};
 use crate::outputs::websocket::VerdictStream;
 use crate::outputs::{self, OutputError, OutputOptions};
-use crate::pipeline::ack::Ack;
-use crate::pipeline::channel::{Receiver, Sender};
-use crate::pipeline::{self, DeadLetter, Publishing, Settings};
+use crate::pipeline::{self, Publishing, Settings};
 use crate::store::Store;
 use crate::verdict::{Policy, Runbooks};
 use crate::{api, config};
@@ -45,7 +47,7 @@ use crate::{api, config};
 fn open_state(config: &config::Config, metrics: &Metrics) -> Result<State, DaemonError> {
     let dir = &config.state.dir;
     let state_err = |reason: String| {
-        DaemonError::Config(config::Problem {
+        DaemonError::Config(crate::base::Problem {
             key: "state.dir".into(),
             message: format!("{}: {reason}", dir.display()),
         })
@@ -159,10 +161,10 @@ pub enum DaemonError {
     },
     /// The start-up checks ([`crate::preflight`]) found problems: nothing was started.
     #[error("invalid configuration:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid(Vec<config::Problem>),
+    Invalid(Vec<crate::base::Problem>),
     /// A configuration value was invalid, or what it names unusable.
     #[error("config: {0}")]
-    Config(#[from] config::Problem),
+    Config(#[from] crate::base::Problem),
     /// An output could not be opened or failed while writing.
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -266,7 +268,7 @@ pub async fn run(
         .listen
         .clone()
         .unwrap_or_else(|| config.api.listen.clone());
-    let addr: SocketAddr = listen.parse().map_err(|e| config::Problem {
+    let addr: SocketAddr = listen.parse().map_err(|e| crate::base::Problem {
         key: "api.listen".into(),
         message: format!("`{listen}` is not a socket address: {e}"),
     })?;
@@ -542,7 +544,7 @@ async fn spawn_input(
             tls,
         } => {
             let settings = inputs::syslog::SyslogSettings {
-                listen: listen.parse().map_err(|e| config::Problem {
+                listen: listen.parse().map_err(|e| crate::base::Problem {
                     key: format!("inputs.{name}.listen"),
                     message: format!("`{listen}` is not a socket address: {e}"),
                 })?,

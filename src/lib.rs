@@ -2,17 +2,23 @@
 //!
 //! Code map, in the order data flows (see README "Architecture"):
 //!
-//! - [`inputs`]: transports that frame bytes into `RawRecord`s (files, stdin, tail, NATS).
-//! - [`normalize`]: parsers, one per format, from `RawRecord` to [`event::Event`].
+//! - [`flow`]: ground-floor plumbing: acknowledgements, bounded metered channels, retry policy.
+//! - [`base`]: config primitives: `Problem` (key path), `Secret`, `redact_url`.
+//! - [`inputs`]: transports that frame bytes into `RawRecord`s (files, stdin, tail, syslog,
+//!   NATS, Kafka).
+//! - [`normalize`]: the `RawRecord` contract ([`normalize::record`]) and parsers, one per format,
+//!   from `RawRecord` to [`event::Event`].
 //! - [`event`]: the one normalized event shape every later stage speaks.
 //! - [`detect`]: the Sigma engine: rules compiled once, pure evaluation, correlations.
 //! - [`intel`]: indicators extracted from events, offline feeds, threat-intel enrichment.
-//! - [`cases`]: detections, feed hits and enrichment grouped per entity into cases.
-//! - [`verdict`]: the `nightwatch.verdict.v1` document and its scoring.
+//! - [`cases`]: detections (`Detection`/`Hit`), feed hits and enrichment grouped per entity into cases.
+//! - [`verdict`]: the `nightwatch.verdict.v1` document, its scoring and the LLM `Summary` it carries.
 //! - [`attack`]: the MITRE ATT&CK technique and tactic table.
-//! - [`outputs`]: verdict sinks (stdout, JSONL file, NATS, the `/ws` stream).
+//! - [`outputs`]: verdict sinks (stdout, JSONL file, NATS, Kafka, webhooks, the `/ws` stream).
 //! - [`nats`]: NATS connections shared by the NATS input and output.
+//! - [`kafka`]: librdkafka properties and lag shared by the Kafka input and output.
 //! - [`pipeline`]: the bounded stage graph that connects all of the above.
+//! - [`cluster`]: multi-instance case replication over Kafka.
 //! - [`report`]: printable case reports (Markdown, HTML, PDF) of a verdict.
 //! - [`llm`]: asynchronous, guarded LLM case summaries (Gemini or OpenAI-compatible).
 //! - [`store`]: the embedded sled database under `state.dir` (history, caches).
@@ -29,6 +35,7 @@
 
 pub mod api;
 pub mod attack;
+pub mod base;
 pub mod cases;
 pub mod cli;
 pub mod cluster;
@@ -38,6 +45,7 @@ pub mod demo;
 pub mod detect;
 pub mod event;
 pub mod features;
+pub mod flow;
 pub mod history;
 pub mod inputs;
 pub mod intel;

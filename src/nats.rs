@@ -22,28 +22,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::base::{Secret, redact_url};
 use crate::metrics::Metrics;
-
-/// A secret value (token, password): usable, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-
-    /// The value, for handing to the client library only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// A NATS server URL (or a comma-separated list of them) as configured. It may carry
 /// credentials (`nats://user:password@host:4222`), so it only prints redacted.
@@ -82,24 +62,6 @@ impl fmt::Display for NatsUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted())
     }
-}
-
-/// Replaces the user-info part of every server in a comma-separated URL list with `***`.
-pub fn redact_url(url: &str) -> String {
-    url.split(',')
-        .map(|server| {
-            let (scheme, rest) = match server.find("://") {
-                Some(i) => server.split_at(i + 3),
-                None => ("", server),
-            };
-            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) => format!("{scheme}***{}", &rest[at..]),
-                None => server.to_owned(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// How a client authenticates, with secrets resolved from the environment.
@@ -517,7 +479,7 @@ mod tests {
         assert_eq!(password.expose(), "hunter2");
         let conn = Connection {
             url: NatsUrl::new("nats://a:s3cret@h:4222"),
-            auth: Auth::Token(Secret::new("t0ken".into())),
+            auth: Auth::Token(Secret::new("t0ken")),
             tls: TlsConfig::default(),
             client_name: "n".into(),
             subscription_capacity: 1,
@@ -537,7 +499,7 @@ mod tests {
             token_env: Some("SET".into()),
             ..AuthKeys::default()
         };
-        assert_eq!(token.resolve(env), Ok(Auth::Token(Secret::new("x".into()))));
+        assert_eq!(token.resolve(env), Ok(Auth::Token(Secret::new("x"))));
         assert!(token.problems(env).is_empty());
         let missing = AuthKeys {
             token_env: Some("UNSET".into()),

@@ -30,7 +30,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Config, OutputConfig, Problem};
+use crate::base::Problem;
+use crate::config::{Config, OutputConfig};
 use crate::detect::{self, LoadOptions, RuleError, RuleSet};
 
 /// The default of `rules.paths`, which may be missing (no rule pack installed).

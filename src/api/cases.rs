@@ -489,7 +489,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_llm_pivot_is_a_request_this_router_serves() {
-        use crate::llm::Pivot;
+        use crate::verdict::summary::Pivot;
         let (addr, stop) = serve().await;
         let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
         let host = Pivot::Host {

@@ -40,7 +40,8 @@ use serde::Serialize;
 use super::AppState;
 use super::error::ApiError;
 use super::limit::RateLimiter;
-use crate::config::{ApiConfig, Problem, Secret};
+use crate::base::{Problem, Secret};
+use crate::config::ApiConfig;
 
 /// The WebSocket subprotocol the server selects on `/ws`.
 pub const WS_PROTOCOL: &str = "nightwatch.v1";

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::{Detection, Hit};
 use crate::event::Event;
-use crate::pipeline::{Detection, Hit};
 use crate::verdict::{
     self, Basis, EntityKind, EntityRef, Evidence, FindingInput, FindingKind, IndicatorRef, Stage,
     TimelineEntry, UnclassifiedEvidence,

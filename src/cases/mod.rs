@@ -26,6 +26,7 @@
 //! Each published state is a new verdict version ([`crate::verdict`]); the records behind its
 //! changes are acknowledged when it is delivered. The book reads no clock: callers pass `now`.
 
+mod detection;
 pub mod entity;
 mod findings;
 mod memory;
@@ -37,18 +38,15 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::detect::Level;
 use crate::event::Event;
-use crate::history::{CaseRecord, CaseStatus, HistoryError, HistoryStore};
-use crate::pipeline::ack::Ack;
-use crate::pipeline::{Detection, Hit};
+use crate::flow::ack::Ack;
+use crate::history::{ACTOR, CaseRecord, CaseStatus, HistoryError, HistoryStore};
 use crate::verdict::{
     self, Basis, CaseContext, CaseHeader, EntityKind, EntityRef, Evidence, FindingInput,
     FindingKind, IndicatorRef, Policy, Stage, TimelineEntry, UnclassifiedEvidence, Verdict,
 };
+pub use detection::{Detection, Hit};
 use findings::{add_hit, add_unclassified, new_case, note_indicator, same_profile};
 use memory::{case_record, consult, open_state, resumed_case};
-
-/// The actor named in timeline entries nightwatch makes itself.
-pub const ACTOR: &str = "nightwatch";
 
 /// Host name used when an event names none.
 pub const UNKNOWN_HOST: &str = verdict::UNKNOWN;
@@ -148,7 +146,7 @@ struct Case {
     /// An analyst closed the case: it leaves the book after this publication.
     closed_by_analyst: bool,
     /// The latest advisory LLM summary, carried by every later version.
-    summary: Option<crate::llm::Summary>,
+    summary: Option<crate::verdict::summary::Summary>,
     /// Evidence changed since the last version handed to the summarizer.
     needs_summary: bool,
 }
@@ -497,7 +495,7 @@ impl CaseBook {
     pub fn attach_summary(
         &mut self,
         case_id: &str,
-        summary: crate::llm::Summary,
+        summary: crate::verdict::summary::Summary,
         now: DateTime<Utc>,
     ) -> Option<Published> {
         let key = self

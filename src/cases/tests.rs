@@ -592,8 +592,8 @@ fn a_case_keeps_at_most_its_indicator_cap_however_long_it_stays_open() {
     assert_eq!(case.indicator_evidence[&format!("{:064x}", 1)].len(), 2);
 }
 
-fn summary(case_version: u32) -> crate::llm::Summary {
-    crate::llm::Summary {
+fn summary(case_version: u32) -> crate::verdict::summary::Summary {
+    crate::verdict::summary::Summary {
         case_version,
         executive_summary: "the host ran an encoded powershell".into(),
         hypotheses: Vec::new(),
@@ -723,7 +723,7 @@ fn open_cases_resume_after_a_restart_with_versions_findings_and_suppression() {
     assert_eq!(again.resume(later), 0, "all closed by inactivity");
 }
 
-fn tracked(det: &mut Detection) -> std::sync::mpsc::Receiver<crate::pipeline::ack::Outcome> {
+fn tracked(det: &mut Detection) -> std::sync::mpsc::Receiver<crate::flow::ack::Outcome> {
     let (tx, rx) = std::sync::mpsc::channel();
     det.ack = Ack::new(move |o| {
         let _ = tx.send(o);
@@ -751,7 +751,7 @@ fn a_suppressed_repeat_is_acknowledged_only_once_its_count_is_saved() {
     book.save_quiet();
     assert_eq!(
         outcome.try_recv().unwrap(),
-        crate::pipeline::ack::Outcome::Delivered
+        crate::flow::ack::Outcome::Delivered
     );
     // The saved state has the count: a restarted book continues from 2.
     let mut resumed = CaseBook::new(CaseSettings {

@@ -18,13 +18,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::{BadInput, LimitArgs, RuleArgs, ScanFormat, runtime};
 use crate::cases::CaseSettings;
+use crate::cases::{Detection, Hit};
 use crate::detect::{self, CorrelationLimits, Level, LoadOptions, RuleSet};
 use crate::history::{HistoryStore, SledHistory};
 use crate::inputs::file::{self, FileLimits, FileOptions, FileReport};
 use crate::intel::{ExtractSettings, FeedSet, IntelConfig, Lookout};
 use crate::metrics::{Metrics, stage};
 use crate::normalize::{Format, ParseError};
-use crate::pipeline::{self, Annotators, Detection, Hit, Publishing, Settings};
+use crate::pipeline::{self, Annotators, Publishing, Settings};
 use crate::report::ReportFormat;
 use crate::store::Store;
 use crate::verdict::Verdict;
@@ -140,7 +141,7 @@ impl Totals {
                 err,
                 "{} lines longer than --max-line-bytes were cut to it (their events carry {})",
                 self.files.truncated,
-                crate::inputs::lines::TRUNCATED_FIELD
+                crate::normalize::TRUNCATED_FIELD
             );
         }
         let _ = writeln!(
@@ -165,7 +166,7 @@ async fn run_graph<T: Send + 'static>(
     options: FileOptions,
     metrics: Arc<Metrics>,
     consume: impl FnOnce(
-        pipeline::channel::Receiver<Detection>,
+        crate::flow::channel::Receiver<Detection>,
         Arc<Metrics>,
     ) -> tokio::task::JoinHandle<T>,
 ) -> anyhow::Result<(T, FileReport, Vec<ParseError>)> {

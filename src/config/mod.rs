@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::base::{Problem, Secret};
+
 mod brokers;
 mod inputs;
 mod outputs;
@@ -26,9 +28,7 @@ pub use brokers::{
     JetStreamInputConfig, KafkaInputConfig, KafkaOutputConfig, NatsInputConfig, NatsOutputConfig,
 };
 pub use inputs::{InputConfig, tail_format};
-pub use outputs::{
-    DeadLetterConfig, OutputConfig, OutputFormat, Secret, WebhookConfig, WebhookFormat, redact_url,
-};
+pub use outputs::{DeadLetterConfig, OutputConfig, OutputFormat, WebhookConfig, WebhookFormat};
 
 use brokers::{
     nats_connection_problems, validate_kafka_input, validate_kafka_output, validate_kafka_producer,
@@ -41,24 +41,6 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/nightwatch.toml");
 
 /// Prefix of environment overrides: `NIGHTWATCH__API__LISTEN=…` sets `api.listen`.
 pub const ENV_PREFIX: &str = "NIGHTWATCH__";
-
-/// One problem found in a configuration, with the key path it concerns.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct Problem {
-    /// Dotted key path, e.g. `pipeline.channel_capacity`.
-    pub key: String,
-    pub message: String,
-}
-
-impl Problem {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
-        }
-    }
-}
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{KafkaOutputConfig, NatsOutputConfig, Problem};
+use super::{KafkaOutputConfig, NatsOutputConfig};
+use crate::base::{Problem, Secret, redact_url};
 
 /// A verdict output, selected by `type`.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,32 +54,6 @@ pub enum WebhookFormat {
     Thehive,
     /// An OCSF Detection Finding ([`crate::outputs::ocsf`]).
     Ocsf,
-}
-
-/// A string that is never shown: `Debug` prints `"<redacted>"`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself; never log or format it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
 }
 
 /// `[outputs.NAME] type = "webhook"`. `Debug` is written by hand: it shows neither the secret
@@ -148,7 +123,7 @@ impl WebhookConfig {
         match &self.hmac_secret_env {
             None => Ok(None),
             Some(var) => match env(var) {
-                Some(v) if !v.is_empty() => Ok(Some(Secret(v))),
+                Some(v) if !v.is_empty() => Ok(Some(Secret::new(v))),
                 _ => Err(var.clone()),
             },
         }
@@ -171,22 +146,6 @@ impl std::fmt::Debug for WebhookConfig {
             .field("retry_backoff_max_ms", &self.retry_backoff_max_ms)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
-    }
-}
-
-/// `url` as it may be shown in logs and errors: scheme, host, port and path, without user
-/// info, query or fragment (where tokens usually travel). Unparsable URLs show as `<invalid
-/// url>`.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(u) => {
-            let host = u.host_str().unwrap_or("");
-            match u.port() {
-                Some(port) => format!("{}://{host}:{port}{}", u.scheme(), u.path()),
-                None => format!("{}://{host}{}", u.scheme(), u.path()),
-            }
-        }
-        Err(_) => "<invalid url>".to_owned(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Compiles a rule's `detection` (or a filter's `filter`) section into a [`Detection`]:
+//! Compiles a rule's `detection` (or a filter's `filter`) section into a [`CompiledDetection`]:
 //! search identifiers become [`Selection`]s (OR over alternatives, each an AND of
 //! [`FieldItem`]s) and the condition becomes a [`Cond`] over selection indices.
 //!
@@ -59,7 +59,7 @@ pub(crate) struct Selection {
 
 /// A compiled detection section.
 #[derive(Debug)]
-pub(crate) struct Detection {
+pub(crate) struct CompiledDetection {
     /// Search identifier names, parallel to `selections` (kept for diagnostics).
     #[allow(dead_code)]
     pub names: Vec<String>,
@@ -67,7 +67,7 @@ pub(crate) struct Detection {
     pub cond: Cond,
 }
 
-impl Detection {
+impl CompiledDetection {
     /// Every field id the detection reads (with `KEYWORDS` for keyword searches), sorted
     /// and without duplicates.
     pub(crate) fn field_ids(&self) -> Box<[u32]> {
@@ -223,7 +223,7 @@ pub(crate) fn compile_detection(
     det: &Yaml,
     ctx: &mut CompileCtx<'_>,
     skip: &[&str],
-) -> Result<Detection, String> {
+) -> Result<CompiledDetection, String> {
     let Yaml::Hash(h) = det else {
         return Err("detection must be a map".into());
     };
@@ -264,7 +264,7 @@ pub(crate) fn compile_detection(
         }
         Some(_) => return Err("condition must be a string or a list of strings".into()),
     };
-    Ok(Detection {
+    Ok(CompiledDetection {
         names,
         selections,
         cond,

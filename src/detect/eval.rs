@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, Timelike};
 use serde_json::Value;
 
-use super::compile::{Detection, FieldItem, Selection};
+use super::compile::{CompiledDetection, FieldItem, Selection};
 use super::condition;
 use super::index::{AcCache, Bucket};
 use super::logsource::{FieldTable, KEYWORDS};
@@ -429,7 +429,7 @@ impl Ctx<'_> {
     }
 
     /// Evaluates a whole detection.
-    pub(crate) fn detection(&mut self, d: &Detection) -> bool {
+    pub(crate) fn detection(&mut self, d: &CompiledDetection) -> bool {
         condition::eval(&d.cond, &mut |i| self.selection(&d.selections[i as usize]))
     }
 }

@@ -8,14 +8,14 @@ use std::collections::HashMap;
 
 use yaml_rust2::Yaml;
 
-use super::compile::{CompileCtx, Detection, compile_detection};
+use super::compile::{CompileCtx, CompiledDetection, compile_detection};
 use super::logsource::{Aliases, FieldTable, RuleSource};
 
 /// A compiled filter.
 #[derive(Debug)]
 pub(crate) struct FilterRule {
     pub source: RuleSource,
-    pub det: Detection,
+    pub det: CompiledDetection,
 }
 
 /// A filter document, compiled, with the raw target references still to resolve.

@@ -28,7 +28,7 @@ use std::sync::{Arc, RwLock};
 
 use aho_corasick::AhoCorasick;
 
-use super::compile::{Detection, FieldItem, Selection};
+use super::compile::{CompiledDetection, FieldItem, Selection};
 use super::condition::Cond;
 use super::eval::Scratch;
 use super::logsource::{FieldTable, RuleSource};
@@ -108,7 +108,7 @@ struct LitStats {
 }
 
 impl LitStats {
-    fn build<'a>(dets: impl Iterator<Item = &'a Detection>) -> Self {
+    fn build<'a>(dets: impl Iterator<Item = &'a CompiledDetection>) -> Self {
         let mut rules_using: HashMap<Lit, u32> = HashMap::new();
         for d in dets {
             let mut lits: Vec<Lit> = d
@@ -241,7 +241,7 @@ fn selection_clauses(s: &Selection, st: &LitStats) -> Vec<Clause> {
     }
 }
 
-fn cond_clauses(c: &Cond, d: &Detection, st: &LitStats) -> Vec<Clause> {
+fn cond_clauses(c: &Cond, d: &CompiledDetection, st: &LitStats) -> Vec<Clause> {
     let sel = |i: &u32| selection_clauses(&d.selections[*i as usize], st);
     match c {
         Cond::Sel(i) => sel(i),
@@ -255,7 +255,7 @@ fn cond_clauses(c: &Cond, d: &Detection, st: &LitStats) -> Vec<Clause> {
 
 /// The necessary clauses of a detection, most selective first: the rule can only match an
 /// event in which every clause has a literal hit. Empty when nothing is necessary.
-fn necessary_clauses(d: &Detection, st: &LitStats) -> Vec<Clause> {
+fn necessary_clauses(d: &CompiledDetection, st: &LitStats) -> Vec<Clause> {
     let mut cs: Vec<Clause> = cond_clauses(&d.cond, d, st)
         .into_iter()
         .map(|mut c| {
@@ -412,8 +412,10 @@ impl std::fmt::Debug for Index {
 
 impl Index {
     /// Builds the index; `rules[i]` is (logsource, detection) of detection rule `i`.
-    pub(crate) fn build<'a>(rules: impl Iterator<Item = (&'a RuleSource, &'a Detection)>) -> Self {
-        let rules: Vec<(&RuleSource, &Detection)> = rules.collect();
+    pub(crate) fn build<'a>(
+        rules: impl Iterator<Item = (&'a RuleSource, &'a CompiledDetection)>,
+    ) -> Self {
+        let rules: Vec<(&RuleSource, &CompiledDetection)> = rules.collect();
         let st = LitStats::build(rules.iter().map(|r| r.1));
         let (raw, need) = Self::collect(&rules, &st);
         let global = Self::merge(raw.iter());
@@ -428,7 +430,10 @@ impl Index {
     }
 
     /// Groups the rules' necessary literals by logsource triple.
-    fn collect(rules: &[(&RuleSource, &Detection)], st: &LitStats) -> (Vec<RawBucket>, Vec<u8>) {
+    fn collect(
+        rules: &[(&RuleSource, &CompiledDetection)],
+        st: &LitStats,
+    ) -> (Vec<RawBucket>, Vec<u8>) {
         let mut buckets: Vec<RawBucket> = Vec::new();
         let mut need = Vec::with_capacity(rules.len());
         for (i, &(src, det)) in rules.iter().enumerate() {

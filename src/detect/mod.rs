@@ -196,7 +196,7 @@ pub struct RuleMatch {
 pub(crate) struct DetRule {
     pub meta: Arc<RuleMeta>,
     pub source: logsource::RuleSource,
-    pub det: compile::Detection,
+    pub det: compile::CompiledDetection,
     /// Indices into [`RuleSet::filters`] that apply to this rule.
     pub filters: Vec<u32>,
     pub emit: bool,

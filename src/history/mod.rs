@@ -28,6 +28,9 @@ use crate::verdict::{
 
 pub use sled_store::SledHistory;
 
+/// The actor named in timeline entries nightwatch makes itself (the case builder).
+pub const ACTOR: &str = "nightwatch";
+
 /// What an analyst concluded about a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,7 +135,7 @@ impl CaseRecord {
     pub fn bound_analyst_trail(&mut self) {
         let excess = self.feedback.len().saturating_sub(MAX_KEPT_FEEDBACK);
         self.feedback.drain(..excess);
-        let analyst = |e: &TimelineEntry| e.actor != crate::cases::ACTOR;
+        let analyst = |e: &TimelineEntry| e.actor != ACTOR;
         let mut excess = self
             .timeline
             .iter()
@@ -219,7 +222,7 @@ pub struct OpenCase {
     /// nightwatch's own timeline entries (analysts' are in the record).
     pub timeline: Vec<TimelineEntry>,
     pub unclassified: Vec<UnclassifiedEvidence>,
-    pub summary: Option<crate::llm::Summary>,
+    pub summary: Option<crate::verdict::summary::Summary>,
     /// Ids of the latest events counted in the case, so that events an input reads again
     /// after a crash are not counted twice (absent in states saved before it existed).
     #[serde(default)]

@@ -142,7 +142,7 @@ fn merge_analyst(new: &CaseRecord, old: Option<CaseRecord>) -> CaseRecord {
     let analyst: Vec<TimelineEntry> = old
         .timeline
         .into_iter()
-        .filter(|e| e.actor != crate::cases::ACTOR)
+        .filter(|e| e.actor != super::ACTOR)
         .collect();
     out.timeline.extend(analyst);
     out.timeline
@@ -386,7 +386,7 @@ impl HistoryStore for SledHistory {
                     after.status = CaseStatus::Closed;
                     after.closed_at = Some(at);
                     after.closed_by = Some(by.to_owned());
-                    let analyst = by != crate::cases::ACTOR;
+                    let analyst = by != super::ACTOR;
                     if analyst {
                         after.stage = Stage::Respond;
                     }

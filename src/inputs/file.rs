@@ -23,13 +23,13 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::lines::{self, Cuts};
-use super::{Payload, RawRecord};
 use crate::event::Origin;
+use crate::flow::ack::Ack;
+use crate::flow::channel::{Closed, Sender};
+use crate::normalize::DeadLetter;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, ParseError, Position, evtx};
-use crate::pipeline::DeadLetter;
-use crate::pipeline::ack::Ack;
-use crate::pipeline::channel::{Closed, Sender};
+use crate::normalize::{Payload, RawRecord};
 
 /// What a file input did.
 #[derive(Debug, Default, Clone)]

@@ -1,6 +1,6 @@
 use super::*;
+use crate::flow::channel::bounded;
 use crate::metrics::Metrics;
-use crate::pipeline::channel::bounded;
 use std::io::Write;
 
 fn run(paths: &[PathBuf]) -> (Vec<RawRecord>, Vec<ParseError>, FileReport) {
@@ -228,7 +228,7 @@ fn gzip_streams_and_long_lines_are_cut_and_marked() {
     let events: Vec<_> = recs.into_iter().flat_map(normalize::parse).collect();
     let cut = events[1].as_ref().unwrap();
     assert_eq!(
-        cut.fields.get(lines::TRUNCATED_FIELD),
+        cut.fields.get(crate::normalize::TRUNCATED_FIELD),
         Some(&serde_json::json!(300_000))
     );
     assert!(
@@ -236,7 +236,7 @@ fn gzip_streams_and_long_lines_are_cut_and_marked() {
             .as_ref()
             .unwrap()
             .fields
-            .get(lines::TRUNCATED_FIELD)
+            .get(crate::normalize::TRUNCATED_FIELD)
             .is_none()
     );
 }

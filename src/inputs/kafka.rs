@@ -40,13 +40,14 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{RawRecord, frame_message};
+use super::frame_message;
 use crate::config::{self, KafkaInputConfig};
+use crate::flow::ack::{Ack, OrderedCommits, Outcome};
+use crate::flow::channel::Sender;
 use crate::kafka::{self, Properties};
 use crate::metrics::Metrics;
 use crate::normalize::Format;
-use crate::pipeline::ack::{Ack, OrderedCommits, Outcome};
-use crate::pipeline::channel::Sender;
+use crate::normalize::RawRecord;
 
 /// How a Kafka input is set up (from `[inputs.NAME] type = "kafka"`).
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! kept (room for a `\r\n` ending), the rest is consumed and only counted. A line whose content
 //! is longer than `max` bytes is **cut**, not dropped (a SOC wants the record): its first `max`
 //! bytes (back to a UTF-8 boundary) are framed as usual and wrapped in [`Payload::Truncated`],
-//! so its events carry [`TRUNCATED_FIELD`] = the line's original length and a parse error on it
+//! so its events carry [`TRUNCATED_FIELD`](crate::normalize::TRUNCATED_FIELD) = the line's original length and a parse error on it
 //! says the line was cut. Each cut is counted in `nightwatch_input_records_truncated_total{input}`
 //! and logged at warn on the 1st, 2nd, 4th, 8th, … cut of an input ([`Cuts`]).
 
@@ -13,16 +13,14 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use super::{Payload, line_payload};
+use super::line_payload;
+use crate::normalize::Payload;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{Format, Position};
 
 /// Default cap of one line of the file and stdin inputs, in bytes (the tail input's
 /// `max_line_bytes` keeps its own default of 64 KiB).
 pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
-
-/// Field set on every event parsed from a cut record: the record's original length in bytes.
-pub const TRUNCATED_FIELD: &str = "nightwatch_truncated_bytes";
 
 /// How much of a line is kept in memory for a cap of `max` content bytes.
 pub fn kept_bytes(max: usize) -> usize {

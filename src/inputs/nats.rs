@@ -38,13 +38,14 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{RawRecord, frame_message as frame};
+use super::frame_message as frame;
 use crate::config::{self, NatsInputConfig};
+use crate::flow::ack::{Ack, Outcome};
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
 use crate::normalize::Format;
-use crate::pipeline::ack::{Ack, Outcome};
-use crate::pipeline::channel::Sender;
+use crate::normalize::RawRecord;
 
 /// How a NATS input is set up (from `[inputs.NAME] type = "nats"`).
 #[derive(Debug, Clone)]
@@ -207,7 +208,7 @@ async fn run_core(
         input: input.to_string(),
         url: settings.connection.url.redacted(),
         subject: subject.clone(),
-        reason: nats::redact_url(&e.to_string()),
+        reason: crate::base::redact_url(&e.to_string()),
     })?;
     tracing::info!(
         input = %input,
@@ -562,7 +563,7 @@ fn nak_delay(delivered: i64) -> Duration {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::inputs::Payload;
+    use crate::normalize::Payload;
 
     fn lines(records: &[RawRecord]) -> Vec<(String, u64, String)> {
         records

@@ -8,13 +8,13 @@ use chrono::Utc;
 use tokio::io::{AsyncBufRead, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use super::RawRecord;
 use super::lines::{self, Cuts};
 use crate::event::Origin;
+use crate::flow::ack::Ack;
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
+use crate::normalize::RawRecord;
 use crate::normalize::{Format, Position};
-use crate::pipeline::ack::Ack;
-use crate::pipeline::channel::Sender;
 
 /// Reads standard input until end of file or shutdown. Returns the number of records sent.
 pub async fn run(
@@ -89,8 +89,8 @@ async fn read(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::inputs::Payload;
-    use crate::pipeline::channel::bounded;
+    use crate::flow::channel::bounded;
+    use crate::normalize::Payload;
 
     #[tokio::test]
     async fn a_long_line_is_cut_marked_and_counted() {

@@ -47,13 +47,13 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::lines::{self, Cuts, LineLen};
-use super::{Payload, RawRecord};
 use crate::event::Origin;
+use crate::flow::ack::{Ack, OrderedCommits, Outcome};
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, Position as At};
-use crate::pipeline::ack::{Ack, OrderedCommits, Outcome};
-use crate::pipeline::channel::Sender;
+use crate::normalize::{Payload, RawRecord};
 use checkpoint::{Checkpoints, Policy, Position};
 
 /// How a tail input is set up (from `[inputs.NAME] type = "tail"`).
@@ -289,7 +289,7 @@ impl Tail {
         raw: &Sender<RawRecord>,
         wakes: &Wakes,
         stop: &CancellationToken,
-    ) -> Result<(), crate::pipeline::channel::Closed> {
+    ) -> Result<(), crate::flow::channel::Closed> {
         let now = Instant::now();
         let lines = self.settings.fingerprint_lines;
         let found: Vec<(PathBuf, String)> = self
@@ -429,7 +429,7 @@ impl Tail {
         raw: &Sender<RawRecord>,
         wakes: &Wakes,
         stop: &CancellationToken,
-    ) -> Result<(), crate::pipeline::channel::Closed> {
+    ) -> Result<(), crate::flow::channel::Closed> {
         let Some(t) = self.tracked.get_mut(&id) else {
             return Ok(());
         };
@@ -539,7 +539,7 @@ impl Tail {
         raw: &Sender<RawRecord>,
         wakes: &Wakes,
         stop: &CancellationToken,
-    ) -> Result<bool, crate::pipeline::channel::Closed> {
+    ) -> Result<bool, crate::flow::channel::Closed> {
         for Framed {
             start,
             end,

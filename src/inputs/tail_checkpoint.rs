@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::{Tail, Wake};
-use crate::pipeline::ack::Outcome;
+use crate::flow::ack::Outcome;
 
 /// The checkpoint file: per fingerprint, the delivered position and the last path seen.
 #[derive(Debug, Default, Serialize, Deserialize)]

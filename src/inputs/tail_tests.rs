@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::inputs::Payload;
+use crate::flow::channel::{Receiver, bounded};
 use crate::metrics::Metrics;
-use crate::pipeline::channel::{Receiver, bounded};
+use crate::normalize::Payload;
 
 fn settings(dir: &Path, glob: &str) -> TailSettings {
     TailSettings {

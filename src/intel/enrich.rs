@@ -20,7 +20,8 @@ use super::lookout::Lookout;
 use super::providers::{Provider, ProviderKind};
 use super::settings::IntelConfig;
 use super::{Indicator, IndicatorKind, Profile, SourceOpinion};
-use crate::config::Secret;
+use crate::base::Secret;
+use crate::flow::retry::{Backoff, Jitter};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 
@@ -157,8 +158,13 @@ impl Enricher {
             max_concurrency: config.max_concurrency,
             timeout: Duration::from_millis(config.timeout_ms),
             max_retries: config.max_retries,
-            backoff: Duration::from_millis(config.retry_backoff_ms),
-            backoff_max: Duration::from_millis(config.retry_backoff_max_ms),
+            backoff: Backoff::new(
+                Duration::from_millis(config.retry_backoff_ms),
+                Duration::from_millis(config.retry_backoff_max_ms),
+            )
+            .max_doublings(16)
+            .jitter(Jitter::UpperHalf)
+            .hint_replaces(Duration::from_millis(config.retry_backoff_max_ms)),
             breaker_failures: config.breaker_failures.max(1),
             breaker_open: Duration::from_secs(config.breaker_open_secs),
             daily_budget: config.daily_budget,

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 
 use super::providers::{Provider, ProviderError};
 use super::{Indicator, Opinion, SourceOpinion};
+use crate::flow::retry::Backoff;
 use crate::metrics::Metrics;
 
 /// The limits shared by every provider.
@@ -22,8 +23,9 @@ pub struct Limits {
     pub max_concurrency: usize,
     pub timeout: Duration,
     pub max_retries: u32,
-    pub backoff: Duration,
-    pub backoff_max: Duration,
+    /// Retry timing: doubling up to its cap with jitter; a provider's `Retry-After` longer
+    /// than the cap is a spent quota.
+    pub backoff: Backoff,
     pub breaker_failures: u32,
     pub breaker_open: Duration,
     /// Requests per UTC day over all providers, 0 = unlimited.
@@ -226,13 +228,6 @@ impl Fanout {
         SourceOpinion::new(name, Opinion::Error, 0.0, detail)
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.limits.backoff.saturating_mul(1u32 << attempt.min(16));
-        let capped = base.min(self.limits.backoff_max);
-        // full jitter over the upper half: spreads retries of many lookups apart
-        capped.mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-
     /// Asks `slot`'s provider about `ind`, with every limit applied, then exports the state of
     /// its circuit (`nightwatch_intel_circuit_open`).
     pub async fn ask(&self, slot: &Slot, ind: &Indicator) -> SourceOpinion {
@@ -295,18 +290,18 @@ impl Fanout {
                 }
                 ProviderError::Invalid(_) => None,
                 ProviderError::RateLimited { retry_after } => {
-                    let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
-                    if wait > self.limits.backoff_max {
+                    match retry_after {
                         // A long wait is a spent quota: stop asking until it resets.
-                        slot.trip(wait, "rate limited (quota spent)");
-                        None
-                    } else {
-                        Some(wait)
+                        Some(wait) if self.limits.backoff.hint_too_long(*wait) => {
+                            slot.trip(*wait, "rate limited (quota spent)");
+                            None
+                        }
+                        _ => Some(self.limits.backoff.wait(attempt, *retry_after)),
                     }
                 }
                 ProviderError::Unavailable(_) => {
                     slot.failure(&self.limits);
-                    Some(self.backoff(attempt))
+                    Some(self.limits.backoff.wait(attempt, None))
                 }
             };
             match retry_in {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::config::{Problem, Secret};
+use crate::base::{Problem, Secret};
 use crate::intel::providers::ProviderKind;
 
 /// `[intel]`.
@@ -130,7 +130,7 @@ impl std::fmt::Debug for ProviderConfig {
             .field("api_key_env", &self.api_key_env)
             .field(
                 "base_url",
-                &self.base_url.as_deref().map(crate::config::redact_url),
+                &self.base_url.as_deref().map(crate::base::redact_url),
             )
             .field("requests_per_minute", &self.requests_per_minute)
             .field("burst", &self.burst)

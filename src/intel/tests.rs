@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 
 use super::settings::{CacheTtl, ProviderConfig};
 use super::*;
-use crate::config::Secret;
+use crate::base::Secret;
 use crate::metrics::Metrics;
 use crate::store::Store;
 

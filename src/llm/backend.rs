@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::prompt::{self, Prompt};
 use super::settings::{Backend, Settings};
 use super::{LlmError, TokenUsage};
-use crate::config::{Secret, redact_url};
+use crate::base::{Secret, redact_url};
 
 /// Longest excerpt of a provider's error message kept.
 const MAX_REASON: usize = 200;
@@ -194,7 +194,7 @@ impl Client {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::outputs::webhook::parse_retry_after(v, chrono::Utc::now()));
+            .and_then(|v| crate::flow::retry::parse_retry_after(v, chrono::Utc::now()));
         let body = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {

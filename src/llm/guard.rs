@@ -11,67 +11,13 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::{CaseDigest, Hypothesis, NextQuery};
+use super::{CaseDigest, Hypothesis, MAX_WINDOW_DAYS, NextQuery, Pivot};
 
-/// Longest time window a `time_window` pivot may span.
-pub const MAX_WINDOW_DAYS: i64 = 7;
 const MAX_SUMMARY_CHARS: usize = 2000;
 const MAX_TEXT_CHARS: usize = 500;
 const MAX_ITEMS: usize = 10;
-
-/// A read-only pivot over the daemon's history API: the only queries a summary may suggest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Pivot {
-    /// `GET /api/hosts/{host}`: the host's cases and history.
-    Host { host: String },
-    /// `GET /api/cases?user={user}`: cases involving the user.
-    User { user: String },
-    /// `GET /api/indicators/{indicator}`: an IP, domain or hash across cases.
-    Indicator { indicator: String },
-    /// `GET /api/cases?host={host}&since={since}&until={until}`: at most 7 days.
-    TimeWindow {
-        host: String,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    },
-}
-
-impl Pivot {
-    /// The HTTP request this pivot stands for (path and query percent-encoded).
-    pub fn request(&self) -> String {
-        let Ok(mut u) = reqwest::Url::parse("http://nightwatch.invalid/") else {
-            return String::new();
-        };
-        match self {
-            Pivot::Host { host } => set_path(&mut u, &["api", "hosts", host]),
-            Pivot::Indicator { indicator } => set_path(&mut u, &["api", "indicators", indicator]),
-            Pivot::User { user } => {
-                set_path(&mut u, &["api", "cases"]);
-                u.query_pairs_mut().append_pair("user", user);
-            }
-            Pivot::TimeWindow { host, since, until } => {
-                set_path(&mut u, &["api", "cases"]);
-                u.query_pairs_mut()
-                    .append_pair("host", host)
-                    .append_pair("since", &since.to_rfc3339())
-                    .append_pair("until", &until.to_rfc3339());
-            }
-        }
-        match u.query() {
-            Some(q) => format!("GET {}?{q}", u.path()),
-            None => format!("GET {}", u.path()),
-        }
-    }
-}
-
-fn set_path(u: &mut reqwest::Url, segments: &[&str]) {
-    if let Ok(mut p) = u.path_segments_mut() {
-        p.clear().extend(segments);
-    }
-}
 
 /// What validation dropped from an otherwise valid answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -40,11 +40,10 @@ use std::collections::HashMap;
 #[cfg(feature = "llm")]
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use guard::{MAX_WINDOW_DAYS, Pivot};
+use crate::verdict::summary::{Hypothesis, MAX_WINDOW_DAYS, NextQuery, Pivot, Summary, TokenUsage};
 #[cfg(feature = "llm")]
 pub use redact::{REDACTED, Redactor};
 pub use settings::{
@@ -92,45 +91,6 @@ pub struct DigestEvidence {
     pub id: String,
     /// Field name and value, in the event's order (nested objects flattened with dots).
     pub fields: Vec<(String, String)>,
-}
-
-/// The model's advisory summary of a case, after validation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    /// The case version the request was made for.
-    pub case_version: u32,
-    pub executive_summary: String,
-    pub hypotheses: Vec<Hypothesis>,
-    pub suggested_next_queries: Vec<NextQuery>,
-    pub model: String,
-    pub generated_at: DateTime<Utc>,
-    pub tokens: TokenUsage,
-}
-
-/// A plausible explanation and the case evidence (event or finding ids) it rests on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hypothesis {
-    pub text: String,
-    pub evidence_ids: Vec<String>,
-}
-
-/// A suggested pivot over the daemon's own read-only history API. Suggested only: nightwatch
-/// never executes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NextQuery {
-    #[serde(flatten)]
-    pub pivot: Pivot,
-    /// The HTTP request the pivot stands for, e.g. `GET /api/hosts/ws-1`.
-    pub request: String,
-    pub rationale: String,
-}
-
-/// Tokens a request used, as the provider reported them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenUsage {
-    pub prompt: u64,
-    pub completion: u64,
-    pub total: u64,
 }
 
 /// Where the worker delivers `(case_id, summary)`.
@@ -259,7 +219,7 @@ pub fn start(
             tracing::info!(
                 backend = settings.backend.name(),
                 model = %settings.model,
-                endpoint = %crate::config::redact_url(&settings.endpoint),
+                endpoint = %crate::base::redact_url(&settings.endpoint),
                 "llm summaries on"
             );
             SummaryWorker::start(settings, store, metrics).map(Some)

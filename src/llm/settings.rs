@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{Problem, Secret, redact_url};
+use crate::base::{Problem, Secret, redact_url};
 use crate::verdict::Severity;
 
 /// Environment variable holding the API key (wins over `llm.api_key`).

@@ -12,10 +12,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use chrono::Utc;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::*;
-use crate::config::{Config, Secret};
+use crate::base::Secret;
+use crate::config::Config;
 
 macro_rules! fixture {
     ($p:literal) => {

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use super::backend::{Client, Reply};
 use super::settings::Settings;
 use super::{CaseDigest, LlmError, Summary, TokenUsage, guard, prompt};
+use crate::flow::retry::Backoff;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::verdict::Severity;
@@ -78,11 +79,11 @@ pub const GUARDRAIL_DROPS: [&str; 4] = [
     "query_ungrounded",
 ];
 
-/// First retry delay when the provider names none; doubles per retry up to `MAX_BACKOFF`.
-const BACKOFF: Duration = Duration::from_secs(2);
-const MAX_BACKOFF: Duration = Duration::from_secs(120);
-/// Longest provider hint honoured before a retry (longer hints open the circuit instead).
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+/// Retry timing: 2 s when the provider names no delay, doubling per retry up to 120 s; the
+/// provider's hint is honoured up to 300 s (longer rate-limit hints open the circuit instead).
+const BACKOFF: Backoff = Backoff::new(Duration::from_secs(2), Duration::from_secs(120))
+    .max_doublings(16)
+    .hint_replaces(Duration::from_secs(300));
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -409,7 +410,7 @@ impl Ctx {
                     reason,
                 } => {
                     self.failed(outcome::RATE_LIMITED, &digest.case_id, &reason);
-                    if daily || retry_after.is_some_and(|d| d > MAX_RETRY_WAIT) {
+                    if daily || retry_after.is_some_and(|d| BACKOFF.hint_too_long(d)) {
                         self.open_circuit(retry_after, &reason);
                         return;
                     }
@@ -426,10 +427,7 @@ impl Ctx {
             if attempt >= self.settings.max_retries {
                 return;
             }
-            let backoff = BACKOFF
-                .saturating_mul(2u32.saturating_pow(attempt.min(16)))
-                .min(MAX_BACKOFF);
-            tokio::time::sleep(retry_after.unwrap_or(backoff).min(MAX_RETRY_WAIT)).await;
+            tokio::time::sleep(BACKOFF.wait(attempt, retry_after)).await;
             attempt += 1;
         }
     }

@@ -1,6 +1,6 @@
 //! Normalization: framed raw records in, [`Event`]s out.
 //!
-//! Inputs frame bytes into [`RawRecord`]s (a JSON line, an EVTX chunk, an XML document) without
+//! Inputs frame bytes into [`RawRecord`]s ([`record`], the contract this module owns) (a JSON line, an EVTX chunk, an XML document) without
 //! parsing them; the parse stage calls [`parse`] from a pool of blocking workers, so CPU work
 //! never runs on the async reactor and uses every core. Parsing is pure and never panics: a bad
 //! record yields a [`ParseError`] carrying file and position, and the records around it still
@@ -19,6 +19,7 @@ pub mod json;
 pub mod liblog;
 pub mod panos;
 pub mod pcap;
+pub mod record;
 pub mod syslog;
 pub mod text;
 pub mod weblog;
@@ -34,7 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::event::{Event, Origin};
-use crate::inputs::{Payload, RawRecord};
+pub use record::{DeadLetter, Payload, RawRecord, TRUNCATED_FIELD};
 
 /// A telemetry format nightwatch can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -278,7 +279,7 @@ fn parse_payload(
                 Ok(mut event) => {
                     event
                         .fields
-                        .insert(crate::inputs::lines::TRUNCATED_FIELD, original_bytes);
+                        .insert(TRUNCATED_FIELD, original_bytes);
                     Ok(event)
                 }
                 Err(mut e) => {

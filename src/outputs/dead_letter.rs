@@ -30,9 +30,6 @@ use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
 use crate::normalize::{ParseError, Position};
 
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
-
 /// One unparsable record, as published.
 #[derive(Debug, Serialize)]
 pub struct ParseDeadLetter<'a> {
@@ -160,7 +157,6 @@ impl DeadLetterBus {
     #[cfg_attr(not(feature = "kafka"), allow(unused_variables))]
     pub async fn publish(&self, key: &str, record: &[u8]) {
         for target in &self.targets {
-            let mut delay = RETRY_FIRST;
             let mut attempt = 1u32;
             loop {
                 let result = match target {
@@ -194,10 +190,9 @@ impl DeadLetterBus {
                 .inc();
                 if attempt == 1 || attempt.is_multiple_of(10) {
                     let shown = target.shown();
-                    tracing::warn!(destination = %shown, attempt, error = %nats::redact_url(&e), "dead letter not accepted by its broker; retrying");
+                    tracing::warn!(destination = %shown, attempt, error = %crate::base::redact_url(&e), "dead letter not accepted by its broker; retrying");
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_MAX);
+                tokio::time::sleep(super::BROKER_RETRY.wait(attempt - 1, None)).await;
                 attempt += 1;
             }
         }

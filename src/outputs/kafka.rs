@@ -27,10 +27,14 @@ use rdkafka::util::Timeout;
 use super::dead_letter::DeadLetterBus;
 use super::{DeadVerdict, Item, OutputError};
 use crate::config::KafkaOutputConfig;
+use crate::flow::channel::Receiver;
+use crate::flow::retry::Backoff;
 use crate::kafka;
 use crate::metrics::Metrics;
-use crate::pipeline::channel::Receiver;
 use crate::verdict::SCHEMA;
+
+/// Header naming the instance that produced a verdict.
+pub const INSTANCE_HEADER: &str = "nightwatch_instance";
 
 /// The `schema_version` header's value.
 pub const SCHEMA_VERSION: &str = "1";
@@ -65,8 +69,7 @@ pub struct KafkaSink {
     topic: String,
     producer: FutureProducer<SinkContext>,
     max_retries: u32,
-    backoff: Duration,
-    backoff_cap: Duration,
+    backoff: Backoff,
     dead_letter: Option<PathBuf>,
     dead_bus: Option<Arc<DeadLetterBus>>,
     /// The `nightwatch_instance` header's value.
@@ -110,8 +113,11 @@ impl KafkaSink {
             topic: cfg.topic.clone(),
             producer,
             max_retries: cfg.max_retries,
-            backoff: Duration::from_millis(cfg.retry_backoff_ms.max(1)),
-            backoff_cap: Duration::from_millis(cfg.retry_backoff_max_ms.max(1)),
+            backoff: Backoff::new(
+                Duration::from_millis(cfg.retry_backoff_ms.max(1)),
+                Duration::from_millis(cfg.retry_backoff_max_ms.max(1)),
+            )
+            .max_doublings(16),
             dead_letter,
             dead_bus: None,
             instance: None,
@@ -188,7 +194,7 @@ impl KafkaSink {
             });
         if let Some(instance) = &self.instance {
             headers = headers.insert(Header {
-                key: crate::cluster::INSTANCE_HEADER,
+                key: INSTANCE_HEADER,
                 value: Some(instance.as_ref()),
             });
         }
@@ -247,10 +253,7 @@ impl KafkaSink {
                         .kafka_errors
                         .with_label_values(&["produce"])
                         .inc();
-                    let delay = self
-                        .backoff
-                        .saturating_mul(1 << retry.min(16))
-                        .min(self.backoff_cap);
+                    let delay = self.backoff.wait(retry, None);
                     if retry == 0 {
                         tracing::warn!(output = %self.name, destination = %self.shown, verdict_id = %item.verdict.verdict_id, reason = %reason, delay_ms = delay.as_millis() as u64, "kafka verdict not acknowledged; retrying");
                     }

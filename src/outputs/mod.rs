@@ -28,11 +28,19 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::cases::Published;
 use crate::config::{OutputConfig, OutputFormat};
+use crate::flow::ack::Ack;
+use crate::flow::channel::{self, Receiver, Sender};
+use crate::flow::retry::Backoff;
 use crate::metrics::{Metrics, stage};
-use crate::pipeline::ack::Ack;
-use crate::pipeline::channel::{self, Receiver, Sender};
 use crate::verdict::Verdict;
 use websocket::VerdictStream;
+
+/// Retry timing of broker publishes that are retried until accepted (NATS JetStream verdicts,
+/// dead letters on a broker): 100 ms doubling to 5 s.
+const BROKER_RETRY: Backoff = Backoff::new(
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_secs(5),
+);
 
 /// A sink could not be opened or written.
 #[derive(Debug, thiserror::Error)]

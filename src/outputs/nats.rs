@@ -24,10 +24,10 @@ use bytes::Bytes;
 
 use super::{Item, OutputError};
 use crate::config::{NatsOutputConfig, OutputFormat};
+use crate::flow::ack::Ack;
+use crate::flow::channel::Receiver;
 use crate::metrics::Metrics;
 use crate::nats::{self, Connection};
-use crate::pipeline::ack::Ack;
-use crate::pipeline::channel::Receiver;
 
 /// The schema header's value.
 pub const SCHEMA: &str = "nightwatch.verdict.v1";
@@ -39,9 +39,6 @@ pub const OCSF_SCHEMA: &str = "ocsf.detection_finding";
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 /// Verdicts published together before their acks are awaited.
 const WINDOW: usize = 64;
-/// Retry backoff bounds.
-const RETRY_FIRST: Duration = Duration::from_millis(100);
-const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// Why a NATS output could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -163,7 +160,7 @@ impl NatsSink {
             name: self.name.clone(),
             url: self.url.clone(),
             subject: self.settings.subject.clone(),
-            reason: nats::redact_url(&reason.to_string()),
+            reason: crate::base::redact_url(&reason.to_string()),
         }
     }
 
@@ -255,7 +252,6 @@ impl NatsSink {
         mut result: Result<async_nats::jetstream::publish::PublishAck, String>,
     ) {
         let mut attempt = 1u32;
-        let mut delay = RETRY_FIRST;
         loop {
             match result {
                 Ok(ack) => {
@@ -284,14 +280,13 @@ impl NatsSink {
                             subject = %self.settings.subject,
                             verdict_id = %item.verdict.verdict_id,
                             attempt,
-                            error = %nats::redact_url(&e),
+                            error = %crate::base::redact_url(&e),
                             "nats verdict publish not acknowledged; retrying"
                         );
                     }
                 }
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(RETRY_MAX);
+            tokio::time::sleep(super::BROKER_RETRY.wait(attempt - 1, None)).await;
             attempt += 1;
             result = match self.send(js, &item).await {
                 Ok(f) => f.await.map_err(|e| e.to_string()),

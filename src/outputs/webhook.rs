@@ -9,14 +9,14 @@
 //! Delivery: a 2xx releases the verdict's acknowledgement. Connection errors, timeouts, 408,
 //! 429 and 5xx are retried up to `max_retries` times with exponential backoff
 //! (`retry_backoff_ms`, doubling, capped at `retry_backoff_max_ms`; a `Retry-After` on 429/503
-//! raises the delay, within the same cap). Any other status (3xx, other 4xx) is not retried.
+//! raises the delay, within the same cap: [`crate::flow::retry`]). Any other status (3xx, other 4xx) is not retried.
 //! A verdict that is not delivered is dead-lettered: counted, logged at warn once per burst of
 //! failures, appended to the `[dead_letter] path` file when one is configured, and then
 //! acknowledged as handled. While a webhook is slow or retrying its queue fills and the
 //! fan-out waits, back up to the inputs: memory never grows.
 //!
 //! Secrets stay out of sight: the key is only held as keyed HMAC state, errors and logs show
-//! the URL without user info or query ([`crate::config::redact_url`]), and transport errors are
+//! the URL without user info or query ([`crate::base::redact_url`]), and transport errors are
 //! formatted without their URL.
 
 use std::path::PathBuf;
@@ -31,9 +31,11 @@ use sha2::Sha256;
 
 use super::dead_letter::DeadLetterBus;
 use super::{DeadVerdict, Item, OutputError, thehive};
-use crate::config::{WebhookConfig, WebhookFormat, redact_url};
+use crate::base::redact_url;
+use crate::config::{WebhookConfig, WebhookFormat};
+use crate::flow::channel::Receiver;
+use crate::flow::retry::{Backoff, parse_retry_after};
 use crate::metrics::Metrics;
-use crate::pipeline::channel::Receiver;
 use crate::verdict::Verdict;
 
 /// Header carrying `sha256=<hex>`.
@@ -49,32 +51,6 @@ pub fn signature(key: &Hmac<Sha256>, body: &[u8]) -> String {
     let mut mac = key.clone();
     mac.update(body);
     format!("sha256={}", crate::event::hex(&mac.finalize().into_bytes()))
-}
-
-/// The delay before retry number `retry` (0 for the first retry): `base * 2^retry`, raised to
-/// `retry_after` when the server asked for longer, and capped at `cap`.
-pub fn retry_delay(
-    retry: u32,
-    base: Duration,
-    cap: Duration,
-    retry_after: Option<Duration>,
-) -> Duration {
-    let exp = base.saturating_mul(2u32.saturating_pow(retry.min(31)));
-    exp.max(retry_after.unwrap_or_default()).min(cap)
-}
-
-/// `Retry-After` as delta-seconds or an HTTP date, relative to `now`.
-pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (when.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or_default(),
-    )
 }
 
 /// What one attempt came to.
@@ -127,8 +103,7 @@ pub(crate) struct Webhook {
     headers: HeaderMap,
     client: reqwest::Client,
     max_retries: u32,
-    backoff: Duration,
-    backoff_cap: Duration,
+    backoff: Backoff,
     dead_letter: Option<PathBuf>,
     dead_bus: Option<Arc<DeadLetterBus>>,
     metrics: Arc<Metrics>,
@@ -192,8 +167,10 @@ impl Webhook {
             headers,
             client,
             max_retries: config.max_retries,
-            backoff,
-            backoff_cap: Duration::from_millis(config.retry_backoff_max_ms).max(backoff),
+            backoff: Backoff::new(
+                backoff,
+                Duration::from_millis(config.retry_backoff_max_ms).max(backoff),
+            ),
             dead_letter,
             dead_bus: None,
             metrics,
@@ -248,7 +225,7 @@ impl Webhook {
                             break Err(format!("{reason} (gave up after {} attempts)", retry + 1));
                         }
                         retried.inc();
-                        let delay = retry_delay(retry, self.backoff, self.backoff_cap, retry_after);
+                        let delay = self.backoff.wait(retry, retry_after);
                         tracing::debug!(output = %self.name, url = %self.shown_url, retry = retry + 1, delay_ms = delay.as_millis() as u64, reason = %reason, "webhook attempt failed; retrying");
                         tokio::time::sleep(delay).await;
                         retry += 1;

@@ -7,9 +7,9 @@
 //!                                            outputs ◀──Published verdict── cases
 //! ```
 //!
-//! Each record's [`ack::Ack`] travels beside what it becomes (events, matches, the pending
+//! Each record's [`Ack`] travels beside what it becomes (events, matches, the pending
 //! verdict of its case, a dead letter) and is released once that has left the daemon; see
-//! [`ack`] for the at-least-once contract.
+//! [`crate::flow::ack`] for the at-least-once contract.
 //!
 //! **Order.** The parse and detect pools run in parallel, so what they finish comes out in any
 //! order; correlations and cases must not depend on that. Each record is numbered as it leaves
@@ -18,15 +18,12 @@
 //! record order before it observes them ([`Reorder`]). Results are a function of the input
 //! sequence, not of the scheduler: the same input gives the same detections on one core or many.
 //!
-//! Every edge is a bounded [`channel`] sized from config, so a slow stage backs pressure up to
+//! Every edge is a bounded [`crate::flow::channel`] sized from config, so a slow stage backs pressure up to
 //! the inputs. CPU stages (parsing, rule evaluation, correlation) run on blocking threads and
 //! never on the async reactor. Shutdown is by draining: when the inputs drop their senders, each
 //! stage finishes what is queued, drops its own sender, and the closure cascades downstream
 //! until the last consumer sees the end of its channel. Nothing here knows wire formats or
 //! rule syntax; the stages call pure functions of `normalize`, `detect` and `cases`.
-
-pub mod ack;
-pub mod channel;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,68 +32,22 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::cases::{CaseBook, CaseSettings, Published};
+use crate::cases::{CaseBook, CaseSettings, Detection, Hit, Published};
 use crate::detect::{
-    CorrelationJournal, CorrelationLimits, CorrelationMatch, Correlator, RuleMatch, RuleMeta,
-    RuleSet,
+    CorrelationJournal, CorrelationLimits, CorrelationMatch, Correlator, RuleMatch, RuleSet,
 };
 use crate::event::Event;
-use crate::inputs::RawRecord;
+use crate::flow::ack::Ack;
+use crate::flow::channel::{self, Receiver, Sender, bounded};
 use crate::intel::lookout::{self, Lookout, Sighting};
 use crate::intel::{Enricher, Profile};
 use crate::llm::Summaries;
 #[cfg(feature = "llm")]
 use crate::llm::{self, SummaryWorker};
 use crate::metrics::{Metrics, stage};
-use crate::normalize::{self, ParseError};
+use crate::normalize::RawRecord;
+use crate::normalize::{self, DeadLetter};
 use crate::verdict::IndicatorRef;
-use ack::Ack;
-use channel::{Receiver, Sender, bounded};
-
-/// A record that could not be framed or parsed, on its way to the dead-letter output.
-#[derive(Debug)]
-pub struct DeadLetter {
-    pub error: ParseError,
-    /// Released once the dead letter is written.
-    pub ack: Ack,
-}
-
-impl From<ParseError> for DeadLetter {
-    fn from(error: ParseError) -> Self {
-        DeadLetter {
-            error,
-            ack: Ack::none(),
-        }
-    }
-}
-
-/// An event and what it matched, as the case builder and `detect` see it.
-#[derive(Debug, Clone)]
-pub struct Detection {
-    pub event: Arc<Event>,
-    pub hits: Vec<Hit>,
-    /// External indicators of the event (addresses, domains, hashes …), for enrichment and
-    /// history correlation; internal and special-purpose ones are left out.
-    pub indicators: Vec<crate::verdict::IndicatorRef>,
-    /// The source record's acknowledgement, released when the case verdict is delivered.
-    pub ack: Ack,
-}
-
-/// One reason an event is interesting.
-#[derive(Debug, Clone)]
-pub enum Hit {
-    /// A single-event rule matched this event.
-    Rule(Arc<RuleMeta>),
-    /// A correlation rule fired with this event as its last contributor.
-    Correlation(CorrelationMatch),
-    /// An indicator of this event is listed in an offline threat feed. Alone it still opens a
-    /// case, where the event is kept as unclassified evidence.
-    Feed {
-        indicator: crate::verdict::IndicatorRef,
-        feed: String,
-        level: crate::detect::Level,
-    },
-}
 
 /// An event, every single-event rule it matched (including rules only correlations use), and
 /// what threat intel saw in it.

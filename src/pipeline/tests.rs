@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::ack::{Ack, Outcome};
 use super::*;
 use crate::cases::CaseSettings;
 use crate::config::OutputConfig;
 use crate::detect::{LoadOptions, compile_str};
 use crate::event::Origin;
-use crate::inputs::Payload;
+use crate::flow::ack::{Ack, Outcome};
 use crate::normalize::Format;
+use crate::normalize::Payload;
 
 const RULE: &str = r#"
 title: Whoami

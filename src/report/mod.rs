@@ -266,7 +266,7 @@ impl ReportInput {
 
 /// A case timeline entry as shown; an analyst's entry names the analyst.
 fn stage_entry(t: &TimelineEntry) -> StageEntry {
-    let detail = if t.actor.is_empty() || t.actor == crate::cases::ACTOR {
+    let detail = if t.actor.is_empty() || t.actor == crate::history::ACTOR {
         t.note.clone()
     } else {
         format!("{}: {}", t.actor, t.note)

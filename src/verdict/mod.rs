@@ -12,6 +12,7 @@
 //! `v1`. Each new piece of evidence on a case produces a new `version`.
 
 pub mod runbooks;
+pub mod summary;
 mod synthesize;
 pub mod weights;
 
@@ -362,7 +363,7 @@ pub struct Verdict {
     /// The LLM's advisory summary of the case, written for version `summary.case_version`;
     /// absent until one arrives (and always when `[llm]` is off). Never part of the score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub summary: Option<crate::llm::Summary>,
+    pub summary: Option<summary::Summary>,
 }
 
 fn unknown_entity() -> EntityRef {

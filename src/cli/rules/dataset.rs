@@ -16,10 +16,10 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::detect::{CorrelationLimits, Correlator, RuleSet};
 use crate::event::{Event, scalar_str};
+use crate::flow::channel;
 use crate::inputs::file;
 use crate::metrics::Metrics;
 use crate::normalize::{self, Format};
-use crate::pipeline::channel;
 
 /// A label file that could not be read or understood.
 #[derive(Debug, thiserror::Error)]

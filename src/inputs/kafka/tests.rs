@@ -9,8 +9,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 
 use super::*;
-use crate::inputs::Payload;
-use crate::pipeline::channel::{self, Receiver};
+use crate::flow::channel::{self, Receiver};
+use crate::normalize::Payload;
 
 const TOPIC: &str = "telemetry";
 

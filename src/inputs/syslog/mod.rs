@@ -46,12 +46,12 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::{Payload, RawRecord};
 use crate::event::Origin;
+use crate::flow::ack::Ack;
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
 use crate::normalize::Format;
-use crate::pipeline::ack::Ack;
-use crate::pipeline::channel::Sender;
+use crate::normalize::{Payload, RawRecord};
 
 pub use framing::Framer;
 pub use tls::TlsFiles;

@@ -33,8 +33,8 @@ use super::framing::{Frame, Framer, Invalid};
 use super::throttle::Flood;
 use super::tls::{HANDSHAKE_TIMEOUT, handshake_failure_reason};
 use super::{RawRecord, SyslogSettings, message, record};
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
-use crate::pipeline::channel::Sender;
 
 /// Bytes read from a socket at a time.
 pub const READ_BUFFER: usize = 8 * 1024;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::*;
-use crate::pipeline::channel::{Receiver, bounded};
+use crate::flow::channel::{Receiver, bounded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 

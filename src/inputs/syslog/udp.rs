@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::throttle::Flood;
 use super::{RawRecord, SyslogSettings, message, record};
+use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
-use crate::pipeline::channel::Sender;
 
 /// How often the kernel's drop count of the socket is read.
 const KERNEL_POLL: Duration = Duration::from_secs(1);

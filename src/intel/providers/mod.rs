@@ -23,7 +23,7 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 use super::{Indicator, IndicatorKind, Opinion, SourceOpinion};
-use crate::config::Secret;
+use crate::base::Secret;
 
 /// The providers, a closed set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -195,7 +195,7 @@ impl std::fmt::Debug for Provider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Provider")
             .field("kind", &self.kind)
-            .field("base", &crate::config::redact_url(&self.base))
+            .field("base", &crate::base::redact_url(&self.base))
             .field("key", &"<redacted>")
             .finish()
     }

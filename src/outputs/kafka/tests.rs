@@ -10,10 +10,10 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::*;
+use crate::flow::ack::{Ack, Outcome};
+use crate::flow::channel::{self, Sender};
 use crate::kafka::Properties;
 use crate::outputs::thehive::tests::sample;
-use crate::pipeline::ack::{Ack, Outcome};
-use crate::pipeline::channel::{self, Sender};
 
 const TOPIC: &str = "verdicts";
 

@@ -14,14 +14,15 @@ use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use super::*;
+use crate::base::Secret;
 use crate::cases::Published;
-use crate::config::{OutputConfig, Secret, WebhookConfig, WebhookFormat};
+use crate::config::{OutputConfig, WebhookConfig, WebhookFormat};
+use crate::flow::ack::{Ack, Outcome};
+use crate::flow::channel::{self, Sender};
 use crate::metrics::Metrics;
 use crate::outputs::thehive::tests::sample;
 use crate::outputs::websocket::VerdictStream;
 use crate::outputs::{OutputOptions, spawn_with_env};
-use crate::pipeline::ack::{Ack, Outcome};
-use crate::pipeline::channel::{self, Sender};
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -463,43 +464,6 @@ fn hmac_matches_rfc_4231_test_case_2() {
         signature(&key, b"what do ya want for nothing?"),
         "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
     );
-}
-
-#[test]
-fn backoff_doubles_to_the_cap_and_retry_after_raises_it() {
-    let (base, cap) = (Duration::from_millis(100), Duration::from_secs(1));
-    let d = |retry, ra| retry_delay(retry, base, cap, ra);
-    assert_eq!(d(0, None), Duration::from_millis(100));
-    assert_eq!(d(1, None), Duration::from_millis(200));
-    assert_eq!(d(3, None), Duration::from_millis(800));
-    assert_eq!(d(4, None), cap);
-    assert_eq!(d(40, None), cap, "no overflow");
-    assert_eq!(
-        d(0, Some(Duration::from_millis(700))),
-        Duration::from_millis(700)
-    );
-    assert_eq!(d(0, Some(Duration::from_secs(3600))), cap, "capped");
-}
-
-#[test]
-fn retry_after_is_seconds_or_an_http_date() {
-    let now = chrono::DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")
-        .unwrap()
-        .with_timezone(&chrono::Utc);
-    assert_eq!(
-        parse_retry_after("120", now),
-        Some(Duration::from_secs(120))
-    );
-    assert_eq!(
-        parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-        Some(Duration::from_secs(30))
-    );
-    assert_eq!(
-        parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-        Some(Duration::ZERO),
-        "a date in the past means now"
-    );
-    assert_eq!(parse_retry_after("soon", now), None);
 }
 
 #[test]

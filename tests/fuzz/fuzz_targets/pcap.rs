@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nightwatch::inputs::Payload;
+use nightwatch::normalize::Payload;
 use nightwatch::normalize;
 use nightwatch_fuzz::record;
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use nightwatch::event::Origin;
-use nightwatch::inputs::{Payload, RawRecord};
-use nightwatch::pipeline::ack::Ack;
+use nightwatch::normalize::{Payload, RawRecord};
+use nightwatch::flow::ack::Ack;
 
 /// A record as an input would frame it, holding `payload`.
 pub fn record(payload: Payload) -> RawRecord {

@@ -1,6 +1,6 @@
 //! Delivery acknowledgements: how an input learns that a record's outcome has left the daemon.
 //!
-//! Every [`RawRecord`](crate::inputs::RawRecord) carries an [`Ack`]. Stages pass it along with
+//! Every [`RawRecord`](crate::normalize::RawRecord) carries an [`Ack`]. Stages pass it along with
 //! whatever the record became (events, matches, a case's pending verdict, a dead letter) and
 //! clone it when a record fans out into several events. A holder releases its clone with
 //! [`Ack::done`] once its part is finished — the event matched nothing, the verdict was
