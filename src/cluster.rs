@@ -3,7 +3,7 @@
 //! topic.
 //!
 //! * **Instance id**: `cluster.instance_id`, or the host name. The Kafka verdict output puts it
-//!   in the [`INSTANCE_HEADER`] header of every verdict it produces.
+//!   in the `nightwatch_instance` header of every verdict it produces.
 //! * **History replication**: with `[cluster.history_topic]` set (the verdict topic the
 //!   instances' Kafka outputs write), a task consumes every partition of that topic in a
 //!   consumer group of its own (`nightwatch-history-<instance>`, so each instance reads
@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::history::{CaseRecord, HistoryError, HistoryStore};
 use crate::kafka::{self, Properties};
 use crate::metrics::Metrics;
+#[cfg(feature = "kafka")]
 use crate::outputs::kafka::INSTANCE_HEADER;
 use crate::verdict::Verdict;
 

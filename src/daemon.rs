@@ -513,7 +513,7 @@ async fn spawn_input(
         #[cfg(not(feature = "kafka"))]
         InputConfig::Kafka(_) => {
             // Validation refuses it first; a caller that skipped it fails here.
-            return Err(DaemonError::Config(config::Problem {
+            return Err(DaemonError::Config(crate::base::Problem {
                 key: format!("inputs.{name}"),
                 message: crate::features::missing(crate::features::Feature::Kafka),
             }));

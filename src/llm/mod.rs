@@ -43,7 +43,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::verdict::summary::{Hypothesis, MAX_WINDOW_DAYS, NextQuery, Pivot, Summary, TokenUsage};
+#[cfg(feature = "llm")]
+use crate::verdict::summary::TokenUsage;
+use crate::verdict::summary::{Hypothesis, MAX_WINDOW_DAYS, NextQuery, Pivot, Summary};
 #[cfg(feature = "llm")]
 pub use redact::{REDACTED, Redactor};
 pub use settings::{
