@@ -73,8 +73,10 @@ base_url = "http://127.0.0.1:9"
     let exposition = loop {
         let (status, text) = http_get(daemon.addr, "/metrics");
         assert_eq!(status, 200);
+        // Each listed family is created by a different input task, in no fixed order.
         if text.contains("nightwatch_kafka_messages_total{")
             && text.contains("nightwatch_input_records_total{")
+            && text.contains("nightwatch_input_dropped_total{")
         {
             break text;
         }
