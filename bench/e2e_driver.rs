@@ -39,6 +39,7 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("e2e_driver: {e}");
+        #[allow(clippy::disallowed_methods)] // this binary's main: the CLI edge
         std::process::exit(1);
     }
 }

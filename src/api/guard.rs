@@ -439,5 +439,4 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
 }
 
 #[cfg(test)]
-#[path = "guard_tests.rs"]
 mod tests;

@@ -720,5 +720,4 @@ impl CaseBook {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -639,5 +639,4 @@ impl HistoryStore for SledHistory {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 pub(crate) mod tests;

@@ -518,5 +518,4 @@ fn read_json(
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
-#[path = "file_tests.rs"]
 mod tests;

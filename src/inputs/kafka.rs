@@ -367,6 +367,7 @@ impl Reader {
     async fn run(&mut self, raw: Sender<RawRecord>, stop: CancellationToken) -> KafkaReport {
         // Completions come from the Ack callbacks (any thread, never blocking); at most one
         // per message in flight, which max_in_flight bounds.
+        #[allow(clippy::disallowed_methods)] // bounded by max_in_flight, as above
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
         let received = self
             .metrics

@@ -281,6 +281,7 @@ impl JetStreamReader {
         // Completions arrive from the Ack callbacks (any thread, never blocking). The channel
         // holds at most one item per message out, and JetStream never has more than
         // max_ack_pending out: it is bounded by the broker.
+        #[allow(clippy::disallowed_methods)] // bounded by max_ack_pending, as above
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Completion>();
         let acks = tokio::spawn(acknowledge(
             done_rx,

@@ -722,9 +722,7 @@ fn glob_base(pattern: &str) -> PathBuf {
     base
 }
 
-#[path = "tail_checkpoint.rs"]
 mod checkpoint;
 
 #[cfg(test)]
-#[path = "tail_tests.rs"]
 mod tests;

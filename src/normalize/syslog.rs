@@ -381,5 +381,4 @@ fn pam_fields(f: &mut Fields, msg: &str) {
 }
 
 #[cfg(test)]
-#[path = "syslog_tests.rs"]
 mod tests;

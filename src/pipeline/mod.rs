@@ -751,5 +751,4 @@ async fn send_all(
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -386,5 +386,4 @@ pub(crate) fn hex16(digest: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

@@ -79,7 +79,10 @@ impl Http {
     fn new(addr: SocketAddr) -> Self {
         Self {
             rt: crate::helpers::runtime(),
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap(),
             addr,
         }
     }
