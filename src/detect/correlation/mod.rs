@@ -13,8 +13,10 @@
 //! * Exception: `event_count`/`value_count` whose condition only has `lt`/`lte` (e.g. "fewer than
 //!   5 in 1h") are judged when the window that started with the group's first entry closes, i.e.
 //!   once event time passes `first + timespan` (or on [`Correlator::flush`] at end of stream).
-//! * Memory is bounded: per group at most `max_events_per_group` entries, per correlation at most
-//!   `max_groups` groups (the least recently updated is evicted), idle groups expire.
+//! * Memory is bounded: per group at most `max_events_per_group` entries, of which only the
+//!   newest `max_events_in_match` hold their events (the evidence a match can cite; the others
+//!   keep time, value and event id), per correlation at most `max_groups` groups (the least
+//!   recently updated is evicted), idle groups expire.
 //! * Events are fed in record order (the pipeline restores it after its parallel pools), so the
 //!   same input gives the same matches.
 //! * Replay-safe: an event already in a group's window, or consumed by the group's last match,
@@ -222,7 +224,8 @@ pub struct CorrelationLimits {
     pub max_groups: usize,
     /// Window entries kept per group (oldest dropped first).
     pub max_events_per_group: usize,
-    /// Contributing events attached to one [`CorrelationMatch`] (the most recent ones).
+    /// Contributing events attached to one [`CorrelationMatch`] (the most recent ones); only the
+    /// newest this many entries of a group hold their events, the older ones only their ids.
     pub max_events_in_match: usize,
 }
 
@@ -663,6 +666,17 @@ impl Correlator {
         while g.entries.len() > self.limits.max_events_per_group.max(1) {
             g.entries.pop_front();
             dropped = true;
+        }
+        // A match cites the events of the newest `max_events_in_match` entries at most (see
+        // `make_match`): the entry that just fell out of that span keeps its id (a replayed
+        // event is still recognised) but lets go of its events. Without this a group held up to
+        // `max_events_per_group` whole events for the length of its window.
+        if let Some(k) = g
+            .entries
+            .len()
+            .checked_sub(self.limits.max_events_in_match.max(1) + 1)
+        {
+            g.entries[k].events = Vec::new();
         }
         if at_close {
             if dropped && let Some(front) = g.entries.front() {

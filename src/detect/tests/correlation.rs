@@ -564,3 +564,47 @@ fn a_match_and_an_expired_group_are_journaled_as_changes() {
     assert!(observe_at(&mut resumed, &rs, 4, fail("bob")).is_empty());
     assert_eq!(observe_at(&mut resumed, &rs, 5, fail("bob")).len(), 1);
 }
+
+/// A long window over a frequent event: the group counts every entry but holds only the events
+/// a match can cite (the newest `max_events_in_match`), so its memory does not grow with the
+/// window. The starter pack's 1 h rules under the demo grew the daemon by tens of MB an hour
+/// before this.
+#[test]
+fn a_long_window_holds_only_the_events_a_match_can_cite() {
+    let rs = corr(
+        "title: Failed all day\nid: all-day\nlevel: high\ncorrelation:\n    type: event_count\n    rules: [failed_login]\n    group-by: [User]\n    timespan: 1h\n    condition:\n        gte: 300\n",
+    );
+    let limits = CorrelationLimits::default();
+    let keep = limits.max_events_in_match;
+    let mut c = Correlator::new(rs.clone(), limits);
+    let mut out = Vec::new();
+    let mut events = Vec::new();
+    for i in 0..300 {
+        let e = Arc::new(event_at(
+            (Some("windows"), None, Some("security")),
+            fail("alice"),
+            i,
+        ));
+        let mut ms = Vec::new();
+        rs.matches(&e, &mut ms);
+        c.observe(&e, &ms, &mut out);
+        events.push(e);
+        if i == 298 {
+            assert!(out.is_empty(), "299 entries are below the threshold");
+            // Besides this test's own handle: 1 for the newest `keep`, 0 for every older one.
+            let held: Vec<usize> = events.iter().map(|e| Arc::strong_count(e) - 1).collect();
+            let older = held.len() - keep;
+            assert_eq!(
+                held[..older],
+                vec![0; older][..],
+                "older entries hold no event"
+            );
+            assert_eq!(held[older..], vec![1; keep][..], "the newest entries do");
+        }
+    }
+    // Every entry still counts, and the match cites the newest events.
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].value, Some(300.0));
+    let cited: Vec<u64> = out[0].events.iter().map(|e| e.origin.index).collect();
+    assert_eq!(cited, (300 - keep as u64..300).collect::<Vec<_>>());
+}
