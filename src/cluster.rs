@@ -133,9 +133,9 @@ impl Absorbed {
     #[cfg(feature = "kafka")]
     fn label(self) -> &'static str {
         match self {
-            Absorbed::Recorded => "recorded",
-            Absorbed::Own => "own",
-            Absorbed::Stale => "stale",
+            Absorbed::Recorded => crate::metrics::kafka::cluster::RECORDED,
+            Absorbed::Own => crate::metrics::kafka::cluster::OWN,
+            Absorbed::Stale => crate::metrics::kafka::cluster::STALE,
         }
     }
 }
@@ -222,8 +222,8 @@ fn start_replication(
     consumer
         .subscribe(&[topic_cfg.topic.as_str()])
         .map_err(|e| failed(e.to_string()))?;
-    for result in ["recorded", "own", "stale", "invalid", "failed"] {
-        metrics.cluster_verdicts.with_label_values(&[result]);
+    for result in crate::metrics::kafka::cluster::ALL {
+        metrics.kafka.cluster_verdicts.with_label_values(&[result]);
     }
     tracing::info!(instance = %instance, brokers = %topic_cfg.brokers, topic = %topic_cfg.topic, "replicating the other instances' cases from the verdict topic");
     Ok(tokio::spawn(replicate(
@@ -248,7 +248,11 @@ async fn replicate(
         let m = match message {
             Ok(m) => m,
             Err(e) => {
-                metrics.kafka_errors.with_label_values(&["consume"]).inc();
+                metrics
+                    .kafka
+                    .errors
+                    .with_label_values(&[crate::metrics::kafka::error::CONSUME])
+                    .inc();
                 tracing::debug!(error = %e, "history replication: kafka consume error");
                 continue;
             }
@@ -271,8 +275,9 @@ async fn replicate(
                 Err(e) => {
                     // Not a verdict: skipped (counted), never retried.
                     metrics
+                        .kafka
                         .cluster_verdicts
-                        .with_label_values(&["invalid"])
+                        .with_label_values(&[crate::metrics::kafka::cluster::INVALID])
                         .inc();
                     tracing::warn!(topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "history replication: a message on the verdict topic is not a verdict; skipped");
                     store(&consumer, m.topic(), m.partition(), m.offset());
@@ -284,6 +289,7 @@ async fn replicate(
             Ok(a) => {
                 failures = 0;
                 metrics
+                    .kafka
                     .cluster_verdicts
                     .with_label_values(&[a.label()])
                     .inc();
@@ -294,8 +300,9 @@ async fn replicate(
                 // on keeps the other cases flowing; the failure is counted.
                 failures += 1;
                 metrics
+                    .kafka
                     .cluster_verdicts
-                    .with_label_values(&["failed"])
+                    .with_label_values(&[crate::metrics::kafka::cluster::FAILED])
                     .inc();
                 if failures == 1 || failures.is_multiple_of(100) {
                     tracing::warn!(error = %e, consecutive = failures, "history replication: recording a verdict failed");

@@ -28,7 +28,7 @@ use crate::flow::channel::{Receiver, Sender};
 use crate::history::audit::AuditLog;
 use crate::history::{HistoryStore, SledHistory};
 use crate::inputs;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::normalize::DeadLetter;
 use crate::normalize::{Payload, RawRecord};
 use crate::outputs::websocket::VerdictStream;
@@ -71,7 +71,7 @@ fn open_state(config: &config::Config, metrics: &Metrics) -> Result<State, Daemo
     let audit = AuditLog::open(&dir.join("audit.jsonl"), rotation)
         .map_err(|e| state_err(format!("the audit log cannot be opened: {e}")))?;
     if let Err(e) = crate::history::measure(&*history, metrics) {
-        metrics.history_errors.inc();
+        metrics.history.errors.inc();
         tracing::warn!(error = %e, "measuring the case history failed");
     }
     Ok(State {
@@ -140,7 +140,7 @@ async fn compact_history(
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "case history compaction failed"),
             Err(e) => {
-                metrics.history_errors.inc();
+                metrics.history.errors.inc();
                 tracing::warn!(error = %e, "case history compaction task failed")
             }
         }
@@ -207,8 +207,11 @@ fn checked_rules(config: &Config, metrics: &Metrics) -> Result<Arc<RuleSet>, Dae
     for e in &checked.rejected {
         tracing::warn!(error = %e, "rule rejected");
     }
-    metrics.rules_rejected.inc_by(checked.rejected.len() as u64);
-    metrics.rules_loaded.set(checked.rules.len() as i64);
+    metrics
+        .detect
+        .rules_rejected
+        .inc_by(checked.rejected.len() as u64);
+    metrics.detect.rules_loaded.set(checked.rules.len() as i64);
     tracing::info!(
         loaded = checked.rules.len(),
         rejected = checked.rejected.len(),
@@ -623,7 +626,7 @@ async fn spawn_input(
                     max_line_bytes,
                     max_document_bytes,
                 },
-                truncated: Some(metrics.input_truncated.with_label_values(&[&name])),
+                truncated: Some(metrics.input.truncated.with_label_values(&[&name])),
             };
             tokio::task::spawn_blocking(move || {
                 let report =
@@ -717,7 +720,11 @@ async fn dead_letters(
     let mut seen = 0u64;
     while let Ok(DeadLetter { error: e, ack }) = rx.recv().await {
         seen += 1;
-        metrics.dead_letters.with_label_values(&["parse"]).inc();
+        metrics
+            .sink
+            .dead_letters
+            .with_label_values(&[metrics::stage::PARSE])
+            .inc();
         if seen <= LOGGED {
             tracing::warn!(file = %e.file, position = %e.position, format = %e.format, reason = %e.reason, "record could not be parsed");
             if seen == LOGGED {

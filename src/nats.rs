@@ -376,7 +376,7 @@ fn on_event(m: &Metrics, link: &Link, role: &str, name: &str, url: &str, event: 
             return;
         }
     };
-    m.nats_connection_events.with_label_values(&[kind]).inc();
+    m.nats.connection_events.with_label_values(&[kind]).inc();
 }
 
 /// A NATS subject (`a.b.c`, wildcards `*` and `>` only where `wildcards`): non-empty tokens,

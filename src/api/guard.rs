@@ -429,7 +429,8 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         Err(refusal) => {
             state
                 .metrics
-                .api_refused
+                .api
+                .refused
                 .with_label_values(&[refusal.reason])
                 .inc();
             state.guard.note(&refusal, req.uri(), peer);

@@ -119,7 +119,12 @@ async fn ws(
         } else {
             "replayed"
         };
-        state.metrics.ws_resumes.with_label_values(&[result]).inc();
+        state
+            .metrics
+            .api
+            .ws_resumes
+            .with_label_values(&[result])
+            .inc();
     }
     Ok(upgrade.on_upgrade(move |socket| {
         websocket::serve_client(

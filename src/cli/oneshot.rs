@@ -113,12 +113,18 @@ impl Totals {
             Level::Critical,
         ]
         .iter()
-        .map(|l| metrics.rule_matches.with_label_values(&[l.as_str()]).get())
+        .map(|l| {
+            metrics
+                .detect
+                .rule_matches
+                .with_label_values(&[l.as_str()])
+                .get()
+        })
         .sum();
         Self {
             files,
             errors,
-            events: metrics.stage_sent.with_label_values(&[stage::PARSE]).get(),
+            events: metrics.stages.sent.with_label_values(&[stage::PARSE]).get(),
             matches,
             elapsed: start.elapsed().as_secs_f64(),
         }

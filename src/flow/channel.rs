@@ -20,9 +20,10 @@ pub struct Closed;
 /// Creates a bounded channel named `name` (the `channel` label of its metrics).
 pub fn bounded<T>(name: &str, capacity: usize, metrics: &Metrics) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = async_channel::bounded(capacity.max(1));
-    let depth = metrics.channel_depth.with_label_values(&[name]);
+    let depth = metrics.channels.depth.with_label_values(&[name]);
     metrics
-        .channel_capacity
+        .channels
+        .capacity
         .with_label_values(&[name])
         .set(capacity.max(1) as i64);
     (
@@ -143,10 +144,11 @@ mod tests {
     #[tokio::test]
     async fn full_channel_blocks_sender_and_depth_is_reported() {
         let m = Metrics::new().unwrap();
-        let (tx, rx) = bounded::<u32>("t", 2, &m);
+        let name = "t";
+        let (tx, rx) = bounded::<u32>(name, 2, &m);
         tx.send(1).await.unwrap();
         tx.send(2).await.unwrap();
-        assert_eq!(m.channel_depth.with_label_values(&["t"]).get(), 2);
+        assert_eq!(m.channels.depth.with_label_values(&[name]).get(), 2);
         // The third send must wait until a receive frees a slot.
         let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(3)).await;
         assert!(blocked.is_err(), "send on a full channel must wait");

@@ -314,7 +314,8 @@ pub fn compact_and_measure(
             ("size", report.removed_by_size),
         ] {
             metrics
-                .history_compacted
+                .history
+                .compacted
                 .with_label_values(&[reason])
                 .inc_by(n);
         }
@@ -322,7 +323,7 @@ pub fn compact_and_measure(
         Ok(report)
     });
     if result.is_err() {
-        metrics.history_errors.inc();
+        metrics.history.errors.inc();
     }
     result
 }
@@ -334,9 +335,9 @@ pub fn measure(
 ) -> Result<HistoryStats, HistoryError> {
     let stats = history.stats()?;
     let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-    metrics.history_cases.set(gauge(stats.cases));
-    metrics.history_data_bytes.set(gauge(stats.data_bytes));
-    metrics.history_store_bytes.set(gauge(stats.store_bytes));
+    metrics.history.cases.set(gauge(stats.cases));
+    metrics.history.data_bytes.set(gauge(stats.data_bytes));
+    metrics.history.store_bytes.set(gauge(stats.store_bytes));
     Ok(stats)
 }
 

@@ -45,7 +45,7 @@ use crate::config::{self, KafkaInputConfig};
 use crate::flow::ack::{Ack, OrderedCommits, Outcome};
 use crate::flow::channel::Sender;
 use crate::kafka::{self, Properties};
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::normalize::Format;
 use crate::normalize::RawRecord;
 
@@ -205,15 +205,17 @@ impl ClientContext for InputContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.metrics
-            .kafka_errors
-            .with_label_values(&["client"])
+            .kafka
+            .errors
+            .with_label_values(&[metrics::kafka::error::CLIENT])
             .inc();
         tracing::warn!(input = %self.input, error = %error, reason, "kafka consumer error");
     }
 
     fn stats(&self, statistics: Statistics) {
         self.metrics
-            .kafka_consumer_lag
+            .kafka
+            .consumer_lag
             .with_label_values(&[&self.input])
             .set(kafka::consumer_lag(&statistics));
     }
@@ -229,7 +231,7 @@ impl ConsumerContext for InputContext {
                     forgotten += t.commits.in_flight();
                 }
             }
-            self.event("revoked");
+            self.event(metrics::kafka::event::REVOKED);
             tracing::info!(input = %self.input, partitions = tpl.count(), forgotten, "kafka partitions revoked; unfinished messages will be read again by their new owner");
         }
     }
@@ -237,7 +239,7 @@ impl ConsumerContext for InputContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
-                self.event("assigned");
+                self.event(metrics::kafka::event::ASSIGNED);
                 self.assignment_changed.store(true, Ordering::Release);
                 let parts: Vec<String> = tpl
                     .elements()
@@ -249,8 +251,9 @@ impl ConsumerContext for InputContext {
             Rebalance::Revoke(_) => self.assignment_changed.store(true, Ordering::Release),
             Rebalance::Error(e) => {
                 self.metrics
-                    .kafka_errors
-                    .with_label_values(&["consume"])
+                    .kafka
+                    .errors
+                    .with_label_values(&[metrics::kafka::error::CONSUME])
                     .inc();
                 tracing::warn!(input = %self.input, error = %e, "kafka rebalance failed");
             }
@@ -261,7 +264,8 @@ impl ConsumerContext for InputContext {
 impl InputContext {
     fn event(&self, event: &str) {
         self.metrics
-            .kafka_consumer_events
+            .kafka
+            .consumer_events
             .with_label_values(&[&self.input, event])
             .inc();
     }
@@ -316,7 +320,7 @@ pub async fn run(
     stop: CancellationToken,
     metrics: Arc<Metrics>,
 ) -> Result<KafkaReport, KafkaInputError> {
-    metrics.register_kafka_input(&input);
+    metrics.kafka.register_input(&input);
     let partitions = Arc::new(Mutex::new(Partitions::default()));
     let context = InputContext {
         input: input.clone(),
@@ -371,9 +375,10 @@ impl Reader {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Completion>();
         let received = self
             .metrics
-            .kafka_messages
+            .kafka
+            .messages
             .with_label_values(&[&self.input]);
-        let framed = self.metrics.input_records.with_label_values(&[&self.input]);
+        let framed = self.metrics.input.records.with_label_values(&[&self.input]);
         'read: loop {
             self.apply_backpressure();
             let fetched = tokio::select! {
@@ -440,8 +445,9 @@ impl Reader {
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {
                 self.metrics
-                    .kafka_errors
-                    .with_label_values(&["store"])
+                    .kafka
+                    .errors
+                    .with_label_values(&[metrics::kafka::error::STORE])
                     .inc();
                 tracing::warn!(input = %self.input, error = %e, "kafka input could not commit its last offsets; the messages after the last commit will be read again");
             }
@@ -461,9 +467,9 @@ impl Reader {
             .assignment_changed
             .swap(false, Ordering::AcqRel);
         let (pause, event) = if !self.paused && in_flight >= max {
-            (true, "paused")
+            (true, metrics::kafka::event::PAUSED)
         } else if self.paused && in_flight <= max / 2 {
-            (false, "resumed")
+            (false, metrics::kafka::event::RESUMED)
         } else if self.paused && changed {
             (true, "")
         } else {
@@ -483,8 +489,9 @@ impl Reader {
         };
         if let Err(e) = result {
             self.metrics
-                .kafka_errors
-                .with_label_values(&["consume"])
+                .kafka
+                .errors
+                .with_label_values(&[metrics::kafka::error::CONSUME])
                 .inc();
             tracing::warn!(input = %self.input, error = %e, pause, "kafka input could not pause or resume its partitions");
             return;
@@ -495,7 +502,8 @@ impl Reader {
                 self.report.pauses += 1;
             }
             self.metrics
-                .kafka_consumer_events
+                .kafka
+                .consumer_events
                 .with_label_values(&[&self.input, event])
                 .inc();
             tracing::debug!(input = %self.input, in_flight, max, event, "kafka backpressure");
@@ -532,8 +540,9 @@ impl Reader {
                 // Typically the partition was just revoked: the new owner reads from the last
                 // commit, so this is a duplicate risk, never a loss.
                 self.metrics
-                    .kafka_errors
-                    .with_label_values(&["store"])
+                    .kafka
+                    .errors
+                    .with_label_values(&[metrics::kafka::error::STORE])
                     .inc();
                 tracing::debug!(input = %self.input, topic = %c.topic, partition = c.partition, offset = next, error = %e, "kafka offset not stored");
             }
@@ -543,8 +552,9 @@ impl Reader {
     fn rewind(&mut self, topic: &str, partition: i32, from: u64, failed: u64) {
         self.report.rewound += 1;
         self.metrics
-            .kafka_consumer_events
-            .with_label_values(&[&self.input, "rewound"])
+            .kafka
+            .consumer_events
+            .with_label_values(&[&self.input, metrics::kafka::event::REWOUND])
             .inc();
         tracing::warn!(input = %self.input, topic, partition, failed_offset = failed, from, "a kafka message was not finished; reading its partition again from the commit point");
         if let Err(e) = self.consumer.seek(
@@ -554,8 +564,9 @@ impl Reader {
             Duration::ZERO,
         ) {
             self.metrics
-                .kafka_errors
-                .with_label_values(&["consume"])
+                .kafka
+                .errors
+                .with_label_values(&[metrics::kafka::error::CONSUME])
                 .inc();
             tracing::warn!(input = %self.input, topic, partition, error = %e, "kafka seek failed; the message is read again after a restart or rebalance");
         }
@@ -564,8 +575,9 @@ impl Reader {
     fn consume_error(&mut self, e: KafkaError) {
         self.errors += 1;
         self.metrics
-            .kafka_errors
-            .with_label_values(&["consume"])
+            .kafka
+            .errors
+            .with_label_values(&[metrics::kafka::error::CONSUME])
             .inc();
         if self.errors == 1 || self.errors.is_multiple_of(100) {
             tracing::warn!(input = %self.input, error = %e, consecutive = self.errors, "kafka consume error");

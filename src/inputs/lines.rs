@@ -312,8 +312,9 @@ mod tests {
     #[test]
     fn cuts_are_counted_every_time() {
         let m = crate::metrics::Metrics::new().unwrap();
-        let counter = m.input_truncated.with_label_values(&["files"]);
-        let mut cuts = Cuts::new(Arc::from("files"), 10, Some(counter.clone()));
+        let name = "files";
+        let counter = m.input.truncated.with_label_values(&[name]);
+        let mut cuts = Cuts::new(Arc::from(name), 10, Some(counter.clone()));
         for i in 0..5 {
             cuts.note("a.log", Position::Line(i), 100);
         }

@@ -42,7 +42,7 @@ use super::frame_message as frame;
 use crate::config::{self, NatsInputConfig};
 use crate::flow::ack::{Ack, Outcome};
 use crate::flow::channel::Sender;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::nats::{self, Connection};
 use crate::normalize::Format;
 use crate::normalize::RawRecord;
@@ -217,8 +217,11 @@ async fn run_core(
         queue_group = settings.queue_group.as_deref().unwrap_or(""),
         "nats input subscribed (core, best-effort)"
     );
-    let received = metrics.nats_messages.with_label_values(&["core"]);
-    let framed = metrics.input_records.with_label_values(&[input]);
+    let received = metrics
+        .nats
+        .messages
+        .with_label_values(&[metrics::nats::mode::CORE]);
+    let framed = metrics.input.records.with_label_values(&[input]);
     let mut report = NatsReport::default();
     let mut index = u64::try_from(Utc::now().timestamp_micros()).unwrap_or(0);
     'read: loop {
@@ -297,7 +300,11 @@ impl JetStreamReader {
             let consumer = match consumer {
                 Ok(c) => c,
                 Err(e) => {
-                    self.metrics.nats_errors.with_label_values(&["bind"]).inc();
+                    self.metrics
+                        .nats
+                        .errors
+                        .with_label_values(&[metrics::nats::error::BIND])
+                        .inc();
                     tracing::warn!(input = %self.input, url = %self.url, stream = %self.js.stream, consumer = %self.js.consumer, error = %e, retry_in_ms = backoff.as_millis() as u64, "nats input cannot bind its jetstream consumer");
                     tokio::select! {
                         _ = stop.cancelled() => break,
@@ -312,8 +319,9 @@ impl JetStreamReader {
                 Ok(()) => break, // stopped
                 Err(e) => {
                     self.metrics
-                        .nats_errors
-                        .with_label_values(&["consume"])
+                        .nats
+                        .errors
+                        .with_label_values(&[metrics::nats::error::CONSUME])
                         .inc();
                     tracing::warn!(input = %self.input, url = %self.url, stream = %self.js.stream, consumer = %self.js.consumer, error = %e, "nats input message stream failed; rebinding");
                     tokio::select! {
@@ -421,8 +429,12 @@ impl JetStreamReader {
             .messages()
             .await
             .map_err(|e| e.to_string())?;
-        let received = self.metrics.nats_messages.with_label_values(&["jetstream"]);
-        let framed = self.metrics.input_records.with_label_values(&[&self.input]);
+        let received = self
+            .metrics
+            .nats
+            .messages
+            .with_label_values(&[metrics::nats::mode::JETSTREAM]);
+        let framed = self.metrics.input.records.with_label_values(&[&self.input]);
         loop {
             let next = tokio::select! {
                 _ = stop.cancelled() => {
@@ -447,7 +459,7 @@ impl JetStreamReader {
                 }
             };
             if delivered > 1 {
-                self.metrics.nats_redelivered.inc();
+                self.metrics.nats.redelivered.inc();
                 self.report.redelivered += 1;
             }
             let (message, acker) = msg.split();
@@ -502,7 +514,11 @@ impl JetStreamReader {
             {
                 released += 1;
                 self.report.nacked += 1;
-                self.metrics.nats_acks.with_label_values(&["nak"]).inc();
+                self.metrics
+                    .nats
+                    .acks
+                    .with_label_values(&[metrics::nats::ack::NAK])
+                    .inc();
             }
         }
         if released > 0 {
@@ -519,10 +535,19 @@ async fn acknowledge(
     metrics: Arc<Metrics>,
 ) -> (u64, u64) {
     let (acked_metric, nacked_metric) = (
-        metrics.nats_acks.with_label_values(&["ack"]),
-        metrics.nats_acks.with_label_values(&["nak"]),
+        metrics
+            .nats
+            .acks
+            .with_label_values(&[metrics::nats::ack::ACK]),
+        metrics
+            .nats
+            .acks
+            .with_label_values(&[metrics::nats::ack::NAK]),
     );
-    let errors = metrics.nats_errors.with_label_values(&["ack"]);
+    let errors = metrics
+        .nats
+        .errors
+        .with_label_values(&[metrics::nats::error::ACK]);
     let (mut acked, mut nacked, mut failed) = (0u64, 0u64, 0u64);
     while let Some(c) = rx.recv().await {
         let sent = match c.outcome {

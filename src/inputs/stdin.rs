@@ -27,7 +27,7 @@ pub async fn run(
     let cuts = Cuts::new(
         name.clone(),
         max_line_bytes,
-        Some(metrics.input_truncated.with_label_values(&[&name])),
+        Some(metrics.input.truncated.with_label_values(&[&name])),
     );
     read(
         name,
@@ -99,10 +99,11 @@ mod tests {
         let mut data = b"{\"a\":1}\n\n".to_vec();
         data.extend(std::iter::repeat_n(b'x', 100_000));
         data.extend(b"\n{\"b\":2}");
-        let counter = m.input_truncated.with_label_values(&["pipe"]);
-        let cuts = Cuts::new(Arc::from("pipe"), 1000, Some(counter.clone()));
+        let name = "pipe";
+        let counter = m.input.truncated.with_label_values(&[name]);
+        let cuts = Cuts::new(Arc::from(name), 1000, Some(counter.clone()));
         let n = read(
-            Arc::from("pipe"),
+            Arc::from(name),
             BufReader::with_capacity(4096, data.as_slice()),
             1000,
             cuts,

@@ -260,11 +260,11 @@ impl Tail {
             window: 0,
             changed: false,
             report: TailReport::default(),
-            sent: metrics.input_records.with_label_values(&[&input]),
+            sent: metrics.input.records.with_label_values(&[&input]),
             cuts: Cuts::new(
                 input.clone(),
                 settings.max_line_bytes,
-                Some(metrics.input_truncated.with_label_values(&[&input])),
+                Some(metrics.input.truncated.with_label_values(&[&input])),
             ),
             settings,
             input,

@@ -255,7 +255,7 @@ impl Enricher {
                     .metrics
                     .intel
                     .cache
-                    .with_label_values(&[name, "hit"])
+                    .with_label_values(&[name, crate::metrics::intel::cache::HIT])
                     .inc();
                 return o;
             }
@@ -263,7 +263,7 @@ impl Enricher {
                 .metrics
                 .intel
                 .cache
-                .with_label_values(&[name, "miss"])
+                .with_label_values(&[name, crate::metrics::intel::cache::MISS])
                 .inc();
         }
         let o = inner.fanout.ask(slot, ind).await;

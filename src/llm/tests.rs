@@ -183,13 +183,14 @@ fn worker(backend: Backend, mock: &Mock) -> (SummaryWorker, Rx, Arc<Metrics>) {
 }
 
 fn outcome(m: &Metrics, backend: Backend, outcome: &str) -> u64 {
-    m.llm_requests
+    m.llm
+        .requests
         .with_label_values(&[backend.name(), outcome])
         .get()
 }
 
 fn skipped(m: &Metrics, reason: &str) -> u64 {
-    m.llm_skipped.with_label_values(&[reason]).get()
+    m.llm.skipped.with_label_values(&[reason]).get()
 }
 
 /// Waits (yielding to the runtime, virtual time when paused) until `done` holds.
@@ -326,9 +327,9 @@ async fn gemini_structured_answer_becomes_a_grounded_summary() {
     );
     // Metrics.
     assert_eq!(outcome(&m, Backend::Gemini, "ok"), 1);
-    let tokens = |kind: &str| m.llm_tokens.with_label_values(&["gemini", kind]).get();
+    let tokens = |kind: &str| m.llm.tokens.with_label_values(&["gemini", kind]).get();
     assert_eq!((tokens("prompt"), tokens("completion")), (812, 143));
-    assert_eq!(m.llm_redactions.get(), 2);
+    assert_eq!(m.llm.redactions.get(), 2);
     assert!(
         m.render()
             .contains("nightwatch_llm_request_duration_seconds_count{backend=\"gemini\"} 1")
@@ -471,7 +472,7 @@ async fn a_spent_token_budget_stops_requests_for_the_day() {
     // The first answer used 955 tokens: the budget is spent until the next UTC midnight.
     w.submit(digest("case-b", Severity::High));
     until("the skip", || skipped(&m, "token_budget") == 1).await;
-    assert_eq!(m.llm_circuit_open.get(), 1);
+    assert_eq!(m.llm.circuit_open.get(), 1);
     w.submit(digest("case-c", Severity::High));
     until("the second skip", || skipped(&m, "circuit_open") == 1).await;
     assert_eq!(mock.received(), 1);
@@ -486,7 +487,7 @@ async fn an_exhausted_daily_quota_opens_the_circuit() {
         outcome(&m, Backend::Gemini, "rate_limited") == 1
     })
     .await;
-    until("the circuit", || m.llm_circuit_open.get() == 1).await;
+    until("the circuit", || m.llm.circuit_open.get() == 1).await;
     w.submit(digest("case-b", Severity::Critical));
     until("the skip", || skipped(&m, "circuit_open") == 1).await;
     assert_eq!(mock.received(), 1, "nothing sent while the circuit is open");
@@ -508,7 +509,7 @@ async fn an_injected_instruction_cannot_add_a_query_outside_the_allowlist() {
     assert_eq!(q, vec!["GET /api/hosts/WS-FIN-07"]);
     let json = serde_json::to_string(&s).unwrap();
     assert!(!json.contains("evil.example"), "{json}");
-    let drops = |what: &str| m.llm_guardrail_drops.with_label_values(&[what]).get();
+    let drops = |what: &str| m.llm.guardrail_drops.with_label_values(&[what]).get();
     assert_eq!(drops("query_not_allowed"), 1);
 }
 
@@ -521,7 +522,7 @@ async fn a_hypothesis_citing_evidence_outside_the_case_is_dropped() {
     assert_eq!(s.hypotheses.len(), 1);
     assert_eq!(s.hypotheses[0].evidence_ids, vec!["ev-1"]);
     assert!(!s.hypotheses.iter().any(|h| h.text.contains("DC-02")));
-    let drops = |what: &str| m.llm_guardrail_drops.with_label_values(&[what]).get();
+    let drops = |what: &str| m.llm.guardrail_drops.with_label_values(&[what]).get();
     assert_eq!(drops("hypothesis_ungrounded"), 1);
 }
 
@@ -561,7 +562,7 @@ async fn a_full_queue_skips_lower_severity_first() {
     w.submit(digest("low", Severity::Low));
     w.submit(digest("medium", Severity::Medium));
     assert_eq!(w.queued(), 2);
-    assert_eq!(m.llm_queue_depth.get(), 2);
+    assert_eq!(m.llm.queue_depth.get(), 2);
     // Full: the critical case displaces the low one; a second low one is itself skipped.
     w.submit(digest("critical", Severity::Critical));
     w.submit(digest("another-low", Severity::Low));
@@ -611,7 +612,7 @@ async fn an_unchanged_case_is_answered_from_the_cache() {
     w.submit(d.clone());
     let (_, second) = rx.recv().await.unwrap();
     assert_eq!(mock.received(), 1);
-    assert_eq!(m.llm_cache_hits.get(), 1);
+    assert_eq!(m.llm.cache_hits.get(), 1);
     assert_eq!(second.case_version, 2);
     assert_eq!(second.executive_summary, first.executive_summary);
     // Changed content is asked about again.

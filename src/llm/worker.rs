@@ -129,10 +129,11 @@ struct Queued {
 impl Shared {
     fn skipped(&self, reason: &str) {
         self.metrics
-            .llm_requests
+            .llm
+            .requests
             .with_label_values(&[self.backend, outcome::SKIPPED])
             .inc();
-        self.metrics.llm_skipped.with_label_values(&[reason]).inc();
+        self.metrics.llm.skipped.with_label_values(&[reason]).inc();
     }
 
     /// The next case to summarize: highest severity, oldest first; `None` once closed.
@@ -156,7 +157,7 @@ impl Shared {
                     .map(|(i, _)| i);
                 if let Some(i) = best {
                     let item = q.items.swap_remove(i);
-                    self.metrics.llm_queue_depth.set(q.items.len() as i64);
+                    self.metrics.llm.queue_depth.set(q.items.len() as i64);
                     return Some(item.digest);
                 }
             }
@@ -176,7 +177,7 @@ impl SummaryWorker {
         let cache = store.tree(CACHE_TREE)?;
         let client = Client::new(&settings)?;
         let backend = client.backend().name();
-        metrics.register_llm(backend);
+        metrics.llm.register(backend);
         let (tx, rx) = mpsc::channel(settings.queue_capacity.max(1));
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -254,7 +255,7 @@ impl SummaryWorker {
         let seq = q.next_seq;
         q.next_seq += 1;
         q.items.push(Queued { digest, seq });
-        s.metrics.llm_queue_depth.set(q.items.len() as i64);
+        s.metrics.llm.queue_depth.set(q.items.len() as i64);
         drop(q);
         s.wake.notify_one();
     }
@@ -315,11 +316,11 @@ struct Ctx {
 impl Ctx {
     async fn summarize(&self, digest: CaseDigest) {
         let prompt = prompt::build(&digest, &self.settings.limits);
-        self.metrics.llm_redactions.inc_by(prompt.redactions);
+        self.metrics.llm.redactions.inc_by(prompt.redactions);
         let body = self.client.body(&prompt);
         let key = cache_key(&self.client.identity(), &body);
         if let Some(mut summary) = self.cached(&key) {
-            self.metrics.llm_cache_hits.inc();
+            self.metrics.llm.cache_hits.inc();
             summary.case_version = digest.version;
             self.deliver(digest.case_id, summary).await;
             return;
@@ -339,7 +340,8 @@ impl Ctx {
             let started = Instant::now();
             let reply = self.client.send(body.clone()).await;
             self.metrics
-                .llm_request_duration
+                .llm
+                .request_duration
                 .with_label_values(&[self.backend])
                 .observe(started.elapsed().as_secs_f64());
             let retry_after = match reply {
@@ -357,7 +359,8 @@ impl Ctx {
                             ];
                             for (what, n) in GUARDRAIL_DROPS.iter().zip(counts) {
                                 self.metrics
-                                    .llm_guardrail_drops
+                                    .llm
+                                    .guardrail_drops
                                     .with_label_values(&[what])
                                     .inc_by(n);
                             }
@@ -434,14 +437,15 @@ impl Ctx {
 
     fn count(&self, outcome: &str) {
         self.metrics
-            .llm_requests
+            .llm
+            .requests
             .with_label_values(&[self.backend, outcome])
             .inc();
     }
 
     fn skipped(&self, reason: &str) {
         self.count(outcome::SKIPPED);
-        self.metrics.llm_skipped.with_label_values(&[reason]).inc();
+        self.metrics.llm.skipped.with_label_values(&[reason]).inc();
     }
 
     /// Counts an unusable reply; the first of each outcome is logged at warn.
@@ -487,12 +491,14 @@ impl Ctx {
 
     fn spend(&self, usage: TokenUsage) {
         self.metrics
-            .llm_tokens
-            .with_label_values(&[self.backend, "prompt"])
+            .llm
+            .tokens
+            .with_label_values(&[self.backend, crate::metrics::llm::PROMPT])
             .inc_by(usage.prompt);
         self.metrics
-            .llm_tokens
-            .with_label_values(&[self.backend, "completion"])
+            .llm
+            .tokens
+            .with_label_values(&[self.backend, crate::metrics::llm::COMPLETION])
             .inc_by(usage.completion);
         let mut b = lock(&self.budget);
         roll(&mut b, Utc::now());
@@ -511,7 +517,7 @@ impl Ctx {
             Some(until) if Instant::now() < until => true,
             Some(_) => {
                 *c = None;
-                self.metrics.llm_circuit_open.set(0);
+                self.metrics.llm.circuit_open.set(0);
                 tracing::info!(backend = self.backend, "llm circuit closed");
                 false
             }
@@ -523,7 +529,7 @@ impl Ctx {
     fn open_circuit(&self, hint: Option<Duration>, reason: &str) {
         let wait = hint.unwrap_or_else(|| until_midnight(Utc::now()));
         *lock(&self.circuit) = Some(Instant::now() + wait);
-        self.metrics.llm_circuit_open.set(1);
+        self.metrics.llm.circuit_open.set(1);
         tracing::warn!(
             backend = self.backend,
             reason,

@@ -3,7 +3,7 @@ use super::*;
 #[test]
 fn every_exported_name_is_prefixed() {
     let m = Metrics::new().unwrap();
-    m.stage_received.with_label_values(&[stage::PARSE]).inc();
+    m.stages.received.with_label_values(&[stage::PARSE]).inc();
     let text = m.render();
     for line in text
         .lines()
@@ -23,6 +23,6 @@ fn every_exported_name_is_prefixed() {
 fn independent_registries() {
     let a = Metrics::new().unwrap();
     let b = Metrics::new().unwrap();
-    a.rules_loaded.set(3);
+    a.detect.rules_loaded.set(3);
     assert!(b.render().contains("nightwatch_rules_loaded 0"));
 }

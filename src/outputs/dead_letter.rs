@@ -26,7 +26,7 @@ use super::OutputError;
 use crate::config::{DeadLetterConfig, KafkaOutputConfig};
 #[cfg(feature = "kafka")]
 use crate::kafka;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::nats::{self, Connection};
 use crate::normalize::{ParseError, Position};
 
@@ -182,10 +182,16 @@ impl DeadLetterBus {
                 let Err(e) = result else { break };
                 match target {
                     #[cfg(feature = "kafka")]
-                    Target::Kafka { .. } => {
-                        self.metrics.kafka_errors.with_label_values(&["produce"])
-                    }
-                    Target::Nats { .. } => self.metrics.nats_errors.with_label_values(&["publish"]),
+                    Target::Kafka { .. } => self
+                        .metrics
+                        .kafka
+                        .errors
+                        .with_label_values(&[metrics::kafka::error::PRODUCE]),
+                    Target::Nats { .. } => self
+                        .metrics
+                        .nats
+                        .errors
+                        .with_label_values(&[metrics::nats::error::PUBLISH]),
                 }
                 .inc();
                 if attempt == 1 || attempt.is_multiple_of(10) {

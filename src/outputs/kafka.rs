@@ -30,7 +30,7 @@ use crate::config::KafkaOutputConfig;
 use crate::flow::channel::Receiver;
 use crate::flow::retry::Backoff;
 use crate::kafka;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::verdict::SCHEMA;
 
 /// Header naming the instance that produced a verdict.
@@ -54,8 +54,9 @@ impl ClientContext for SinkContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         self.metrics
-            .kafka_errors
-            .with_label_values(&["client"])
+            .kafka
+            .errors
+            .with_label_values(&[metrics::kafka::error::CLIENT])
             .inc();
         tracing::warn!(output = %self.name, error = %error, reason, "kafka producer error");
     }
@@ -105,7 +106,7 @@ impl KafkaSink {
                     destination: shown.clone(),
                     message: format!("creating the kafka producer: {e}"),
                 })?;
-        metrics.register_sink(name, true);
+        metrics.sink.register(name, true);
         tracing::info!(output = name, destination = %shown, properties = ?cfg.properties, "kafka output ready");
         Ok(KafkaSink {
             name: name.to_owned(),
@@ -219,7 +220,8 @@ impl KafkaSink {
     ) {
         let counter = |r: &str| {
             self.metrics
-                .sink_deliveries
+                .sink
+                .deliveries
                 .with_label_values(&[self.name.as_str(), r])
         };
         let mut retry = 0u32;
@@ -234,24 +236,27 @@ impl KafkaSink {
                     break;
                 }
                 Err(reason) if retry >= self.max_retries => {
-                    counter("failed").inc();
+                    counter(metrics::sink::FAILED).inc();
                     self.metrics
+                        .sink
                         .dead_letters
-                        .with_label_values(&["output"])
+                        .with_label_values(&[metrics::stage::OUTPUT])
                         .inc();
                     self.metrics
-                        .kafka_errors
-                        .with_label_values(&["produce"])
+                        .kafka
+                        .errors
+                        .with_label_values(&[metrics::kafka::error::PRODUCE])
                         .inc();
                     self.give_up(&item, &reason, retry + 1, burst, dead_file)
                         .await;
                     break;
                 }
                 Err(reason) => {
-                    counter("retry").inc();
+                    counter(metrics::sink::RETRY).inc();
                     self.metrics
-                        .kafka_errors
-                        .with_label_values(&["produce"])
+                        .kafka
+                        .errors
+                        .with_label_values(&[metrics::kafka::error::PRODUCE])
                         .inc();
                     let delay = self.backoff.wait(retry, None);
                     if retry == 0 {
@@ -267,7 +272,8 @@ impl KafkaSink {
             }
         }
         self.metrics
-            .sink_delivery
+            .sink
+            .delivery
             .with_label_values(&[self.name.as_str()])
             .observe(started.elapsed().as_secs_f64());
         // Acked by the broker, or dead-lettered: either way the verdict is handled.

@@ -202,7 +202,7 @@ pub(crate) async fn spawn_with_env(
         let (tx, rx) = channel::bounded::<Item>(&format!("output_{name}"), capacity, &metrics);
         let task = match config {
             OutputConfig::Stdout { format } => {
-                metrics.register_sink(name, false);
+                metrics.sink.register(name, false);
                 tokio::spawn(write_lines(
                     name.clone(),
                     *format,
@@ -222,7 +222,7 @@ pub(crate) async fn spawn_with_env(
                         path: path.clone(),
                         source,
                     })?;
-                metrics.register_sink(name, false);
+                metrics.sink.register(name, false);
                 tokio::spawn(write_lines(
                     name.clone(),
                     *format,
@@ -284,15 +284,16 @@ async fn fan_out(
     ws: Arc<VerdictStream>,
     m: Arc<Metrics>,
 ) -> Result<(), OutputError> {
-    let received = m.stage_received.with_label_values(&[stage::OUTPUT]);
-    let sent = m.stage_sent.with_label_values(&[stage::OUTPUT]);
+    let received = m.stages.received.with_label_values(&[stage::OUTPUT]);
+    let sent = m.stages.sent.with_label_values(&[stage::OUTPUT]);
     while let Ok(published) = verdicts.recv().await {
         received.inc();
         let json: Arc<str> = match serde_json::to_string(&*published.verdict) {
             Ok(s) => s.into(),
             Err(e) => {
-                m.stage_errors
-                    .with_label_values(&[stage::OUTPUT, "serialize"])
+                m.stages
+                    .errors
+                    .with_label_values(&[stage::OUTPUT, crate::metrics::output_error::SERIALIZE])
                     .inc();
                 tracing::error!(error = %e, case_id = %published.verdict.case_id, "verdict serialization failed");
                 continue;
@@ -306,8 +307,9 @@ async fn fan_out(
                 ack: published.ack.clone(),
             };
             if sink.queue.send(item).await.is_err() {
-                m.stage_errors
-                    .with_label_values(&[stage::OUTPUT, "sink_closed"])
+                m.stages
+                    .errors
+                    .with_label_values(&[stage::OUTPUT, crate::metrics::output_error::SINK_CLOSED])
                     .inc();
                 tracing::error!(output = %sink.name, "output stopped; verdicts for it are lost from now on");
             }
@@ -352,8 +354,9 @@ async fn write_lines<W: AsyncWrite + Unpin>(
         source,
     };
     let ok = metrics
-        .sink_deliveries
-        .with_label_values(&[name.as_str(), "ok"]);
+        .sink
+        .deliveries
+        .with_label_values(&[name.as_str(), crate::metrics::sink::OK]);
     let mut written = Vec::new();
     while let Ok(item) = rx.recv().await {
         out.write_all(item.document(format).as_bytes())

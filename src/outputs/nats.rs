@@ -26,7 +26,7 @@ use super::{Item, OutputError};
 use crate::config::{NatsOutputConfig, OutputFormat};
 use crate::flow::ack::Ack;
 use crate::flow::channel::Receiver;
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::nats::{self, Connection};
 
 /// The schema header's value.
@@ -165,7 +165,11 @@ impl NatsSink {
     }
 
     async fn run_core(&self, rx: &Receiver<Item>) -> Result<(), NatsOutputError> {
-        let published = self.metrics.nats_published.with_label_values(&["core"]);
+        let published = self
+            .metrics
+            .nats
+            .published
+            .with_label_values(&[metrics::nats::mode::CORE]);
         let mut written: Vec<Ack> = Vec::new();
         while let Ok(item) = rx.recv().await {
             self.client
@@ -256,22 +260,24 @@ impl NatsSink {
             match result {
                 Ok(ack) => {
                     if ack.duplicate {
-                        self.metrics.nats_publish_duplicates.inc();
+                        self.metrics.nats.publish_duplicates.inc();
                     }
                     if attempt > 1 {
                         tracing::info!(output = %self.name, verdict_id = %item.verdict.verdict_id, attempts = attempt, "nats verdict published after retries");
                     }
                     self.metrics
-                        .nats_published
-                        .with_label_values(&["jetstream"])
+                        .nats
+                        .published
+                        .with_label_values(&[metrics::nats::mode::JETSTREAM])
                         .inc();
                     item.ack.done();
                     return;
                 }
                 Err(e) => {
                     self.metrics
-                        .nats_errors
-                        .with_label_values(&["publish"])
+                        .nats
+                        .errors
+                        .with_label_values(&[metrics::nats::error::PUBLISH])
                         .inc();
                     if attempt == 1 || attempt.is_multiple_of(10) {
                         tracing::warn!(

@@ -35,7 +35,7 @@ use crate::base::redact_url;
 use crate::config::{WebhookConfig, WebhookFormat};
 use crate::flow::channel::Receiver;
 use crate::flow::retry::{Backoff, parse_retry_after};
-use crate::metrics::Metrics;
+use crate::metrics::{self, Metrics};
 use crate::verdict::Verdict;
 
 /// Header carrying `sha256=<hex>`.
@@ -156,7 +156,7 @@ impl Webhook {
             .user_agent(concat!("nightwatch/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| err(error_chain(&e.without_url())))?;
-        metrics.register_sink(name, true);
+        metrics.sink.register(name, true);
         let backoff = Duration::from_millis(config.retry_backoff_ms.max(1));
         Ok(Webhook {
             name: name.to_owned(),
@@ -187,15 +187,25 @@ impl Webhook {
     pub(crate) async fn run(self, rx: Receiver<Item>) -> Result<(), OutputError> {
         let result = |r: &str| {
             self.metrics
-                .sink_deliveries
+                .sink
+                .deliveries
                 .with_label_values(&[self.name.as_str(), r])
         };
-        let (ok, retried, failed) = (result("ok"), result("retry"), result("failed"));
+        let (ok, retried, failed) = (
+            result(metrics::sink::OK),
+            result(metrics::sink::RETRY),
+            result(metrics::sink::FAILED),
+        );
         let latency = self
             .metrics
-            .sink_delivery
+            .sink
+            .delivery
             .with_label_values(&[self.name.as_str()]);
-        let dead_count = self.metrics.dead_letters.with_label_values(&["output"]);
+        let dead_count = self
+            .metrics
+            .sink
+            .dead_letters
+            .with_label_values(&[metrics::stage::OUTPUT]);
         // Verdicts dead-lettered since the last success: only the first of a burst is a warning.
         let mut burst = 0u64;
         let mut dead_file = self.dead_letter.clone();

@@ -147,7 +147,7 @@ pub async fn serve_client(
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
 ) {
-    metrics.ws_clients.inc();
+    metrics.api.ws_clients.inc();
     let Subscription {
         gap,
         backlog,
@@ -219,7 +219,7 @@ pub async fn serve_client(
         }
     };
     if let Some((code, text, label)) = reason {
-        metrics.ws_disconnects.with_label_values(&[label]).inc();
+        metrics.api.ws_disconnects.with_label_values(&[label]).inc();
         tracing::debug!(reason = %text, "closing websocket client");
         let frame = CloseFrame {
             code,
@@ -227,7 +227,7 @@ pub async fn serve_client(
         };
         let _ = tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
     }
-    metrics.ws_clients.dec();
+    metrics.api.ws_clients.dec();
 }
 
 #[cfg(test)]

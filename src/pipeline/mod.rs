@@ -231,13 +231,13 @@ fn parse_worker(
     dead: Sender<DeadLetter>,
     m: Arc<Metrics>,
 ) {
-    let received = m.stage_received.with_label_values(&[stage::PARSE]);
-    let sent = m.stage_sent.with_label_values(&[stage::PARSE]);
-    let timing = m.stage_processing.with_label_values(&[stage::PARSE]);
+    let received = m.stages.received.with_label_values(&[stage::PARSE]);
+    let sent = m.stages.sent.with_label_values(&[stage::PARSE]);
+    let timing = m.stages.processing.with_label_values(&[stage::PARSE]);
     while let Some((seq, mut record)) = Numbered::recv(&rx) {
         received.inc();
         let format = record.payload.format().name();
-        let parsed = m.events_parsed.with_label_values(&[format]);
+        let parsed = m.detect.events_parsed.with_label_values(&[format]);
         let ack = std::mem::take(&mut record.ack);
         let start = Instant::now();
         let results = normalize::parse(record);
@@ -270,8 +270,12 @@ fn parse_worker(
                     }
                 }
                 Err(e) => {
-                    m.parse_errors.with_label_values(&[e.format.name()]).inc();
-                    m.stage_errors
+                    m.detect
+                        .parse_errors
+                        .with_label_values(&[e.format.name()])
+                        .inc();
+                    m.stages
+                        .errors
                         .with_label_values(&[stage::PARSE, e.format.name()])
                         .inc();
                     let letter = DeadLetter {
@@ -302,13 +306,14 @@ fn detect_worker(
     lookout: Option<Lookout>,
     m: Arc<Metrics>,
 ) {
-    let received = m.stage_received.with_label_values(&[stage::DETECT]);
-    let sent = m.stage_sent.with_label_values(&[stage::DETECT]);
-    let timing = m.stage_processing.with_label_values(&[stage::DETECT]);
+    let received = m.stages.received.with_label_values(&[stage::DETECT]);
+    let sent = m.stages.sent.with_label_values(&[stage::DETECT]);
+    let timing = m.stages.processing.with_label_values(&[stage::DETECT]);
     // Events that match nothing have been fully processed: counted, not forwarded.
     let no_match = m
-        .stage_dropped
-        .with_label_values(&[stage::DETECT, "no_match"]);
+        .stages
+        .dropped
+        .with_label_values(&[stage::DETECT, crate::metrics::stage_drop::NO_MATCH]);
     let mut buf = Vec::new();
     while let Ok(part) = rx.recv_blocking() {
         let mut matched = Vec::new();
@@ -329,7 +334,8 @@ fn detect_worker(
                 continue;
             }
             for hit in &buf {
-                m.rule_matches
+                m.detect
+                    .rule_matches
                     .with_label_values(&[hit.rule.level.as_str()])
                     .inc();
             }
@@ -386,15 +392,16 @@ fn correlate_worker(
     journal: Option<CorrelationJournal>,
     m: Arc<Metrics>,
 ) {
-    let sent = m.stage_sent.with_label_values(&[stage::CORRELATE]);
+    let sent = m.stages.sent.with_label_values(&[stage::CORRELATE]);
     let meters = (
-        m.stage_received.with_label_values(&[stage::CORRELATE]),
-        m.stage_processing.with_label_values(&[stage::CORRELATE]),
+        m.stages.received.with_label_values(&[stage::CORRELATE]),
+        m.stages.processing.with_label_values(&[stage::CORRELATE]),
     );
     // Matches of rules that only feed correlations (no `generate`) end here.
-    let correlation_only = m
-        .stage_dropped
-        .with_label_values(&[stage::CORRELATE, "correlation_only"]);
+    let correlation_only = m.stages.dropped.with_label_values(&[
+        stage::CORRELATE,
+        crate::metrics::stage_drop::CORRELATION_ONLY,
+    ]);
     let mut state = CorrelationState::new(correlator, journal);
     let mut fired = Vec::new();
     let mut order = Reorder::new();
@@ -436,7 +443,8 @@ fn correlate_worker(
     // End of the input: judge the windows still open (e.g. "fewer than N events" conditions).
     correlator.flush(&mut fired);
     for c in fired {
-        m.correlation_matches
+        m.detect
+            .correlation_matches
             .with_label_values(&[c.rule.level.as_str()])
             .inc();
         let event = c.events.last().cloned();
@@ -554,7 +562,8 @@ fn correlate(
         .map(|m| Hit::Rule(m.rule))
         .collect();
     for c in fired.drain(..) {
-        m.correlation_matches
+        m.detect
+            .correlation_matches
             .with_label_values(&[c.rule.level.as_str()])
             .inc();
         hits.push(Hit::Correlation(c));
@@ -632,7 +641,7 @@ async fn cases_stage(
     annotators: Annotators,
     m: Arc<Metrics>,
 ) {
-    let received = m.stage_received.with_label_values(&[stage::CASES]);
+    let received = m.stages.received.with_label_values(&[stage::CASES]);
     let interval = match publishing {
         Publishing::Live { interval } => interval,
         Publishing::AtEnd => Duration::from_secs(3600),
@@ -724,9 +733,9 @@ async fn cases_stage(
 /// Open cases, and the book's history failures since the last report (`reported` holds the
 /// count already added to the metric).
 fn report_book(book: &CaseBook, m: &Metrics, reported: &mut u64) {
-    m.cases_open.set(book.open_cases() as i64);
+    m.cases.open.set(book.open_cases() as i64);
     let errors = book.history_errors();
-    m.history_errors.inc_by(errors.saturating_sub(*reported));
+    m.history.errors.inc_by(errors.saturating_sub(*reported));
     *reported = errors;
 }
 
@@ -737,15 +746,16 @@ async fn send_all(
 ) -> Result<(), channel::Closed> {
     for p in items {
         let v = &p.verdict;
-        m.verdicts
+        m.cases
+            .verdicts
             .with_label_values(&[v.conclusion.as_str(), v.severity.as_str()])
             .inc();
         if let Some(t) = p.oldest_received {
             let secs = (Utc::now() - t).num_microseconds().unwrap_or(0) as f64 / 1e6;
-            m.ingest_to_verdict.observe(secs.max(0.0));
+            m.cases.ingest_to_verdict.observe(secs.max(0.0));
         }
         tx.send(p).await?;
-        m.stage_sent.with_label_values(&[stage::CASES]).inc();
+        m.stages.sent.with_label_values(&[stage::CASES]).inc();
     }
     Ok(())
 }

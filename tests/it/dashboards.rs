@@ -89,7 +89,7 @@ base_url = "http://127.0.0.1:9"
     // The LLM summary worker is not started by the daemon yet (`llm::start` has no caller), so
     // its series are checked against the library's registry with the worker's series created.
     let library = nightwatch::metrics::Metrics::new().unwrap();
-    library.register_llm("gemini");
+    library.llm.register("gemini");
     let llm_families = library.render();
     let llm = llm_families
         .lines()

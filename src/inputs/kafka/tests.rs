@@ -109,7 +109,8 @@ async fn offsets_advance_only_over_finished_messages_and_failures_are_read_again
     );
     assert_eq!(
         metrics
-            .kafka_consumer_events
+            .kafka
+            .consumer_events
             .with_label_values(&["stream", "paused"])
             .get(),
         1
@@ -147,7 +148,8 @@ async fn offsets_advance_only_over_finished_messages_and_failures_are_read_again
     assert_eq!(seen, [4, 5, 6, 7, 8, 9, 10, 11]);
     assert_eq!(
         metrics
-            .kafka_consumer_events
+            .kafka
+            .consumer_events
             .with_label_values(&["stream", "rewound"])
             .get(),
         1
@@ -274,7 +276,8 @@ async fn an_unfinished_message_holds_the_commit_point_across_a_restart() {
         .unwrap()
         .unwrap();
     let lag = metrics
-        .kafka_consumer_lag
+        .kafka
+        .consumer_lag
         .with_label_values(&["stream"])
         .get();
     assert!(lag >= 0, "{lag}");

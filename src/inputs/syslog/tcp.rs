@@ -143,18 +143,21 @@ struct Counters {
 
 impl Counters {
     fn new(m: &Metrics, input: &str) -> Self {
-        let refused = |r| Flood::new(m.input_connections_refused.with_label_values(&[input, r]));
-        let closed = |r| m.input_connections_closed.with_label_values(&[input, r]);
+        let refused = |r| Flood::new(m.input.connections_refused.with_label_values(&[input, r]));
+        let closed = |r| m.input.connections_closed.with_label_values(&[input, r]);
         Counters {
-            records: m.input_records.with_label_values(&[input]),
-            oversize: m.input_dropped.with_label_values(&[input, "oversize"]),
-            connections: m.input_connections.with_label_values(&[input]),
+            records: m.input.records.with_label_values(&[input]),
+            oversize: m
+                .input
+                .dropped
+                .with_label_values(&[input, crate::metrics::input::dropped::OVERSIZE]),
+            connections: m.input.connections.with_label_values(&[input]),
             refused_total: refused("total"),
             refused_per_peer: refused("per_peer"),
             closed_idle: closed("idle_timeout"),
             over_cap: Flood::new(closed(Invalid::LengthOverCap.reason())),
             bad_length: Flood::new(closed(Invalid::BadLength.reason())),
-            handshake_failures: m.input_tls_handshake_failures.clone(),
+            handshake_failures: m.input.tls_handshake_failures.clone(),
             handshakes_failed: AtomicU64::new(0),
         }
     }

@@ -108,12 +108,13 @@ async fn tcp_newline_and_octet_counted_framing_per_connection() {
     let lines: Vec<&str> = got.iter().map(line).collect();
     assert_eq!(lines, [msgs[0], msgs[1], "end"]);
     assert_eq!(
-        m.input_dropped
+        m.input
+            .dropped
             .with_label_values(&["net", "oversize"])
             .get(),
         1
     );
-    assert_eq!(m.input_records.with_label_values(&["net"]).get(), 6);
+    assert_eq!(m.input.records.with_label_values(&["net"]).get(), 6);
     stop.cancel();
 }
 
@@ -140,7 +141,7 @@ async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
 #[tokio::test]
 async fn an_octet_count_over_the_cap_closes_the_connection() {
     let (addr, rx, stop, m) = start(Protocol::Tcp, 64).await;
-    let closed = |r| m.input_connections_closed.with_label_values(&["net", r]);
+    let closed = |r| m.input.connections_closed.with_label_values(&["net", r]);
     // max_message_bytes = 64: `65 ` is over the cap; the frames before it are delivered.
     let mut a = TcpStream::connect(addr).await.unwrap();
     a.write_all(b"5 first65 ").await.unwrap();
@@ -165,7 +166,7 @@ async fn an_octet_count_over_the_cap_closes_the_connection() {
     assert!(closed_by_server(&mut c).await);
     wait_until("bad_length counted", || closed("bad_length").get() == 1).await;
     wait_until("connections closed", || {
-        m.input_connections.with_label_values(&["net"]).get() == 0
+        m.input.connections.with_label_values(&["net"]).get() == 0
     })
     .await;
     stop.cancel();
@@ -204,7 +205,8 @@ async fn connections_over_the_limits_are_reset_and_counted() {
     s.max_connections_per_peer = 2;
     let (addr, rx, stop, m) = start_with(s, 64).await;
     let refused = |r| {
-        m.input_connections_refused
+        m.input
+            .connections_refused
             .with_label_values(&["net", r])
             .get()
     };
@@ -227,7 +229,7 @@ async fn connections_over_the_limits_are_reset_and_counted() {
     let mut lines: Vec<&str> = got.iter().map(line).collect();
     lines.sort_unstable();
     assert_eq!(lines, ["from a1", "from b1"]);
-    assert_eq!(m.input_connections.with_label_values(&["net"]).get(), 3);
+    assert_eq!(m.input.connections.with_label_values(&["net"]).get(), 3);
     stop.cancel();
 }
 
@@ -239,11 +241,12 @@ async fn idle_connections_are_reaped() {
     s.idle_timeout = Duration::from_millis(300);
     let (addr, rx, stop, m) = start_with(s, 64).await;
     let refused = |r| {
-        m.input_connections_refused
+        m.input
+            .connections_refused
             .with_label_values(&["net", r])
             .get()
     };
-    let open = m.input_connections.with_label_values(&["net"]);
+    let open = m.input.connections.with_label_values(&["net"]);
     // Two from 127.0.0.1 idle out (a connection is idle until it sends).
     let mut idle = Vec::new();
     for _ in 0..2 {
@@ -253,7 +256,8 @@ async fn idle_connections_are_reaped() {
         assert!(closed_by_server(conn).await, "idle connection not closed");
     }
     wait_until("idle closes counted", || {
-        m.input_connections_closed
+        m.input
+            .connections_closed
             .with_label_values(&["net", "idle_timeout"])
             .get()
             == 2
@@ -313,9 +317,9 @@ async fn udp_counts_what_it_drops_when_the_pipeline_is_full() {
     sock.send_to(&[b'z'; 80], addr).await.unwrap();
     // Nothing is received yet: 2 fit, the rest are dropped and counted (loopback does
     // not lose datagrams, so every one is accounted for).
-    let records = m.input_records.with_label_values(&["net"]);
-    let overload = m.input_dropped.with_label_values(&["net", "overload"]);
-    let oversize = m.input_dropped.with_label_values(&["net", "oversize"]);
+    let records = m.input.records.with_label_values(&["net"]);
+    let overload = m.input.dropped.with_label_values(&["net", "overload"]);
+    let oversize = m.input.dropped.with_label_values(&["net", "oversize"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while records.get() + overload.get() + oversize.get() < 11
         && std::time::Instant::now() < deadline

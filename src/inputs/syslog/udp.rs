@@ -59,12 +59,12 @@ struct Counters {
 
 impl Counters {
     fn new(m: &Metrics, input: &str) -> Self {
-        let dropped = |reason| m.input_dropped.with_label_values(&[input, reason]);
+        let dropped = |reason| m.input.dropped.with_label_values(&[input, reason]);
         Counters {
-            records: m.input_records.with_label_values(&[input]),
-            oversize: dropped("oversize"),
-            overload: Flood::new(dropped("overload")),
-            kernel: Flood::new(dropped("kernel")),
+            records: m.input.records.with_label_values(&[input]),
+            oversize: dropped(crate::metrics::input::dropped::OVERSIZE),
+            overload: Flood::new(dropped(crate::metrics::input::dropped::OVERLOAD)),
+            kernel: Flood::new(dropped(crate::metrics::input::dropped::KERNEL)),
         }
     }
 

@@ -426,7 +426,7 @@ fn a_long_line_is_held_to_its_cap_in_memory_then_cut_marked_and_counted() {
     );
     assert_eq!(tail.report.cut_lines, 1);
     assert_eq!(
-        m.input_truncated.with_label_values(&["t"]).get(),
+        m.input.truncated.with_label_values(&["t"]).get(),
         1,
         "counted"
     );

@@ -417,7 +417,11 @@ pub fn reload(paths: &[PathBuf], slot: &FeedSlot, metrics: &crate::metrics::Metr
             .with_label_values(&[feed])
             .set(n as i64);
     }
-    let result = if errors.is_empty() { "ok" } else { "error" };
+    let result = if errors.is_empty() {
+        crate::metrics::intel::feed_reload::OK
+    } else {
+        crate::metrics::intel::feed_reload::ERROR
+    };
     metrics
         .intel
         .feed_reloads
@@ -625,6 +629,13 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         assert_eq!(current(&slot).lookup(&probe).len(), 1);
-        assert!(metrics.intel.feed_reloads.with_label_values(&["ok"]).get() >= 2);
+        assert!(
+            metrics
+                .intel
+                .feed_reloads
+                .with_label_values(&[crate::metrics::intel::feed_reload::OK])
+                .get()
+                >= 2
+        );
     }
 }

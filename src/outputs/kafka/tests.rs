@@ -106,7 +106,7 @@ async fn verdicts_are_keyed_by_host_with_schema_headers_and_acked_after_the_brok
     let second = send(&tx, "case-2").await;
     assert_eq!(first.await.unwrap(), Outcome::Delivered);
     assert_eq!(second.await.unwrap(), Outcome::Delivered);
-    let ok = metrics.sink_deliveries.with_label_values(&["stream", "ok"]);
+    let ok = metrics.sink.deliveries.with_label_values(&["stream", "ok"]);
     assert_eq!(ok.get(), 2);
 
     // The broker goes down: the attempt and its retry time out, the verdict is dead-lettered
@@ -115,7 +115,8 @@ async fn verdicts_are_keyed_by_host_with_schema_headers_and_acked_after_the_brok
     let lost = send(&tx, "case-3").await;
     assert_eq!(lost.await.unwrap(), Outcome::Delivered);
     let failed = metrics
-        .sink_deliveries
+        .sink
+        .deliveries
         .with_label_values(&["stream", "failed"]);
     assert_eq!(failed.get(), 1);
     let letters = std::fs::read_to_string(&dead).unwrap();

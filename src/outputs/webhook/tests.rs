@@ -191,7 +191,7 @@ impl Rig {
 }
 
 fn deliveries(m: &Metrics, output: &str, result: &str) -> u64 {
-    m.sink_deliveries.with_label_values(&[output, result]).get()
+    m.sink.deliveries.with_label_values(&[output, result]).get()
 }
 
 fn hook(addr: SocketAddr, path: &str) -> WebhookConfig {
@@ -279,7 +279,8 @@ async fn native_and_thehive_verdicts_arrive_signed_and_in_order() {
     assert_eq!(deliveries(&metrics, "hive", "retry"), 0);
     assert_eq!(
         metrics
-            .sink_delivery
+            .sink
+            .delivery
             .with_label_values(&["native"])
             .get_sample_count(),
         3
@@ -335,7 +336,14 @@ async fn a_400_is_not_retried_but_dead_lettered_and_released() {
     assert_eq!(deliveries(&metrics, "soar", "ok"), 0);
     assert_eq!(deliveries(&metrics, "soar", "retry"), 0);
     assert_eq!(deliveries(&metrics, "soar", "failed"), 1);
-    assert_eq!(metrics.dead_letters.with_label_values(&["output"]).get(), 1);
+    assert_eq!(
+        metrics
+            .sink
+            .dead_letters
+            .with_label_values(&["output"])
+            .get(),
+        1
+    );
     // Dead-lettered is handled: the records behind the verdict may be committed.
     assert_eq!(acks.all(), vec![(v.verdict_id.clone(), Outcome::Delivered)]);
     let text = std::fs::read_to_string(&dead).unwrap();
@@ -407,7 +415,8 @@ async fn a_blocked_webhook_fills_its_queue_and_the_fan_out_waits() {
     let stuck = 1 + CAP + 1 + CAP;
     let depth = |channel: &str| {
         rig.metrics
-            .channel_depth
+            .channels
+            .depth
             .with_label_values(&[channel])
             .get()
     };
