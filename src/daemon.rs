@@ -267,6 +267,15 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let signals = shutdown_signal();
     let metrics = Arc::new(Metrics::new()?);
+    let formats: Vec<&str> = crate::normalize::Format::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect();
+    let kinds: Vec<&str> = crate::intel::IndicatorKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    metrics.register_labels(&formats, &kinds);
     let listen = opts
         .listen
         .clone()

@@ -6,6 +6,26 @@ use serde::Deserialize;
 
 use super::{KafkaInputConfig, NatsInputConfig};
 
+/// Default cap of one line of the file and stdin inputs, in bytes (the tail input's
+/// `max_line_bytes` keeps its own default of 64 KiB).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Default of the file input's `max_document_bytes`: 1 GiB.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+
+/// `tls = { cert = "...", key = "...", client_ca = "..." }` of a TCP syslog input: PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The server certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates a client certificate must chain to; when set, clients must present one.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
 /// An input, selected by `type`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -48,7 +68,7 @@ pub enum InputConfig {
         receive_buffer_bytes: usize,
         /// TLS on a TCP listener (certificate, key, optional client CA for mutual TLS).
         #[serde(default)]
-        tls: Option<crate::inputs::syslog::TlsFiles>,
+        tls: Option<TlsFiles>,
     },
     /// Files matching globs, followed as they grow ([`crate::inputs::tail`]).
     Tail {
@@ -110,10 +130,10 @@ fn default_max_line_bytes() -> usize {
     65_536
 }
 fn default_file_max_line_bytes() -> usize {
-    crate::inputs::lines::DEFAULT_MAX_LINE_BYTES
+    DEFAULT_MAX_LINE_BYTES
 }
 fn default_max_document_bytes() -> u64 {
-    crate::inputs::file::DEFAULT_MAX_DOCUMENT_BYTES
+    DEFAULT_MAX_DOCUMENT_BYTES
 }
 fn default_poll_interval_ms() -> u64 {
     250

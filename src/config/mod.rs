@@ -27,7 +27,9 @@ mod tests;
 pub use brokers::{
     JetStreamInputConfig, KafkaInputConfig, KafkaOutputConfig, NatsInputConfig, NatsOutputConfig,
 };
-pub use inputs::{InputConfig, tail_format};
+pub use inputs::{
+    DEFAULT_MAX_DOCUMENT_BYTES, DEFAULT_MAX_LINE_BYTES, InputConfig, TlsFiles, tail_format,
+};
 pub use outputs::{DeadLetterConfig, OutputConfig, OutputFormat, WebhookConfig, WebhookFormat};
 
 use brokers::{

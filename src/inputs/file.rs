@@ -53,8 +53,7 @@ pub struct FileLimits {
     pub max_document_bytes: u64,
 }
 
-/// Default of [`FileLimits::max_document_bytes`]: 1 GiB.
-pub const DEFAULT_MAX_DOCUMENT_BYTES: u64 = 1 << 30;
+pub use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
 
 impl Default for FileLimits {
     fn default() -> Self {

@@ -18,9 +18,7 @@ use crate::normalize::Payload;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{Format, Position};
 
-/// Default cap of one line of the file and stdin inputs, in bytes (the tail input's
-/// `max_line_bytes` keeps its own default of 64 KiB).
-pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+pub use crate::config::DEFAULT_MAX_LINE_BYTES;
 
 /// How much of a line is kept in memory for a cap of `max` content bytes.
 pub fn kept_bytes(max: usize) -> usize {

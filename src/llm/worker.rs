@@ -33,51 +33,8 @@ use crate::verdict::Severity;
 /// The store tree of cached summaries.
 pub const CACHE_TREE: &str = "llm_cache";
 
-/// Outcome labels of `nightwatch_llm_requests_total`.
-pub mod outcome {
-    pub const OK: &str = "ok";
-    pub const TRUNCATED: &str = "truncated";
-    pub const BLOCKED: &str = "blocked";
-    pub const INVALID: &str = "invalid";
-    pub const RATE_LIMITED: &str = "rate_limited";
-    pub const UNAVAILABLE: &str = "unavailable";
-    pub const REJECTED: &str = "rejected";
-    pub const SKIPPED: &str = "skipped";
-    pub const ALL: &[&str] = &[
-        OK,
-        TRUNCATED,
-        BLOCKED,
-        INVALID,
-        RATE_LIMITED,
-        UNAVAILABLE,
-        REJECTED,
-        SKIPPED,
-    ];
-}
-
-/// Reason labels of `nightwatch_llm_skipped_total`.
-pub mod skip {
-    pub const QUEUE_FULL: &str = "queue_full";
-    pub const SUPERSEDED: &str = "superseded";
-    pub const BELOW_MIN_SEVERITY: &str = "below_min_severity";
-    pub const CIRCUIT_OPEN: &str = "circuit_open";
-    pub const TOKEN_BUDGET: &str = "token_budget";
-    pub const ALL: &[&str] = &[
-        QUEUE_FULL,
-        SUPERSEDED,
-        BELOW_MIN_SEVERITY,
-        CIRCUIT_OPEN,
-        TOKEN_BUDGET,
-    ];
-}
-
-/// `what` labels of `nightwatch_llm_guardrail_drops_total`.
-pub const GUARDRAIL_DROPS: [&str; 4] = [
-    "hypothesis_ungrounded",
-    "query_not_allowed",
-    "query_bad_argument",
-    "query_ungrounded",
-];
+/// The label values of the `nightwatch_llm_*` series (defined with them in `metrics`).
+pub use crate::metrics::llm::{GUARDRAIL_DROPS, outcome, skip};
 
 /// Retry timing: 2 s when the provider names no delay, doubling per retry up to 120 s; the
 /// provider's hint is honoured up to 300 s (longer rate-limit hints open the circuit instead).

@@ -126,9 +126,6 @@ impl IntelMetrics {
                 &["provider"],
             )?,
         };
-        for k in crate::intel::IndicatorKind::ALL {
-            m.extracted.with_label_values(&[k.as_str()]);
-        }
         for r in intel::feed_reload::ALL {
             m.feed_reloads.with_label_values(&[r]);
         }
@@ -163,6 +160,52 @@ pub mod llm {
     pub const COMPLETION: &str = "completion";
     /// Every `kind` of `nightwatch_llm_tokens_total`.
     pub const TOKEN_KINDS: &[&str] = &[PROMPT, COMPLETION];
+
+    /// Outcome labels of `nightwatch_llm_requests_total`.
+    pub mod outcome {
+        pub const OK: &str = "ok";
+        pub const TRUNCATED: &str = "truncated";
+        pub const BLOCKED: &str = "blocked";
+        pub const INVALID: &str = "invalid";
+        pub const RATE_LIMITED: &str = "rate_limited";
+        pub const UNAVAILABLE: &str = "unavailable";
+        pub const REJECTED: &str = "rejected";
+        pub const SKIPPED: &str = "skipped";
+        pub const ALL: &[&str] = &[
+            OK,
+            TRUNCATED,
+            BLOCKED,
+            INVALID,
+            RATE_LIMITED,
+            UNAVAILABLE,
+            REJECTED,
+            SKIPPED,
+        ];
+    }
+
+    /// Reason labels of `nightwatch_llm_skipped_total`.
+    pub mod skip {
+        pub const QUEUE_FULL: &str = "queue_full";
+        pub const SUPERSEDED: &str = "superseded";
+        pub const BELOW_MIN_SEVERITY: &str = "below_min_severity";
+        pub const CIRCUIT_OPEN: &str = "circuit_open";
+        pub const TOKEN_BUDGET: &str = "token_budget";
+        pub const ALL: &[&str] = &[
+            QUEUE_FULL,
+            SUPERSEDED,
+            BELOW_MIN_SEVERITY,
+            CIRCUIT_OPEN,
+            TOKEN_BUDGET,
+        ];
+    }
+
+    /// `what` labels of `nightwatch_llm_guardrail_drops_total`.
+    pub const GUARDRAIL_DROPS: [&str; 4] = [
+        "hypothesis_ungrounded",
+        "query_not_allowed",
+        "query_bad_argument",
+        "query_ungrounded",
+    ];
 }
 
 /// The LLM summary worker (`nightwatch_llm_*`); its labelled series are created by
@@ -249,17 +292,17 @@ impl LlmMetrics {
     /// kind at 0); called when the worker starts, so they exist only when the feature is on.
     #[cfg(feature = "llm")]
     pub fn register(&self, backend: &str) {
-        for o in crate::llm::worker::outcome::ALL {
+        for o in llm::outcome::ALL {
             self.requests.with_label_values(&[backend, o]);
         }
         self.request_duration.with_label_values(&[backend]);
         for kind in llm::TOKEN_KINDS {
             self.tokens.with_label_values(&[backend, kind]);
         }
-        for r in crate::llm::worker::skip::ALL {
+        for r in llm::skip::ALL {
             self.skipped.with_label_values(&[r]);
         }
-        for what in crate::llm::worker::GUARDRAIL_DROPS {
+        for what in llm::GUARDRAIL_DROPS {
             self.guardrail_drops.with_label_values(&[what]);
         }
     }

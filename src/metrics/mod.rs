@@ -165,14 +165,10 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        let formats: Vec<&str> = crate::normalize::Format::ALL
-            .iter()
-            .map(|f| f.name())
-            .collect();
         Ok(Self {
-            stages: StageMetrics::new(&registry, &formats)?,
+            stages: StageMetrics::new(&registry)?,
             channels: ChannelMetrics::new(&registry)?,
-            detect: DetectMetrics::new(&registry, &formats)?,
+            detect: DetectMetrics::new(&registry)?,
             cases: CaseMetrics::new(&registry)?,
             api: ApiMetrics::new(&registry)?,
             input: InputMetrics::new(&registry)?,
@@ -184,6 +180,20 @@ impl Metrics {
             history: HistoryMetrics::new(&registry)?,
             registry,
         })
+    }
+
+    /// Creates at 0 the series labelled by values that belong to higher floors (the parser
+    /// formats, the indicator kinds), so that they exist from start-up; the daemon passes
+    /// `normalize::Format` and `intel::IndicatorKind` names.
+    pub fn register_labels(&self, formats: &[&str], indicator_kinds: &[&str]) {
+        for f in formats {
+            self.stages.errors.with_label_values(&[stage::PARSE, f]);
+            self.detect.events_parsed.with_label_values(&[f]);
+            self.detect.parse_errors.with_label_values(&[f]);
+        }
+        for k in indicator_kinds {
+            self.intel.extracted.with_label_values(&[k]);
+        }
     }
 
     /// The Prometheus text exposition of every metric.

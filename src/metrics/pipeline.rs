@@ -45,8 +45,7 @@ pub struct StageMetrics {
 }
 
 impl StageMetrics {
-    /// `formats`: the parser formats, whose parse-error series are created at 0.
-    pub(super) fn new(registry: &Registry, formats: &[&str]) -> Result<Self, prometheus::Error> {
+    pub(super) fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = Self {
             received: counter_vec(
                 registry,
@@ -87,9 +86,6 @@ impl StageMetrics {
         }
         for (s, reason) in stage_drop::ALL {
             m.dropped.with_label_values(&[s, reason]);
-        }
-        for f in formats {
-            m.errors.with_label_values(&[stage::PARSE, f]);
         }
         for kind in output_error::ALL {
             m.errors.with_label_values(&[stage::OUTPUT, kind]);
@@ -142,8 +138,7 @@ pub struct DetectMetrics {
 }
 
 impl DetectMetrics {
-    /// `formats`: the parser formats, whose series are created at 0.
-    pub(super) fn new(registry: &Registry, formats: &[&str]) -> Result<Self, prometheus::Error> {
+    pub(super) fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
         let m = Self {
             events_parsed: counter_vec(
                 registry,
@@ -183,10 +178,6 @@ impl DetectMetrics {
         for l in labels::LEVELS {
             m.rule_matches.with_label_values(&[l]);
             m.correlation_matches.with_label_values(&[l]);
-        }
-        for f in formats {
-            m.events_parsed.with_label_values(&[f]);
-            m.parse_errors.with_label_values(&[f]);
         }
         Ok(m)
     }

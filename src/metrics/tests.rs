@@ -3,6 +3,12 @@ use super::*;
 #[test]
 fn every_exported_name_is_prefixed() {
     let m = Metrics::new().unwrap();
+    // What the daemon registers at start-up for the formats (normalize is above metrics).
+    let formats: Vec<&str> = crate::normalize::Format::ALL
+        .iter()
+        .map(|f| f.name())
+        .collect();
+    m.register_labels(&formats, &[]);
     m.stages.received.with_label_values(&[stage::PARSE]).inc();
     let text = m.render();
     for line in text

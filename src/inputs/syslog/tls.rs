@@ -7,21 +7,9 @@ use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
 use tokio_rustls::TlsAcceptor;
 
-/// `tls = { cert = "...", key = "...", client_ca = "..." }` of a TCP syslog input: PEM files.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// The server certificate chain, leaf first.
-    pub cert: PathBuf,
-    /// The server's private key (PKCS#8, PKCS#1 or SEC1).
-    pub key: PathBuf,
-    /// CA certificates a client certificate must chain to; when set, clients must present one.
-    #[serde(default)]
-    pub client_ca: Option<PathBuf>,
-}
+pub use crate::config::TlsFiles;
 
 /// How long a connection may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
