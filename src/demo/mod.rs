@@ -16,6 +16,7 @@
 //! surplus is continued C2 beaconing after the chain (so large runs span days of event time).
 //! Background events fill the rest, spread evenly over the whole time span.
 
+pub mod feed;
 mod intrusion;
 
 use std::fmt;
