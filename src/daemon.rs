@@ -19,16 +19,15 @@ use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::cases::CaseSettings;
-use crate::config::{Config, InputConfig};
+use crate::config::Config;
 use crate::demo;
 use crate::detect::{CorrelationLimits, RuleSet};
-use crate::flow::channel::{Receiver, Sender};
+use crate::flow::channel::Receiver;
 use crate::history::audit::AuditLog;
 use crate::history::{HistoryStore, SledHistory};
 use crate::inputs;
 use crate::metrics::{self, Metrics};
 use crate::normalize::DeadLetter;
-use crate::normalize::RawRecord;
 use crate::outputs::websocket::VerdictStream;
 use crate::outputs::{self, OutputError, OutputOptions};
 use crate::pipeline::{self, Publishing, Settings};
@@ -166,9 +165,9 @@ pub enum DaemonError {
     /// An output could not be opened or failed while writing.
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// A listening input could not bind its address.
+    /// An input could not start (a listener could not bind its address).
     #[error(transparent)]
-    Listen(#[from] inputs::syslog::ListenError),
+    Input(#[from] inputs::StartError),
     /// Threat intel (cache store, HTTP client) could not start.
     #[error("intel: {0}")]
     Intel(String),
@@ -425,12 +424,19 @@ pub async fn run(
     let dead_tx = graph.dead_tx;
     // Inputs that acknowledge (tail, NATS) finish after the drain, once their last checkpoint
     // or acknowledgement is written; the daemon waits for them.
+    let wiring = inputs::Wiring {
+        raw: raw.clone(),
+        dead: dead_tx.clone(),
+        stop: inputs_stop.clone(),
+        metrics: metrics.clone(),
+        channel_capacity: config.pipeline.channel_capacity,
+        state_dir: config.state.dir.clone(),
+    };
     let mut acking_inputs = Vec::new();
     for (name, input) in &config.inputs {
-        acking_inputs.extend(
-            spawn_input(name, input, &config, &raw, &dead_tx, &inputs_stop, &metrics).await?,
-        );
+        acking_inputs.extend(input.start(name, &wiring).await?);
     }
+    drop(wiring);
     if opts.demo {
         tracing::info!(
             events_per_second = config.demo.events_per_second,
@@ -480,178 +486,6 @@ pub async fn run(
     }
     tracing::info!("drained; bye");
     Ok(())
-}
-
-/// Starts one input. Listening inputs bind here, so a bad address fails start-up. Returns the
-/// task of an input the daemon must wait for after the drain (it acknowledges deliveries).
-async fn spawn_input(
-    name: &str,
-    input: &InputConfig,
-    config: &Config,
-    raw: &Sender<RawRecord>,
-    dead: &Sender<DeadLetter>,
-    stop: &CancellationToken,
-    metrics: &Arc<Metrics>,
-) -> Result<Option<tokio::task::JoinHandle<()>>, DaemonError> {
-    let state = &config.state;
-    let name: Arc<str> = Arc::from(name);
-    let (raw, dead, stop) = (raw.clone(), dead.clone(), stop.clone());
-    match input.clone() {
-        InputConfig::Nats(cfg) => {
-            let settings = match inputs::nats::NatsSettings::from_config(
-                &name,
-                &cfg,
-                config.pipeline.channel_capacity,
-            ) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(input = %name, error = %e, "nats input failed");
-                    return Ok(None);
-                }
-            };
-            let metrics = metrics.clone();
-            let task = tokio::spawn(async move {
-                match inputs::nats::run(name.clone(), settings, raw, stop, metrics).await {
-                    Ok(r) => {
-                        tracing::info!(input = %name, messages = r.messages, records = r.records, redelivered = r.redelivered, acked = r.acked, nacked = r.nacked, "nats input stopped")
-                    }
-                    Err(e) => tracing::error!(input = %name, error = %e, "nats input failed"),
-                }
-            });
-            return Ok(Some(task));
-        }
-        #[cfg(not(feature = "kafka"))]
-        InputConfig::Kafka(_) => {
-            // Validation refuses it first; a caller that skipped it fails here.
-            return Err(DaemonError::Config(crate::base::Problem {
-                key: format!("inputs.{name}"),
-                message: crate::features::missing(crate::features::Feature::Kafka),
-            }));
-        }
-        #[cfg(feature = "kafka")]
-        InputConfig::Kafka(cfg) => {
-            let settings =
-                inputs::kafka::KafkaSettings::from_config(&cfg, config.pipeline.channel_capacity);
-            let metrics = metrics.clone();
-            let task = tokio::spawn(async move {
-                match inputs::kafka::run(name.clone(), settings, raw, stop, metrics).await {
-                    Ok(r) => {
-                        tracing::info!(input = %name, messages = r.messages, records = r.records, offsets_stored = r.stored, rewound = r.rewound, pauses = r.pauses, "kafka input stopped")
-                    }
-                    Err(e) => tracing::error!(input = %name, error = %e, "kafka input failed"),
-                }
-            });
-            return Ok(Some(task));
-        }
-        InputConfig::Syslog {
-            listen,
-            protocol,
-            max_message_bytes,
-            max_connections,
-            max_connections_per_peer,
-            idle_timeout_secs,
-            receive_buffer_bytes,
-            tls,
-        } => {
-            let settings = inputs::syslog::SyslogSettings {
-                listen: listen.parse().map_err(|e| crate::base::Problem {
-                    key: format!("inputs.{name}.listen"),
-                    message: format!("`{listen}` is not a socket address: {e}"),
-                })?,
-                protocol: if protocol == "tcp" {
-                    inputs::syslog::Protocol::Tcp
-                } else {
-                    inputs::syslog::Protocol::Udp
-                },
-                max_message_bytes,
-                max_connections,
-                max_connections_per_peer,
-                idle_timeout: std::time::Duration::from_secs(idle_timeout_secs),
-                receive_buffer_bytes,
-                tls,
-            };
-            let listener = inputs::syslog::Listener::bind(&name, &settings).await?;
-            let bound = listener
-                .local_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default();
-            let tls = settings.tls.is_some();
-            tracing::info!(input = %name, protocol = %protocol, tls, addr = %bound, "syslog input listening");
-            tokio::spawn(inputs::syslog::run(
-                name,
-                listener,
-                settings,
-                raw,
-                stop,
-                metrics.clone(),
-            ));
-        }
-        InputConfig::Tail {
-            paths,
-            format,
-            fingerprint_lines,
-            max_line_bytes,
-            poll_interval_ms,
-            rotate_wait_secs,
-            checkpoint_every,
-            checkpoint_interval_ms,
-            max_in_flight,
-        } => {
-            let settings = inputs::tail::TailSettings {
-                paths,
-                format: format.as_deref().and_then(config::tail_format),
-                checkpoint: state.dir.join("tail").join(format!("{name}.json")),
-                fingerprint_lines,
-                max_line_bytes,
-                poll_interval: Duration::from_millis(poll_interval_ms),
-                rotate_wait: Duration::from_secs(rotate_wait_secs),
-                checkpoint_every,
-                checkpoint_interval: Duration::from_millis(checkpoint_interval_ms),
-                max_in_flight: match max_in_flight {
-                    0 => config.pipeline.channel_capacity,
-                    n => n,
-                },
-            };
-            let metrics = metrics.clone();
-            return Ok(Some(tokio::task::spawn_blocking(
-                move || match inputs::tail::run(name.clone(), settings, raw, stop, &metrics) {
-                    Ok(r) => {
-                        tracing::info!(input = %name, files = r.files, lines = r.lines, truncations = r.truncations, cut_lines = r.cut_lines, failed = r.failed_acks, "tail input stopped")
-                    }
-                    Err(e) => tracing::error!(input = %name, error = %e, "tail input failed"),
-                },
-            )));
-        }
-        InputConfig::File {
-            paths,
-            max_line_bytes,
-            max_document_bytes,
-        } => {
-            let options = inputs::file::FileOptions {
-                forced: None,
-                limits: inputs::file::FileLimits {
-                    max_line_bytes,
-                    max_document_bytes,
-                },
-                truncated: Some(metrics.input.truncated.with_label_values(&[&name])),
-            };
-            tokio::task::spawn_blocking(move || {
-                let report =
-                    inputs::file::read_paths(name.clone(), &paths, &options, &raw, &dead, &stop);
-                tracing::info!(input = %name, files = report.files, records = report.records, skipped = report.skipped.len(), truncated = report.truncated, "file input finished");
-            });
-        }
-        InputConfig::Stdin { max_line_bytes } => {
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                match inputs::stdin::run(name.clone(), max_line_bytes, raw, stop, &metrics).await {
-                    Ok(n) => tracing::info!(input = %name, records = n, "stdin input finished"),
-                    Err(e) => tracing::error!(input = %name, error = %e, "stdin input failed"),
-                }
-            });
-        }
-    }
-    Ok(None)
 }
 
 /// Logs, counts and stores (file, brokers) records that could not be parsed.

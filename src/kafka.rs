@@ -143,6 +143,67 @@ pub fn problems(
     p
 }
 
+/// A verdict or dead-letter producer (`[outputs.NAME] type = "kafka"`, `[dead_letter.kafka]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaOutputConfig {
+    /// Bootstrap servers, `host:port` comma-separated.
+    pub brokers: String,
+    /// Topic the verdicts are produced to.
+    pub topic: String,
+    /// How long librdkafka keeps trying one attempt (`message.timeout.ms`).
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
+    /// Attempts after the first before the verdict is dead-lettered.
+    #[serde(default = "crate::flow::retry::default_sink_max_retries")]
+    pub max_retries: u32,
+    #[serde(default = "crate::flow::retry::default_sink_backoff_ms")]
+    pub retry_backoff_ms: u64,
+    #[serde(default = "crate::flow::retry::default_sink_backoff_max_ms")]
+    pub retry_backoff_max_ms: u64,
+    /// librdkafka properties passed through (security.protocol, sasl.*, ssl.*, tuning).
+    #[serde(default)]
+    pub properties: Properties,
+}
+
+fn default_delivery_timeout_ms() -> u64 {
+    30_000
+}
+
+impl KafkaOutputConfig {
+    /// Every problem of the table at key path `table`.
+    pub fn problems(&self, table: &str) -> Vec<crate::base::Problem> {
+        use crate::base::Problem;
+        let key = |s: &str| format!("{table}.{s}");
+        let mut p = refuse_without_kafka(table);
+        for (k, m) in problems(&self.brokers, &self.properties, PRODUCER_RESERVED) {
+            p.push(Problem::new(key(&k), m));
+        }
+        if self.topic.trim().is_empty() {
+            p.push(Problem::new(key("topic"), "must not be empty"));
+        }
+        p.extend(crate::flow::retry::sink_timing_problems(
+            table,
+            ("delivery_timeout_ms", self.delivery_timeout_ms),
+            self.retry_backoff_ms,
+            self.retry_backoff_max_ms,
+        ));
+        p
+    }
+}
+
+/// A build without the `kafka` feature parses the Kafka tables but refuses them, at the table's
+/// key path (the other problems of the table are still listed).
+pub fn refuse_without_kafka(table: &str) -> Vec<crate::base::Problem> {
+    if cfg!(feature = "kafka") {
+        return Vec::new();
+    }
+    vec![crate::base::Problem::new(
+        table,
+        crate::features::missing(crate::features::Feature::Kafka),
+    )]
+}
+
 /// A client configuration: the user's properties, then the fixed ones (which win).
 #[cfg(feature = "kafka")]
 pub fn client_config(

@@ -5,7 +5,7 @@
 //! - [`flow`]: ground-floor plumbing: acknowledgements, bounded metered channels, retry policy.
 //! - [`base`]: config primitives: `Problem` (key path), `Secret`, `redact_url`.
 //! - [`inputs`]: transports that frame bytes into `RawRecord`s (files, stdin, tail, syslog,
-//!   NATS, Kafka).
+//!   NATS, Kafka), each owning its `[inputs.NAME]` table, checks and start.
 //! - [`normalize`]: the `RawRecord` contract ([`normalize::record`]) and parsers, one per format,
 //!   from `RawRecord` to [`event::Event`].
 //! - [`event`]: the one normalized event shape every later stage speaks.
@@ -25,7 +25,8 @@
 //! - [`history`]: case history (cases, verdict versions, indexes, feedback) and the audit log.
 //! - [`api`]: the HTTP server (health, metrics, WebSocket, version).
 //! - [`metrics`]: every Prometheus series.
-//! - [`config`]: the configuration file, environment overrides, validation.
+//! - [`config`]: the configuration file, environment overrides, the daemon-wide sections; it
+//!   composes the components' tables and calls their checks.
 //! - [`network`]: IP networks (CIDR) as rules, configuration and feeds write them.
 //! - [`preflight`]: the start-up checks `validate` and `run` share (rules, state, paths).
 //! - [`daemon`]: `nightwatch run`: wiring, start-up and graceful shutdown.

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::base::{Secret, redact_url};
+use crate::base::{Problem, Secret, redact_url};
 use crate::metrics::Metrics;
 
 /// A NATS server URL (or a comma-separated list of them) as configured. It may carry
@@ -161,6 +161,7 @@ impl AuthKeys {
 
 /// `tls = { … }` of a `nats` input or output.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// Require TLS even for `nats://` URLs.
     #[serde(default)]
@@ -197,6 +198,100 @@ impl TlsConfig {
             }
         }
         p
+    }
+}
+
+/// The connection keys every NATS table of the configuration has (`[inputs.NAME]`,
+/// `[outputs.NAME]` and `[dead_letter.nats]`): server URL(s), one way to authenticate, TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Server URL(s), comma-separated; printed redacted.
+    pub url: NatsUrl,
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    #[serde(default)]
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub password_env: Option<String>,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+impl ServerConfig {
+    /// The keys of this table, as they appear flat in a NATS table.
+    const KEYS: [&str; 6] = [
+        "url",
+        "credentials_file",
+        "token_env",
+        "user",
+        "password_env",
+        "tls",
+    ];
+
+    pub fn auth_keys(&self) -> AuthKeys {
+        AuthKeys {
+            credentials_file: self.credentials_file.clone(),
+            token_env: self.token_env.clone(),
+            user: self.user.clone(),
+            password_env: self.password_env.clone(),
+        }
+    }
+
+    /// Problems of the URL, authentication and TLS keys, under the table's key path `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<Problem> {
+        let key = |k: &str| format!("{prefix}.{k}");
+        let mut p = Vec::new();
+        if let Some(m) = url_problem(&self.url) {
+            p.push(Problem::new(key("url"), m));
+        }
+        let env = |var: &str| std::env::var(var).ok();
+        for (k, m) in self.auth_keys().problems(env) {
+            p.push(Problem::new(key(k), m));
+        }
+        for (k, m) in self
+            .tls
+            .as_ref()
+            .map(TlsConfig::problems)
+            .unwrap_or_default()
+        {
+            p.push(Problem::new(key(k), m));
+        }
+        p
+    }
+}
+
+/// A NATS table as users write it: the shared connection keys ([`ServerConfig`]) beside the
+/// component's own keys `T`, flat in one table. It is read by splitting the table in two, so
+/// both halves stay strict (`deny_unknown_fields`): a misspelt key, a secret's included, is an
+/// error and never silently ignored. Derefs to `T`.
+#[derive(Debug, Clone)]
+pub struct NatsTable<T> {
+    pub server: ServerConfig,
+    pub own: T,
+}
+
+impl<T> std::ops::Deref for NatsTable<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.own
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for NatsTable<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut own = toml::Table::deserialize(d)?;
+        let server: toml::Table = ServerConfig::KEYS
+            .iter()
+            .filter_map(|k| own.remove_entry(*k))
+            .collect();
+        let server =
+            ServerConfig::deserialize(toml::Value::Table(server)).map_err(D::Error::custom)?;
+        let own = T::deserialize(toml::Value::Table(own)).map_err(D::Error::custom)?;
+        Ok(NatsTable { server, own })
     }
 }
 

@@ -31,8 +31,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::base::Problem;
-use crate::config::{Config, OutputConfig};
+use crate::config::Config;
 use crate::detect::{self, LoadOptions, RuleError, RuleSet};
+use crate::outputs::OutputConfig;
 
 /// The default of `rules.paths`, which may be missing (no rule pack installed).
 const DEFAULT_RULES: &str = "rules";
@@ -168,8 +169,8 @@ fn output_problems(config: &Config) -> Vec<Problem> {
         .outputs
         .iter()
         .filter_map(|(name, o)| match o {
-            OutputConfig::Jsonl { path, .. } if !path.as_os_str().is_empty() => {
-                Some((format!("outputs.{name}.path"), path.clone()))
+            OutputConfig::Jsonl(j) if !j.path.as_os_str().is_empty() => {
+                Some((format!("outputs.{name}.path"), j.path.clone()))
             }
             _ => None,
         })

@@ -6,9 +6,10 @@
 //! then checks values and collects every problem, each naming its key path, so a user fixes a
 //! file in one pass.
 //!
-//! The sections live here; the tables that are many per file live beside: `[inputs.NAME]` in
-//! [`inputs`], `[outputs.NAME]` and `[dead_letter]` in [`outputs`], and the Kafka and NATS
-//! tables both of them embed in [`brokers`], each with its validation.
+//! The sections that configure the daemon as a whole live here. A component's own table lives
+//! with the component, with its checks: `[inputs.NAME]` in [`crate::inputs`] (one module per
+//! input type), `[outputs.NAME]` and `[dead_letter]` in [`crate::outputs`], `[intel]`,
+//! `[llm]` and `[cluster]` in theirs. This module composes them and calls their checks.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,25 +19,11 @@ use serde::Deserialize;
 
 use crate::base::{Problem, Secret};
 
-mod brokers;
-mod inputs;
-mod outputs;
+use crate::inputs::InputConfig;
+use crate::outputs::{DeadLetterConfig, OutputConfig};
+
 #[cfg(test)]
 mod tests;
-
-pub use brokers::{
-    JetStreamInputConfig, KafkaInputConfig, KafkaOutputConfig, NatsInputConfig, NatsOutputConfig,
-};
-pub use inputs::{
-    DEFAULT_MAX_DOCUMENT_BYTES, DEFAULT_MAX_LINE_BYTES, InputConfig, TlsFiles, tail_format,
-};
-pub use outputs::{DeadLetterConfig, OutputConfig, OutputFormat, WebhookConfig, WebhookFormat};
-
-use brokers::{
-    nats_connection_problems, validate_kafka_input, validate_kafka_output, validate_kafka_producer,
-    validate_nats_input,
-};
-use outputs::validate_webhook;
 
 /// The documented default configuration, compiled into the binary.
 pub const DEFAULT_TOML: &str = include_str!("../../config/nightwatch.toml");
@@ -81,9 +68,11 @@ pub struct Config {
     pub cases: CasesConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
-    #[serde(default)]
+    /// `[inputs.NAME]`, read entry by entry ([`parse`]).
+    #[serde(skip)]
     pub inputs: BTreeMap<String, InputConfig>,
-    #[serde(default)]
+    /// `[outputs.NAME]`, read entry by entry ([`parse`]).
+    #[serde(skip)]
     pub outputs: BTreeMap<String, OutputConfig>,
     pub dead_letter: DeadLetterConfig,
     pub state: StateConfig,
@@ -225,7 +214,8 @@ impl Config {
         (!self.rules.placeholders.is_empty()).then(|| Path::new(&self.rules.placeholders))
     }
 
-    /// Checks every value and returns every problem found (empty when valid).
+    /// Checks every value and returns every problem found (empty when valid): each section
+    /// checks its own keys, each input and output its own table.
     pub fn validate(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         if self.version != 1 {
@@ -234,305 +224,182 @@ impl Config {
                 format!("unsupported version {}, expected 1", self.version),
             ));
         }
-        if let Err(e) = self.listen_addr() {
-            p.push(e);
-        }
-        for (k, m) in self.cluster.problems() {
-            p.push(Problem::new(k, m));
-        }
+        p.extend(self.listen_addr().err());
+        p.extend(self.cluster.problems().into_iter().map(problem));
         p.extend(crate::api::guard::problems(&self.api));
-        if self.api.ws_max_lag == 0 {
-            p.push(Problem::new("api.ws_max_lag", "must be at least 1"));
+        p.extend(self.api.problems());
+        p.extend(self.pipeline.problems());
+        p.extend(self.cases.problems());
+        p.extend(self.verdict.weights.problems().into_iter().map(problem));
+        p.extend(self.state.problems());
+        p.extend(self.history.problems());
+        p.extend(self.log.problems());
+        p.extend(self.demo.problems());
+        p.extend(self.rules.problems());
+        p.extend(crate::llm::problems(&self.llm));
+        for (name, input) in &self.inputs {
+            p.extend(input.problems(name));
         }
-        if !(1..=MAX_WS_REPLAY).contains(&self.api.ws_replay) {
+        let stdin = self.inputs.values();
+        if stdin.filter(|i| matches!(i, InputConfig::Stdin(_))).count() > 1 {
+            p.push(Problem::new("inputs", "at most one stdin input"));
+        }
+        for (name, output) in &self.outputs {
+            p.extend(output.problems(name));
+        }
+        p.extend(self.intel.problems());
+        p.extend(self.dead_letter.problems());
+        p
+    }
+}
+
+/// A (key, message) pair as the components that predate [`Problem`] return it.
+fn problem<K: Into<String>, M: Into<String>>((key, message): (K, M)) -> Problem {
+    Problem::new(key, message)
+}
+
+/// The problem of each `section.key` that is 0 but must be at least 1.
+fn at_least_one(section: &str, values: &[(&str, u64)]) -> Vec<Problem> {
+    values
+        .iter()
+        .filter(|(_, v)| *v == 0)
+        .map(|(k, _)| Problem::new(format!("{section}.{k}"), "must be at least 1"))
+        .collect()
+}
+
+impl ApiConfig {
+    fn problems(&self) -> Vec<Problem> {
+        let mut p = at_least_one("api", &[("ws_max_lag", self.ws_max_lag as u64)]);
+        if !(1..=MAX_WS_REPLAY).contains(&self.ws_replay) {
             p.push(Problem::new(
                 "api.ws_replay",
                 format!("must be between 1 and {MAX_WS_REPLAY}"),
             ));
         }
-        if self.api.ws_replay_bytes == 0 {
-            p.push(Problem::new("api.ws_replay_bytes", "must be at least 1"));
-        }
-        if self.pipeline.channel_capacity == 0 {
-            p.push(Problem::new(
-                "pipeline.channel_capacity",
-                "must be at least 1",
-            ));
-        }
-        if self.pipeline.shutdown_timeout_secs == 0 {
-            p.push(Problem::new(
-                "pipeline.shutdown_timeout_secs",
-                "must be at least 1",
-            ));
-        }
-        if self.cases.window_secs == 0 {
-            p.push(Problem::new("cases.window_secs", "must be at least 1"));
-        }
-        if self.cases.max_evidence_per_finding == 0 {
-            p.push(Problem::new(
-                "cases.max_evidence_per_finding",
-                "must be at least 1",
-            ));
-        }
-        for (key, message) in self.verdict.weights.problems() {
-            p.push(Problem::new(key, message));
-        }
-        if self.state.cache_bytes < crate::store::MIN_CACHE_BYTES {
-            p.push(Problem::new(
+        p.extend(at_least_one(
+            "api",
+            &[("ws_replay_bytes", self.ws_replay_bytes as u64)],
+        ));
+        p
+    }
+}
+
+impl PipelineConfig {
+    fn problems(&self) -> Vec<Problem> {
+        at_least_one(
+            "pipeline",
+            &[
+                ("channel_capacity", self.channel_capacity as u64),
+                ("shutdown_timeout_secs", self.shutdown_timeout_secs),
+            ],
+        )
+    }
+}
+
+impl CasesConfig {
+    fn problems(&self) -> Vec<Problem> {
+        at_least_one(
+            "cases",
+            &[
+                ("window_secs", self.window_secs),
+                (
+                    "max_evidence_per_finding",
+                    self.max_evidence_per_finding as u64,
+                ),
+                (
+                    "max_indicators_per_case",
+                    self.max_indicators_per_case as u64,
+                ),
+                ("max_open_cases", self.max_open_cases as u64),
+            ],
+        )
+    }
+}
+
+impl StateConfig {
+    fn problems(&self) -> Option<Problem> {
+        (self.cache_bytes < crate::store::MIN_CACHE_BYTES).then(|| {
+            Problem::new(
                 "state.cache_bytes",
                 format!(
                     "{} is below the minimum of {} (1 MiB)",
-                    self.state.cache_bytes,
+                    self.cache_bytes,
                     crate::store::MIN_CACHE_BYTES
                 ),
-            ));
-        }
-        if self.history.max_cases == 0 {
-            p.push(Problem::new("history.max_cases", "must be at least 1"));
-        }
-        if self.history.max_versions_per_case == 0 {
-            p.push(Problem::new(
-                "history.max_versions_per_case",
-                "must be at least 1",
-            ));
-        }
-        if self.history.audit_max_bytes != 0 && self.history.audit_max_bytes < 65_536 {
+            )
+        })
+    }
+}
+
+impl HistoryConfig {
+    fn problems(&self) -> Vec<Problem> {
+        let mut p = at_least_one(
+            "history",
+            &[
+                ("max_cases", self.max_cases as u64),
+                (
+                    "max_versions_per_case",
+                    u64::from(self.max_versions_per_case),
+                ),
+            ],
+        );
+        if self.audit_max_bytes != 0 && self.audit_max_bytes < 65_536 {
             p.push(Problem::new(
                 "history.audit_max_bytes",
                 "must be 0 (never rotate) or at least 65536",
             ));
         }
-        if self.history.audit_keep == 0 {
-            p.push(Problem::new("history.audit_keep", "must be at least 1"));
-        }
-        if self.history.retention_days == 0 {
-            p.push(Problem::new("history.retention_days", "must be at least 1"));
-        }
-        if self.cases.max_indicators_per_case == 0 {
-            p.push(Problem::new(
-                "cases.max_indicators_per_case",
-                "must be at least 1",
-            ));
-        }
-        if self.cases.max_open_cases == 0 {
-            p.push(Problem::new("cases.max_open_cases", "must be at least 1"));
-        }
-        if !matches!(
-            self.log.level.as_str(),
-            "error" | "warn" | "info" | "debug" | "trace"
-        ) {
-            p.push(Problem::new(
+        p.extend(at_least_one(
+            "history",
+            &[
+                ("audit_keep", u64::from(self.audit_keep)),
+                ("retention_days", self.retention_days),
+            ],
+        ));
+        p
+    }
+}
+
+impl LogConfig {
+    fn problems(&self) -> Option<Problem> {
+        let known = ["error", "warn", "info", "debug", "trace"];
+        (!known.contains(&self.level.as_str())).then(|| {
+            Problem::new(
                 "log.level",
                 format!(
                     "`{}` is not one of error, warn, info, debug, trace",
-                    self.log.level
+                    self.level
                 ),
-            ));
-        }
-        if self.demo.events_per_second == 0 {
-            p.push(Problem::new("demo.events_per_second", "must be at least 1"));
-        }
-        if self.demo.events_per_round == 0 {
-            p.push(Problem::new("demo.events_per_round", "must be at least 1"));
-        }
-        if !(0.0..=1.0).contains(&self.demo.benign_ratio) {
+            )
+        })
+    }
+}
+
+impl DemoConfig {
+    fn problems(&self) -> Vec<Problem> {
+        let mut p = at_least_one(
+            "demo",
+            &[
+                ("events_per_second", u64::from(self.events_per_second)),
+                ("events_per_round", self.events_per_round as u64),
+            ],
+        );
+        if !(0.0..=1.0).contains(&self.benign_ratio) {
             p.push(Problem::new("demo.benign_ratio", "must be between 0 and 1"));
         }
-        if let Some(path) = self.placeholders_path()
-            && !path.is_file()
-        {
-            p.push(Problem::new(
+        p
+    }
+}
+
+impl RulesConfig {
+    fn problems(&self) -> Option<Problem> {
+        let path = Path::new(&self.placeholders);
+        (!self.placeholders.is_empty() && !path.is_file()).then(|| {
+            Problem::new(
                 "rules.placeholders",
                 format!("{} is not a readable file", path.display()),
-            ));
-        }
-        p.extend(crate::llm::problems(&self.llm));
-        for (name, input) in &self.inputs {
-            match input {
-                InputConfig::File {
-                    paths,
-                    max_line_bytes,
-                    max_document_bytes,
-                } => {
-                    if *max_line_bytes == 0 {
-                        p.push(Problem::new(
-                            format!("inputs.{name}.max_line_bytes"),
-                            "must be at least 1",
-                        ));
-                    }
-                    if *max_document_bytes == 0 {
-                        p.push(Problem::new(
-                            format!("inputs.{name}.max_document_bytes"),
-                            "must be at least 1",
-                        ));
-                    }
-                    if paths.is_empty() {
-                        p.push(Problem::new(
-                            format!("inputs.{name}.paths"),
-                            "must name at least one file or directory",
-                        ));
-                    }
-                    for path in paths {
-                        if !path.exists() {
-                            p.push(Problem::new(
-                                format!("inputs.{name}.paths"),
-                                format!("{} does not exist", path.display()),
-                            ));
-                        }
-                    }
-                }
-                InputConfig::Stdin { max_line_bytes } => {
-                    if *max_line_bytes == 0 {
-                        p.push(Problem::new(
-                            format!("inputs.{name}.max_line_bytes"),
-                            "must be at least 1",
-                        ));
-                    }
-                }
-                InputConfig::Syslog {
-                    listen,
-                    protocol,
-                    max_message_bytes,
-                    max_connections,
-                    max_connections_per_peer,
-                    idle_timeout_secs,
-                    receive_buffer_bytes,
-                    tls,
-                } => {
-                    let key = |k: &str| format!("inputs.{name}.{k}");
-                    if let Some(tls) = tls {
-                        if protocol != "tcp" {
-                            p.push(Problem::new(key("tls"), "tls needs protocol = \"tcp\""));
-                        }
-                        let files = [("cert", Some(&tls.cert)), ("key", Some(&tls.key))];
-                        for (k, path) in files
-                            .into_iter()
-                            .chain([("client_ca", tls.client_ca.as_ref())])
-                        {
-                            if let Some(path) = path
-                                && !path.is_file()
-                            {
-                                p.push(Problem::new(
-                                    key(&format!("tls.{k}")),
-                                    format!("{} is not a readable file", path.display()),
-                                ));
-                            }
-                        }
-                    }
-                    if let Err(e) = listen.parse::<SocketAddr>() {
-                        p.push(Problem::new(
-                            key("listen"),
-                            format!("not a socket address: {e}"),
-                        ));
-                    }
-                    if !matches!(protocol.as_str(), "udp" | "tcp") {
-                        p.push(Problem::new(
-                            key("protocol"),
-                            format!("`{protocol}` is not one of udp, tcp"),
-                        ));
-                    }
-                    if *max_message_bytes == 0 {
-                        p.push(Problem::new(key("max_message_bytes"), "must be at least 1"));
-                    }
-                    for (k, v) in [
-                        ("max_connections", *max_connections as u64),
-                        ("max_connections_per_peer", *max_connections_per_peer as u64),
-                        ("idle_timeout_secs", *idle_timeout_secs),
-                    ] {
-                        if v == 0 {
-                            p.push(Problem::new(key(k), "must be at least 1"));
-                        }
-                    }
-                    if *receive_buffer_bytes > i32::MAX as usize {
-                        p.push(Problem::new(
-                            key("receive_buffer_bytes"),
-                            format!("must be at most {}", i32::MAX),
-                        ));
-                    }
-                }
-                InputConfig::Tail {
-                    paths,
-                    format,
-                    fingerprint_lines,
-                    max_line_bytes,
-                    poll_interval_ms,
-                    checkpoint_every,
-                    checkpoint_interval_ms,
-                    ..
-                } => {
-                    let key = |k: &str| format!("inputs.{name}.{k}");
-                    if paths.is_empty() {
-                        p.push(Problem::new(key("paths"), "must name at least one glob"));
-                    }
-                    for g in paths {
-                        if let Err(e) = glob::Pattern::new(g) {
-                            p.push(Problem::new(key("paths"), format!("`{g}`: {e}")));
-                        }
-                    }
-                    if let Some(f) = format
-                        && tail_format(f).is_none()
-                    {
-                        p.push(Problem::new(
-                            key("format"),
-                            format!("`{f}` is not one of json, syslog, web_access, text"),
-                        ));
-                    }
-                    for (k, v) in [
-                        ("fingerprint_lines", *fingerprint_lines as u64),
-                        ("max_line_bytes", *max_line_bytes as u64),
-                        ("poll_interval_ms", *poll_interval_ms),
-                        ("checkpoint_every", *checkpoint_every as u64),
-                        ("checkpoint_interval_ms", *checkpoint_interval_ms),
-                    ] {
-                        if v == 0 {
-                            p.push(Problem::new(key(k), "must be at least 1"));
-                        }
-                    }
-                }
-                InputConfig::Nats(n) => validate_nats_input(name, n, &mut p),
-                InputConfig::Kafka(k) => validate_kafka_input(name, k, &mut p),
-            }
-        }
-        let stdin_inputs = self
-            .inputs
-            .values()
-            .filter(|i| matches!(i, InputConfig::Stdin { .. }))
-            .count();
-        if stdin_inputs > 1 {
-            p.push(Problem::new("inputs", "at most one stdin input"));
-        }
-        for (name, output) in &self.outputs {
-            match output {
-                OutputConfig::Jsonl { path, .. } if path.as_os_str().is_empty() => {
-                    p.push(Problem::new(
-                        format!("outputs.{name}.path"),
-                        "must not be empty",
-                    ));
-                }
-                OutputConfig::Webhook(w) => validate_webhook(name, w, &mut p),
-                OutputConfig::Nats(n) => {
-                    let key = |k: &str| format!("outputs.{name}.{k}");
-                    if let Some(m) = crate::nats::subject_problem(&n.subject, false) {
-                        p.push(Problem::new(key("subject"), m));
-                    }
-                    nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), &mut p);
-                }
-                OutputConfig::Kafka(k) => validate_kafka_output(name, k, &mut p),
-                _ => {}
-            }
-        }
-        p.extend(self.intel.problems());
-        if let Some(k) = &self.dead_letter.kafka {
-            validate_kafka_producer("dead_letter.kafka", k, &mut p);
-        }
-        if let Some(n) = &self.dead_letter.nats {
-            let key = |k: &str| format!("dead_letter.nats.{k}");
-            if let Some(m) = crate::nats::subject_problem(&n.subject, false) {
-                p.push(Problem::new(key("subject"), m));
-            }
-            nats_connection_problems(&key, &n.url, &n.auth_keys(), n.tls.as_ref(), &mut p);
-        }
-        p
+            )
+        })
     }
 }
 
@@ -575,10 +442,17 @@ pub fn parse(
         .map_err(|e: toml::de::Error| syntax(format!("embedded default: {e}")))?;
     merge(&mut merged, table);
 
+    let inputs = named_tables(&mut merged, "inputs", &mut problems);
+    let outputs = named_tables(&mut merged, "outputs", &mut problems);
     let mut unknown = Vec::new();
     let config: Result<Config, _> =
         serde_ignored::deserialize(toml::Value::Table(merged), |path| {
             unknown.push(path.to_string())
+        })
+        .map(|c| Config {
+            inputs,
+            outputs,
+            ..c
         });
     problems.extend(
         unknown
@@ -599,6 +473,41 @@ pub fn parse(
             })
         }
     }
+}
+
+/// Removes `section` (`inputs`, `outputs`) from `table` and reads each `[section.NAME]` on its
+/// own, so every entry's problem is listed under its key path (`inputs.NAME: unknown field
+/// …`); the entries that read are returned.
+fn named_tables<T: serde::de::DeserializeOwned>(
+    table: &mut toml::Table,
+    section: &str,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, T> {
+    let entries = match table.remove(section) {
+        None => return BTreeMap::new(),
+        Some(toml::Value::Table(entries)) => entries,
+        Some(_) => {
+            problems.push(Problem::new(section, "must be a table of named tables"));
+            return BTreeMap::new();
+        }
+    };
+    let mut read = BTreeMap::new();
+    for (name, entry) in entries {
+        let key = format!("{section}.{name}");
+        let mut unknown = Vec::new();
+        match serde_ignored::deserialize(entry, |path| unknown.push(path.to_string())) {
+            Ok(value) => {
+                read.insert(name, value);
+            }
+            Err(e) => problems.push(Problem::new(&key, e.to_string().trim())),
+        }
+        problems.extend(
+            unknown
+                .into_iter()
+                .map(|k| Problem::new(format!("{key}.{k}"), "unknown key")),
+        );
+    }
+    read
 }
 
 /// Overlays `over` onto `base`: tables merge key by key, other values replace. The `inputs`

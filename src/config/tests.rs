@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use crate::outputs::webhook::WebhookFormat;
+use crate::outputs::{JsonlConfig, OutputFormat, StdoutConfig};
 
 fn no_env() -> std::iter::Empty<(String, String)> {
     std::iter::empty()
@@ -79,7 +81,7 @@ fn inputs_and_outputs_parse_by_type() {
         no_env(),
     )
     .unwrap();
-    assert!(matches!(c.inputs["drop"], InputConfig::File { .. }));
+    assert!(matches!(c.inputs["drop"], InputConfig::File(_)));
     assert!(matches!(c.outputs["out"], OutputConfig::Jsonl { .. }));
     assert_eq!(c.validate(), vec![]);
 }
@@ -98,23 +100,23 @@ fn output_formats_are_selectable_per_sink() {
     .unwrap();
     assert!(matches!(
         c.outputs["a"],
-        OutputConfig::Stdout {
+        OutputConfig::Stdout(StdoutConfig {
             format: OutputFormat::Ocsf
-        }
+        })
     ));
     assert!(matches!(
         c.outputs["b"],
-        OutputConfig::Jsonl {
+        OutputConfig::Jsonl(JsonlConfig {
             format: OutputFormat::Native,
             ..
-        }
+        })
     ));
     assert!(matches!(
         c.outputs["c"],
-        OutputConfig::Jsonl {
+        OutputConfig::Jsonl(JsonlConfig {
             format: OutputFormat::Ocsf,
             ..
-        }
+        })
     ));
     assert!(matches!(&c.outputs["d"], OutputConfig::Webhook(w) if w.format == WebhookFormat::Ocsf));
     assert!(matches!(&c.outputs["e"], OutputConfig::Nats(n) if n.format == OutputFormat::Ocsf));
@@ -213,12 +215,12 @@ fn syslog_limit_keys_default_and_are_checked() {
     )
     .unwrap();
     assert!(c.validate().is_empty());
-    let InputConfig::Syslog {
+    let InputConfig::Syslog(crate::inputs::syslog::SyslogInputConfig {
         max_connections_per_peer,
         idle_timeout_secs,
         receive_buffer_bytes,
         ..
-    } = &c.inputs["a"]
+    }) = &c.inputs["a"]
     else {
         panic!("{:?}", c.inputs["a"])
     };
@@ -491,12 +493,12 @@ fn tail_checkpoint_policy_keys_have_defaults_and_are_checked() {
         no_env(),
     )
     .unwrap();
-    let Some(InputConfig::Tail {
+    let Some(InputConfig::Tail(crate::inputs::tail::TailInputConfig {
         checkpoint_every,
         checkpoint_interval_ms,
         max_in_flight,
         ..
-    }) = c.inputs.get("app")
+    })) = c.inputs.get("app")
     else {
         panic!("expected a tail input")
     };
@@ -556,4 +558,57 @@ fn memory_bounds_default_for_a_1_gib_container_and_are_validated() {
     // A size with a unit is not a number of bytes: rejected, naming the key.
     let err = parse("[state]\ncache_bytes = \"64MiB\"\n", "t", no_env()).unwrap_err();
     assert!(err.to_string().contains("cache_bytes"), "{err}");
+}
+
+#[test]
+fn a_misspelt_key_in_any_input_or_output_is_an_error_at_its_table() {
+    let cases = [
+        (
+            "[inputs.a]\ntype = \"file\"\npaths = [\"/tmp\"]\nmax_lne_bytes = 5\n",
+            "inputs.a",
+        ),
+        (
+            "[inputs.b]\ntype = \"syslog\"\nlisten = \"127.0.0.1:0\"\nprotocl = \"tcp\"\n",
+            "inputs.b",
+        ),
+        (
+            "[inputs.c]\ntype = \"tail\"\npaths = [\"/x/*.log\"]\ncheckpoint_evry = 5\n",
+            "inputs.c",
+        ),
+        ("[inputs.d]\ntype = \"stdin\"\nmax_line = 5\n", "inputs.d"),
+        (
+            "[outputs.e]\ntype = \"jsonl\"\npath = \"v.jsonl\"\nfromat = \"ocsf\"\n",
+            "outputs.e",
+        ),
+        (
+            "[outputs.f]\ntype = \"stdout\"\nformt = \"ocsf\"\n",
+            "outputs.f",
+        ),
+        (
+            "[outputs.g]\ntype = \"nats\"\nurl = \"nats://h:1\"\nsubject = \"a\"\ntls = { ca = \"x\" }\n",
+            "outputs.g",
+        ),
+        (
+            "[inputs.h]\ntype = \"fiel\"\npaths = [\"/tmp\"]\n",
+            "inputs.h",
+        ),
+    ];
+    for (text, key) in cases {
+        let Err(ConfigError::Invalid { problems, .. }) = parse(text, "t", no_env()) else {
+            panic!("{text} parsed")
+        };
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.key == key && p.message.contains("unknown")),
+            "{text}: {problems:?}"
+        );
+    }
+    // Every bad table of a file is listed, not only the first.
+    let both = format!("{}{}", cases[0].0, cases[4].0);
+    let Err(ConfigError::Invalid { problems, .. }) = parse(&both, "t", no_env()) else {
+        panic!("parsed")
+    };
+    let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, vec!["inputs.a", "outputs.e"], "{problems:?}");
 }

@@ -16,6 +16,49 @@
 
 use std::time::Duration;
 
+/// Default `max_retries` of the webhook and Kafka outputs: retries after the first attempt,
+/// then the verdict is dead-lettered.
+pub fn default_sink_max_retries() -> u32 {
+    5
+}
+/// Default `retry_backoff_ms` of the webhook and Kafka outputs: the first retry delay.
+pub fn default_sink_backoff_ms() -> u64 {
+    500
+}
+/// Default `retry_backoff_max_ms` of the webhook and Kafka outputs: the longest delay.
+pub fn default_sink_backoff_max_ms() -> u64 {
+    30_000
+}
+
+/// Problems of a retried sink's timing keys under `table`: its per-attempt limit `attempt`
+/// (key, value) and `retry_backoff_ms` at least 1, `retry_backoff_max_ms` at least 1 and at
+/// least `retry_backoff_ms`.
+pub fn sink_timing_problems(
+    table: &str,
+    attempt: (&str, u64),
+    backoff_ms: u64,
+    backoff_max_ms: u64,
+) -> Vec<crate::base::Problem> {
+    use crate::base::Problem;
+    let key = |k: &str| format!("{table}.{k}");
+    let mut p: Vec<Problem> = [
+        attempt,
+        ("retry_backoff_ms", backoff_ms),
+        ("retry_backoff_max_ms", backoff_max_ms),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v == 0)
+    .map(|(k, _)| Problem::new(key(k), "must be at least 1"))
+    .collect();
+    if backoff_max_ms < backoff_ms {
+        p.push(Problem::new(
+            key("retry_backoff_max_ms"),
+            "must be at least retry_backoff_ms",
+        ));
+    }
+    p
+}
+
 /// How a delay is spread so that many callers retrying at once do not stay in step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Jitter {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::Value;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::lines::{self, Cuts};
@@ -53,7 +54,8 @@ pub struct FileLimits {
     pub max_document_bytes: u64,
 }
 
-pub use crate::config::DEFAULT_MAX_DOCUMENT_BYTES;
+mod config;
+pub use config::{DEFAULT_MAX_DOCUMENT_BYTES, FileInputConfig};
 
 impl Default for FileLimits {
     fn default() -> Self {
@@ -72,6 +74,25 @@ pub struct FileOptions {
     pub limits: FileLimits,
     /// The input's `nightwatch_input_records_truncated_total` series (the daemon's inputs).
     pub truncated: Option<prometheus::IntCounter>,
+}
+
+/// Starts a `file` input on a blocking thread; the daemon does not wait for it (a one-shot read
+/// stops at shutdown and acknowledges nothing).
+pub fn start(name: Arc<str>, cfg: &FileInputConfig, w: &super::Wiring) -> Option<JoinHandle<()>> {
+    let options = FileOptions {
+        forced: None,
+        limits: FileLimits {
+            max_line_bytes: cfg.max_line_bytes,
+            max_document_bytes: cfg.max_document_bytes,
+        },
+        truncated: Some(w.metrics.input.truncated.with_label_values(&[&name])),
+    };
+    let (paths, w) = (cfg.paths.clone(), w.clone());
+    tokio::task::spawn_blocking(move || {
+        let report = read_paths(name.clone(), &paths, &options, &w.raw, &w.dead, &w.stop);
+        tracing::info!(input = %name, files = report.files, records = report.records, skipped = report.skipped.len(), truncated = report.truncated, "file input finished");
+    });
+    None
 }
 
 /// Reads every path (files, or directories recursively in file-name order). Blocking: call it

@@ -18,7 +18,9 @@ use crate::normalize::Payload;
 use crate::normalize::weblog::W3cFields;
 use crate::normalize::{Format, Position};
 
-pub use crate::config::DEFAULT_MAX_LINE_BYTES;
+/// Default cap of one line of the file and stdin inputs, in bytes (the tail input's
+/// `max_line_bytes` keeps its own default of 64 KiB).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 /// How much of a line is kept in memory for a cap of `max` content bytes.
 pub fn kept_bytes(max: usize) -> usize {

@@ -6,9 +6,12 @@
 //! parse pool). It sends with backpressure: when the pipeline is full, `send` waits and the
 //! input stops reading. Inputs stop when the shutdown token fires, and dropping their sender is
 //! what tells the rest of the graph to drain.
+//!
+//! Each input owns its `[inputs.NAME]` table: its config struct, the checks of its values (each
+//! problem under its key path) and how it starts sit in its module; [`InputConfig`] only
+//! selects one by `type` and dispatches. Adding an input is one module and one variant here.
 
 pub mod file;
-#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lines;
 pub mod nats;
@@ -16,14 +19,129 @@ pub mod stdin;
 pub mod syslog;
 pub mod tail;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use crate::base::Problem;
 use crate::event::Origin;
 use crate::flow::ack::Ack;
+use crate::flow::channel::Sender;
+use crate::metrics::Metrics;
 use crate::normalize::weblog::W3cFields;
-use crate::normalize::{Format, Payload, RawRecord};
+use crate::normalize::{DeadLetter, Format, Payload, RawRecord};
+
+/// An input, selected by `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InputConfig {
+    /// Files or directories read once, recursively ([`file`]).
+    File(file::FileInputConfig),
+    /// NDJSON on standard input ([`stdin`]).
+    Stdin(stdin::StdinInputConfig),
+    /// A syslog listener, UDP or TCP ([`syslog`]).
+    Syslog(syslog::SyslogInputConfig),
+    /// Files matching globs, followed as they grow ([`tail`]).
+    Tail(tail::TailInputConfig),
+    /// A NATS subject, core or through a JetStream durable consumer ([`nats`]).
+    Nats(Box<nats::NatsInputConfig>),
+    /// Kafka topics read through a consumer group ([`kafka`]).
+    Kafka(Box<kafka::KafkaInputConfig>),
+}
+
+/// What the daemon hands every input it starts.
+#[derive(Clone)]
+pub struct Wiring {
+    /// Where framed records go (bounded: sending waits when the pipeline is full).
+    pub raw: Sender<RawRecord>,
+    /// Where what cannot be framed goes.
+    pub dead: Sender<DeadLetter>,
+    /// Fires at shutdown.
+    pub stop: CancellationToken,
+    pub metrics: Arc<Metrics>,
+    /// `pipeline.channel_capacity`: what an in-flight bound set to 0 means.
+    pub channel_capacity: usize,
+    /// `state.dir`: where inputs keep their checkpoints.
+    pub state_dir: PathBuf,
+}
+
+/// Why an input could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listening input could not bind its address.
+    #[error(transparent)]
+    Listen(#[from] syslog::ListenError),
+    /// A configuration value was invalid, or what it names unusable.
+    #[error("config: {0}")]
+    Config(#[from] Problem),
+}
+
+/// A started input: the task the daemon waits for after the drain when the input acknowledges
+/// deliveries (its last checkpoint or acknowledgement is written then), else none.
+pub type Started = Result<Option<JoinHandle<()>>, StartError>;
+
+impl InputConfig {
+    /// Every problem of `[inputs.NAME]`, each under its key path.
+    pub fn problems(&self, name: &str) -> Vec<Problem> {
+        let table = format!("inputs.{name}");
+        match self {
+            InputConfig::File(c) => c.problems(&table),
+            InputConfig::Stdin(c) => c.problems(&table),
+            InputConfig::Syslog(c) => c.problems(&table),
+            InputConfig::Tail(c) => c.problems(&table),
+            InputConfig::Nats(c) => c.problems(&table),
+            InputConfig::Kafka(c) => c.problems(&table),
+        }
+    }
+
+    /// Starts the input named `name`. Listening inputs bind here, so a bad address fails
+    /// start-up.
+    pub async fn start(&self, name: &str, wiring: &Wiring) -> Started {
+        let name: Arc<str> = Arc::from(name);
+        match self {
+            InputConfig::File(c) => Ok(file::start(name, c, wiring)),
+            InputConfig::Stdin(c) => Ok(stdin::start(name, c, wiring)),
+            InputConfig::Syslog(c) => syslog::start(name, c, wiring).await,
+            InputConfig::Tail(c) => Ok(tail::start(name, c, wiring)),
+            InputConfig::Nats(c) => Ok(nats::start(name, c, wiring)),
+            InputConfig::Kafka(c) => kafka::start(name, c, wiring),
+        }
+    }
+}
+
+/// The line formats a line-framed input (tail, NATS, Kafka) can read, by configuration name.
+pub fn line_format(name: &str) -> Option<Format> {
+    name.parse::<Format>().ok().filter(|f| {
+        matches!(
+            f,
+            Format::Json | Format::Syslog | Format::WebAccess | Format::Text
+        )
+    })
+}
+
+/// The problem of a configured line `format`, if any.
+fn format_problem(table: &str, format: Option<&str>) -> Option<Problem> {
+    let f = format?;
+    line_format(f).is_none().then(|| {
+        Problem::new(
+            format!("{table}.format"),
+            format!("`{f}` is not one of json, syslog, web_access, text"),
+        )
+    })
+}
+
+/// The problem of each numeric key of `table` that is 0 but must be at least 1.
+fn zero_problems(table: &str, values: &[(&str, u64)]) -> Vec<Problem> {
+    values
+        .iter()
+        .filter(|(_, v)| *v == 0)
+        .map(|(k, _)| Problem::new(format!("{table}.{k}"), "must be at least 1"))
+        .collect()
+}
 
 /// Frames one non-empty line of a line format. `w3c` is the file's framing state: the last
 /// W3C `#Fields:` directive seen (web access logs), applied to the data lines after it.

@@ -39,13 +39,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::frame_message as frame;
-use crate::config::{self, NatsInputConfig};
 use crate::flow::ack::{Ack, Outcome};
 use crate::flow::channel::Sender;
 use crate::metrics::{self, Metrics};
 use crate::nats::{self, Connection};
 use crate::normalize::Format;
 use crate::normalize::RawRecord;
+pub use config::{JetStreamInputConfig, NatsInputConfig, NatsInputKeys};
 
 /// How a NATS input is set up (from `[inputs.NAME] type = "nats"`).
 #[derive(Debug, Clone)]
@@ -67,60 +67,6 @@ pub struct JetStreamSettings {
     pub create: bool,
     pub ack_wait: Duration,
     pub max_ack_pending: usize,
-}
-
-impl NatsSettings {
-    /// Resolves a configuration: secrets from the environment, `max_ack_pending` 0 → the
-    /// pipeline's channel capacity.
-    pub fn from_config(
-        name: &str,
-        cfg: &NatsInputConfig,
-        channel_capacity: usize,
-    ) -> Result<Self, NatsInputError> {
-        let auth = cfg
-            .auth_keys()
-            .resolve(|var| std::env::var(var).ok())
-            .map_err(|reason| NatsInputError::Setup {
-                input: name.to_owned(),
-                url: cfg.url.redacted(),
-                reason,
-            })?;
-        let jetstream = cfg.jetstream.as_ref().map(|js| JetStreamSettings {
-            stream: js.stream.clone(),
-            consumer: js.consumer.clone(),
-            subjects: if js.subjects.is_empty() {
-                vec![cfg.subject.clone()]
-            } else {
-                js.subjects.clone()
-            },
-            create: js.create,
-            ack_wait: Duration::from_secs(js.ack_wait_secs.max(1)),
-            max_ack_pending: match js.max_ack_pending {
-                0 => channel_capacity.max(1),
-                n => usize::try_from(n).unwrap_or(usize::MAX),
-            },
-        });
-        Ok(NatsSettings {
-            connection: Connection {
-                url: cfg.url.clone(),
-                auth,
-                tls: cfg.tls.clone().unwrap_or_default(),
-                client_name: format!("nightwatch/input/{name}"),
-                // Core NATS: what the client buffers while the pipeline is full (beyond it the
-                // server drops messages for a slow consumer). JetStream: pulls are bounded by
-                // max_ack_pending anyway.
-                subscription_capacity: channel_capacity.max(1),
-            },
-            subject: cfg.subject.clone(),
-            queue_group: cfg.queue_group.clone(),
-            jetstream,
-            format: cfg
-                .format
-                .as_deref()
-                .and_then(config::tail_format)
-                .unwrap_or(Format::Json),
-        })
-    }
 }
 
 /// Why a NATS input could not start.
@@ -154,6 +100,32 @@ pub struct NatsReport {
     pub redelivered: u64,
     pub acked: u64,
     pub nacked: u64,
+}
+
+/// Starts a `nats` input; the daemon waits for it after the drain (a JetStream input sends its
+/// last acknowledgements then). A configuration that cannot be resolved (a secret's variable
+/// unset since validation) is logged and the input stays down; the daemon runs on.
+pub fn start(
+    name: Arc<str>,
+    cfg: &NatsInputConfig,
+    w: &super::Wiring,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let settings = match NatsSettings::from_config(&name, cfg, w.channel_capacity) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(input = %name, error = %e, "nats input failed");
+            return None;
+        }
+    };
+    let w = w.clone();
+    Some(tokio::spawn(async move {
+        match run(name.clone(), settings, w.raw, w.stop, w.metrics).await {
+            Ok(r) => {
+                tracing::info!(input = %name, messages = r.messages, records = r.records, redelivered = r.redelivered, acked = r.acked, nacked = r.nacked, "nats input stopped")
+            }
+            Err(e) => tracing::error!(input = %name, error = %e, "nats input failed"),
+        }
+    }))
 }
 
 /// Reads until `stop` fires. A JetStream input then waits for the records in flight to
@@ -584,6 +556,8 @@ async fn acknowledge(
 fn nak_delay(delivered: i64) -> Duration {
     Duration::from_secs(u64::try_from(delivered.clamp(1, 30)).unwrap_or(1))
 }
+
+mod config;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

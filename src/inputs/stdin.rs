@@ -5,16 +5,51 @@
 use std::sync::Arc;
 
 use chrono::Utc;
+use serde::Deserialize;
 use tokio::io::{AsyncBufRead, BufReader};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::lines::{self, Cuts};
+use super::lines::{self, Cuts, DEFAULT_MAX_LINE_BYTES};
+use crate::base::Problem;
 use crate::event::Origin;
 use crate::flow::ack::Ack;
 use crate::flow::channel::Sender;
 use crate::metrics::Metrics;
 use crate::normalize::RawRecord;
 use crate::normalize::{Format, Position};
+
+/// `[inputs.NAME] type = "stdin"`: NDJSON on standard input (at most one such input).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinInputConfig {
+    /// Longer lines are cut to this many bytes and marked.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+fn default_max_line_bytes() -> usize {
+    DEFAULT_MAX_LINE_BYTES
+}
+
+impl StdinInputConfig {
+    /// Every problem of the table at key path `table`.
+    pub fn problems(&self, table: &str) -> Vec<Problem> {
+        super::zero_problems(table, &[("max_line_bytes", self.max_line_bytes as u64)])
+    }
+}
+
+/// Starts a `stdin` input; the daemon does not wait for it.
+pub fn start(name: Arc<str>, cfg: &StdinInputConfig, w: &super::Wiring) -> Option<JoinHandle<()>> {
+    let (max_line_bytes, w) = (cfg.max_line_bytes, w.clone());
+    tokio::spawn(async move {
+        match run(name.clone(), max_line_bytes, w.raw, w.stop, &w.metrics).await {
+            Ok(n) => tracing::info!(input = %name, records = n, "stdin input finished"),
+            Err(e) => tracing::error!(input = %name, error = %e, "stdin input failed"),
+        }
+    });
+    None
+}
 
 /// Reads standard input until end of file or shutdown. Returns the number of records sent.
 pub async fn run(

@@ -55,6 +55,7 @@ use crate::normalize::weblog::W3cFields;
 use crate::normalize::{self, Format, Position as At};
 use crate::normalize::{Payload, RawRecord};
 use checkpoint::{Checkpoints, Policy, Position};
+pub use config::TailInputConfig;
 
 /// How a tail input is set up (from `[inputs.NAME] type = "tail"`).
 #[derive(Debug, Clone)]
@@ -143,6 +144,25 @@ struct Framed {
     end: u64,
     /// `None` for an empty line (delivered as soon as it is issued).
     payload: Option<Payload>,
+}
+
+/// Starts a `tail` input on a blocking thread; the daemon waits for it after the drain (it
+/// writes its last checkpoint then).
+pub fn start(
+    name: Arc<str>,
+    cfg: &TailInputConfig,
+    w: &super::Wiring,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let settings = cfg.settings(&name, &w.state_dir, w.channel_capacity);
+    let w = w.clone();
+    Some(tokio::task::spawn_blocking(move || {
+        match run(name.clone(), settings, w.raw, w.stop, &w.metrics) {
+            Ok(r) => {
+                tracing::info!(input = %name, files = r.files, lines = r.lines, truncations = r.truncations, cut_lines = r.cut_lines, failed = r.failed_acks, "tail input stopped")
+            }
+            Err(e) => tracing::error!(input = %name, error = %e, "tail input failed"),
+        }
+    }))
 }
 
 /// Follows the files until `stop` fires, then waits for the records in flight to finish and
@@ -723,6 +743,7 @@ fn glob_base(pattern: &str) -> PathBuf {
 }
 
 mod checkpoint;
+mod config;
 
 #[cfg(test)]
 mod tests;

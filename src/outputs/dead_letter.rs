@@ -20,12 +20,13 @@ use std::time::Duration;
 use base64::Engine;
 #[cfg(feature = "kafka")]
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::OutputError;
-use crate::config::{DeadLetterConfig, KafkaOutputConfig};
+use crate::base::Problem;
 #[cfg(feature = "kafka")]
 use crate::kafka;
+use crate::kafka::KafkaOutputConfig;
 use crate::metrics::{self, Metrics};
 use crate::nats::{self, Connection};
 use crate::normalize::{ParseError, Position};
@@ -94,6 +95,32 @@ impl Target {
             Target::Kafka { .. } => "kafka",
             Target::Nats { .. } => "nats",
         }
+    }
+}
+
+/// `[dead_letter]`: the dead-letter file and the broker destinations it is also published to.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeadLetterConfig {
+    pub path: String,
+    /// Also publish every dead letter to this Kafka topic.
+    #[serde(default)]
+    pub kafka: Option<KafkaOutputConfig>,
+    /// Also publish every dead letter on this NATS subject.
+    #[serde(default)]
+    pub nats: Option<super::nats::NatsOutputConfig>,
+}
+
+impl DeadLetterConfig {
+    /// Every problem of `[dead_letter]`, each under its key path.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if let Some(k) = &self.kafka {
+            p.extend(k.problems("dead_letter.kafka"));
+        }
+        if let Some(n) = &self.nats {
+            p.extend(n.problems("dead_letter.nats"));
+        }
+        p
     }
 }
 

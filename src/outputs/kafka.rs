@@ -26,10 +26,10 @@ use rdkafka::util::Timeout;
 
 use super::dead_letter::DeadLetterBus;
 use super::{DeadVerdict, Item, OutputError};
-use crate::config::KafkaOutputConfig;
 use crate::flow::channel::Receiver;
 use crate::flow::retry::Backoff;
 use crate::kafka;
+use crate::kafka::KafkaOutputConfig;
 use crate::metrics::{self, Metrics};
 use crate::verdict::SCHEMA;
 

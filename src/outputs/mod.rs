@@ -12,6 +12,7 @@
 //! verdict; the JetStream sink: the broker acked it); the WebSocket stream is best-effort and
 //! does not hold it.
 
+mod config;
 pub mod dead_letter;
 #[cfg(feature = "kafka")]
 pub mod kafka;
@@ -27,13 +28,15 @@ use std::sync::Arc;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::cases::Published;
-use crate::config::{OutputConfig, OutputFormat};
 use crate::flow::ack::Ack;
 use crate::flow::channel::{self, Receiver, Sender};
 use crate::flow::retry::Backoff;
 use crate::metrics::{Metrics, stage};
 use crate::verdict::Verdict;
 use websocket::VerdictStream;
+
+pub use config::{JsonlConfig, OutputConfig, OutputFormat, StdoutConfig};
+pub use dead_letter::DeadLetterConfig;
 
 /// Retry timing of broker publishes that are retried until accepted (NATS JetStream verdicts,
 /// dead letters on a broker): 100 ms doubling to 5 s.
@@ -201,7 +204,7 @@ pub(crate) async fn spawn_with_env(
     for (name, config) in configs {
         let (tx, rx) = channel::bounded::<Item>(&format!("output_{name}"), capacity, &metrics);
         let task = match config {
-            OutputConfig::Stdout { format } => {
+            OutputConfig::Stdout(StdoutConfig { format }) => {
                 metrics.sink.register(name, false);
                 tokio::spawn(write_lines(
                     name.clone(),
@@ -211,7 +214,7 @@ pub(crate) async fn spawn_with_env(
                     metrics.clone(),
                 ))
             }
-            OutputConfig::Jsonl { path, format } => {
+            OutputConfig::Jsonl(JsonlConfig { path, format }) => {
                 let file = tokio::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -392,17 +395,17 @@ mod tests {
         let configs = vec![
             (
                 "native".to_owned(),
-                OutputConfig::Jsonl {
+                OutputConfig::Jsonl(JsonlConfig {
                     path: native.clone(),
                     format: OutputFormat::Native,
-                },
+                }),
             ),
             (
                 "ocsf".to_owned(),
-                OutputConfig::Jsonl {
+                OutputConfig::Jsonl(JsonlConfig {
                     path: ocsf.clone(),
                     format: OutputFormat::Ocsf,
-                },
+                }),
             ),
         ];
         let handle = spawn(

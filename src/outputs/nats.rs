@@ -21,13 +21,15 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::context::{Context, PublishAckFuture};
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
+use serde::Deserialize;
 
+use super::OutputFormat;
 use super::{Item, OutputError};
-use crate::config::{NatsOutputConfig, OutputFormat};
+use crate::base::Problem;
 use crate::flow::ack::Ack;
 use crate::flow::channel::Receiver;
 use crate::metrics::{self, Metrics};
-use crate::nats::{self, Connection};
+use crate::nats::{self, Connection, NatsTable};
 
 /// The schema header's value.
 pub const SCHEMA: &str = "nightwatch.verdict.v1";
@@ -39,6 +41,37 @@ pub const OCSF_SCHEMA: &str = "ocsf.detection_finding";
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 /// Verdicts published together before their acks are awaited.
 const WINDOW: usize = 64;
+
+/// `[outputs.NAME] type = "nats"` and `[dead_letter.nats]`: the connection keys and the
+/// output's own.
+pub type NatsOutputConfig = NatsTable<NatsOutputKeys>;
+
+/// The keys of a NATS output besides the connection's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsOutputKeys {
+    /// Subject the verdicts are published on (no wildcards).
+    pub subject: String,
+    /// Publish through JetStream (a stream must capture the subject): wait for the broker's
+    /// ack, retry with backoff, `Nats-Msg-Id` = verdict id for dedup.
+    #[serde(default)]
+    pub jetstream: bool,
+    /// `native` (the verdict document) or `ocsf` (an OCSF Detection Finding).
+    #[serde(default)]
+    pub format: OutputFormat,
+}
+
+impl NatsOutputConfig {
+    /// Every problem of the table at key path `table`.
+    pub fn problems(&self, table: &str) -> Vec<Problem> {
+        let mut p = Vec::new();
+        if let Some(m) = nats::subject_problem(&self.subject, false) {
+            p.push(Problem::new(format!("{table}.subject"), m));
+        }
+        p.extend(self.server.problems(table));
+        p
+    }
+}
 
 /// Why a NATS output could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -75,18 +108,19 @@ impl NatsOutputSettings {
     /// Reads the secrets the configuration names from the environment.
     pub fn from_config(name: &str, cfg: &NatsOutputConfig) -> Result<Self, NatsOutputError> {
         let auth = cfg
+            .server
             .auth_keys()
             .resolve(|var| std::env::var(var).ok())
             .map_err(|reason| NatsOutputError::Auth {
                 name: name.to_owned(),
-                url: cfg.url.redacted(),
+                url: cfg.server.url.redacted(),
                 reason,
             })?;
         Ok(NatsOutputSettings {
             connection: Connection {
-                url: cfg.url.clone(),
+                url: cfg.server.url.clone(),
                 auth,
-                tls: cfg.tls.clone().unwrap_or_default(),
+                tls: cfg.server.tls.clone().unwrap_or_default(),
                 client_name: format!("nightwatch/output/{name}"),
                 subscription_capacity: 1024,
             },

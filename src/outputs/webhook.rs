@@ -32,11 +32,11 @@ use sha2::Sha256;
 use super::dead_letter::DeadLetterBus;
 use super::{DeadVerdict, Item, OutputError, thehive};
 use crate::base::redact_url;
-use crate::config::{WebhookConfig, WebhookFormat};
 use crate::flow::channel::Receiver;
 use crate::flow::retry::{Backoff, parse_retry_after};
 use crate::metrics::{self, Metrics};
 use crate::verdict::Verdict;
+pub use config::{WebhookConfig, WebhookFormat};
 
 /// Header carrying `sha256=<hex>`.
 pub const SIGNATURE_HEADER: &str = "x-nightwatch-signature";
@@ -401,6 +401,8 @@ fn printable(bytes: &[u8]) -> String {
         .trim()
         .to_owned()
 }
+
+mod config;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]

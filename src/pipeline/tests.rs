@@ -10,12 +10,12 @@ use chrono::Utc;
 
 use super::*;
 use crate::cases::CaseSettings;
-use crate::config::OutputConfig;
 use crate::detect::{LoadOptions, compile_str};
 use crate::event::Origin;
 use crate::flow::ack::{Ack, Outcome};
 use crate::normalize::Format;
 use crate::normalize::Payload;
+use crate::outputs::{JsonlConfig, OutputConfig};
 
 const RULE: &str = r#"
 title: Whoami
@@ -74,10 +74,10 @@ async fn every_record_is_acknowledged_once_and_matches_only_after_the_sink() {
     let outputs = crate::outputs::spawn(
         &[(
             "file".into(),
-            OutputConfig::Jsonl {
+            OutputConfig::Jsonl(JsonlConfig {
                 path: out.clone(),
                 format: Default::default(),
-            },
+            }),
         )],
         verdicts,
         ws,

@@ -30,6 +30,7 @@
 //! any other syslog line; the record's source is the peer, `udp://ADDR`, `tcp://ADDR` or
 //! `tls://ADDR`, so the sending device is part of each event's origin.
 
+mod config;
 pub mod framing;
 mod tcp;
 mod throttle;
@@ -53,8 +54,24 @@ use crate::metrics::Metrics;
 use crate::normalize::Format;
 use crate::normalize::{Payload, RawRecord};
 
+pub use config::SyslogInputConfig;
 pub use framing::Framer;
 pub use tls::TlsFiles;
+
+/// Binds a `syslog` input's listener and starts it; the daemon does not wait for it.
+pub async fn start(name: Arc<str>, cfg: &SyslogInputConfig, w: &super::Wiring) -> super::Started {
+    let settings = cfg.settings(&format!("inputs.{name}"))?;
+    let listener = Listener::bind(&name, &settings).await?;
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let tls = settings.tls.is_some();
+    tracing::info!(input = %name, protocol = %cfg.protocol, tls, addr = %bound, "syslog input listening");
+    let w = w.clone();
+    tokio::spawn(run(name, listener, settings, w.raw, w.stop, w.metrics));
+    Ok(None)
+}
 
 /// Transport of a syslog listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,18 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-pub use crate::config::TlsFiles;
+/// `tls = { cert = "...", key = "...", client_ca = "..." }` of a TCP syslog input: PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The server certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates a client certificate must chain to; when set, clients must present one.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
 
 /// How long a connection may take to complete its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

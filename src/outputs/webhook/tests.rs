@@ -16,11 +16,12 @@ use tokio::sync::Semaphore;
 use super::*;
 use crate::base::Secret;
 use crate::cases::Published;
-use crate::config::{OutputConfig, WebhookConfig, WebhookFormat};
 use crate::flow::ack::{Ack, Outcome};
 use crate::flow::channel::{self, Sender};
 use crate::metrics::Metrics;
+use crate::outputs::OutputConfig;
 use crate::outputs::thehive::tests::sample;
+use crate::outputs::webhook::{WebhookConfig, WebhookFormat};
 use crate::outputs::websocket::VerdictStream;
 use crate::outputs::{OutputOptions, spawn_with_env};
 
