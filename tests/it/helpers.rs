@@ -124,6 +124,37 @@ impl Daemon {
         }
     }
 
+    /// Like [`wait_for`], but a timeout fails with what the daemon said and measured: the last
+    /// 80 lines of its log and its `/metrics` series starting with one of `series`.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        series: &[&str],
+        mut ok: impl FnMut() -> bool,
+    ) -> Duration {
+        let start = std::time::Instant::now();
+        while !ok() {
+            if start.elapsed() >= within {
+                let log: Vec<String> = self.log.try_iter().collect();
+                let tail = &log[log.len().saturating_sub(80)..];
+                let (_, body) = http_get(self.addr, "/metrics");
+                let measured: Vec<&str> = body
+                    .lines()
+                    .filter(|l| series.iter().any(|s| l.starts_with(s)))
+                    .collect();
+                panic!(
+                    "timed out after {within:?} waiting for {what}\n--- daemon log (last {} lines):\n{}\n--- metrics:\n{}",
+                    tail.len(),
+                    tail.join("\n"),
+                    measured.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        start.elapsed()
+    }
+
     /// Sends SIGTERM and waits for exit, returning the status code.
     pub fn terminate(mut self, within: Duration) -> (i32, Vec<String>) {
         let status = Command::new("kill")

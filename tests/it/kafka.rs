@@ -488,9 +488,14 @@ fn kafka_rereads_what_a_killed_daemon_did_not_finish() {
     drop(first);
 
     let second = Daemon::start(&args, &[]);
-    wait_for(
+    second.wait_for(
         "every offset committed after the restart",
         Duration::from_secs(420),
+        &[
+            "nightwatch_kafka",
+            "nightwatch_events_parsed",
+            "nightwatch_stage",
+        ],
         || committed(&bootstrap, &n) == high,
     );
     wait_for(

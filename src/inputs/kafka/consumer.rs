@@ -171,8 +171,11 @@ struct InputContext {
     input: Arc<str>,
     metrics: Arc<Metrics>,
     partitions: Arc<Mutex<Partitions>>,
-    /// Set by a rebalance; a paused reader re-pauses the new assignment.
-    assignment_changed: AtomicBool,
+    /// Whether the reader holds its partitions paused (backpressure). A newly assigned
+    /// partition is put in the same state at once: librdkafka keeps a partition's pause flag
+    /// from an earlier assignment, and a reader whose whole assignment is paused while it
+    /// believes otherwise receives nothing, finishes nothing and never wakes to fix it.
+    paused: AtomicBool,
 }
 
 impl ClientContext for InputContext {
@@ -213,11 +216,24 @@ impl ConsumerContext for InputContext {
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 self.event(metrics::kafka::event::ASSIGNED);
-                self.assignment_changed.store(true, Ordering::Release);
+                let paused = self.paused.load(Ordering::Acquire);
+                let set = if paused {
+                    consumer.pause(tpl)
+                } else {
+                    consumer.resume(tpl)
+                };
+                if let Err(e) = set {
+                    self.metrics
+                        .kafka
+                        .errors
+                        .with_label_values(&[metrics::kafka::error::CONSUME])
+                        .inc();
+                    tracing::warn!(input = %self.input, error = %e, paused, "kafka input could not set the pause state of its new partitions");
+                }
                 let parts: Vec<String> = tpl
                     .elements()
                     .iter()
@@ -225,7 +241,7 @@ impl ConsumerContext for InputContext {
                     .collect();
                 tracing::info!(input = %self.input, partitions = %parts.join(","), "kafka partitions assigned");
             }
-            Rebalance::Revoke(_) => self.assignment_changed.store(true, Ordering::Release),
+            Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => {
                 self.metrics
                     .kafka
@@ -283,7 +299,6 @@ struct Reader {
     partitions: Arc<Mutex<Partitions>>,
     metrics: Arc<Metrics>,
     report: KafkaReport,
-    paused: bool,
     /// Consecutive consume errors (logged at warn on the first and every 100th).
     errors: u64,
 }
@@ -303,7 +318,7 @@ pub async fn run(
         input: input.clone(),
         metrics: metrics.clone(),
         partitions: partitions.clone(),
-        assignment_changed: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
     };
     let consumer: StreamConsumer<InputContext> = settings
         .client_config(&input)
@@ -338,7 +353,6 @@ pub async fn run(
         partitions,
         metrics,
         report: KafkaReport::default(),
-        paused: false,
         errors: 0,
     };
     Ok(reader.run(raw, stop).await)
@@ -433,22 +447,17 @@ impl Reader {
         self.report.clone()
     }
 
-    /// Pauses every assigned partition when too many messages are unfinished, resumes them
-    /// when half of those finished, and re-pauses after a rebalance while paused.
+    /// Pauses every assigned partition when too many messages are unfinished and resumes them
+    /// when half of those finished; partitions assigned meanwhile take the same state in the
+    /// rebalance callback ([`InputContext::paused`]).
     fn apply_backpressure(&mut self) {
         let in_flight = lock(&self.partitions).in_flight();
         let max = self.settings.max_in_flight;
-        let changed = self
-            .consumer
-            .context()
-            .assignment_changed
-            .swap(false, Ordering::AcqRel);
-        let (pause, event) = if !self.paused && in_flight >= max {
+        let paused = self.consumer.context().paused.load(Ordering::Acquire);
+        let (pause, event) = if !paused && in_flight >= max {
             (true, metrics::kafka::event::PAUSED)
-        } else if self.paused && in_flight <= max / 2 {
+        } else if paused && in_flight <= max / 2 {
             (false, metrics::kafka::event::RESUMED)
-        } else if self.paused && changed {
-            (true, "")
         } else {
             return;
         };
@@ -473,18 +482,19 @@ impl Reader {
             tracing::warn!(input = %self.input, error = %e, pause, "kafka input could not pause or resume its partitions");
             return;
         }
-        self.paused = pause;
-        if !event.is_empty() {
-            if pause {
-                self.report.pauses += 1;
-            }
-            self.metrics
-                .kafka
-                .consumer_events
-                .with_label_values(&[&self.input, event])
-                .inc();
-            tracing::debug!(input = %self.input, in_flight, max, event, "kafka backpressure");
+        self.consumer
+            .context()
+            .paused
+            .store(pause, Ordering::Release);
+        if pause {
+            self.report.pauses += 1;
         }
+        self.metrics
+            .kafka
+            .consumer_events
+            .with_label_values(&[&self.input, event])
+            .inc();
+        tracing::debug!(input = %self.input, in_flight, max, event, "kafka backpressure");
     }
 
     /// Records one message's outcome: stores the partition's new commit point, or rewinds
