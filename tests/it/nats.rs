@@ -240,7 +240,10 @@ pub(crate) fn wait_for_stream(rt: &tokio::runtime::Runtime, js: &jetstream::Cont
 }
 
 /// Publishes `lines` to the events stream, `per_message` lines per message (the last message
-/// may hold fewer); returns the number of messages. Every publish is acked by the broker.
+/// may hold fewer); returns the number of messages. Every publish is acked by the broker. A
+/// publish answered "no responders" (`StreamNotFound`: the server can answer so for a moment
+/// after the stream was created) stored nothing and is sent again, as nats.go's publisher
+/// does, up to 10 times 250 ms apart.
 pub(crate) fn publish(
     rt: &tokio::runtime::Runtime,
     js: &jetstream::Context,
@@ -249,27 +252,46 @@ pub(crate) fn publish(
     per_message: usize,
 ) -> usize {
     rt.block_on(async {
-        let mut acks = Vec::new();
+        let mut pending = Vec::new();
         let mut messages = 0;
         for chunk in lines.chunks(per_message.max(1)) {
-            let payload = chunk.join("\n");
-            acks.push(
-                js.publish(subject.to_owned(), payload.into())
-                    .await
-                    .expect("publish"),
-            );
+            let payload = bytes::Bytes::from(chunk.join("\n"));
+            let ack = js
+                .publish(subject.to_owned(), payload.clone())
+                .await
+                .expect("publish");
+            pending.push((payload, ack));
             messages += 1;
-            if acks.len() >= 256 {
-                for a in acks.drain(..) {
-                    a.await.expect("publish ack");
-                }
+            if pending.len() >= 256 {
+                settle(js, subject, pending.drain(..)).await;
             }
         }
-        for a in acks {
-            a.await.expect("publish ack");
-        }
+        settle(js, subject, pending.drain(..)).await;
         messages
     })
+}
+
+/// Awaits each publish ack, sending again what found no stream (see [`publish`]).
+async fn settle(
+    js: &jetstream::Context,
+    subject: &str,
+    pending: impl Iterator<Item = (bytes::Bytes, jetstream::context::PublishAckFuture)>,
+) {
+    use async_nats::jetstream::context::PublishErrorKind;
+    for (payload, ack) in pending {
+        let mut result = ack.await;
+        for _ in 0..10 {
+            match &result {
+                Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let again = js.publish(subject.to_owned(), payload.clone()).await;
+                    result = again.expect("publish").await;
+                }
+                _ => break,
+            }
+        }
+        result.expect("publish ack");
+    }
 }
 
 pub(crate) fn consumer_info(
