@@ -26,6 +26,15 @@ impl Problem {
     }
 }
 
+/// The problem of each `table.key` whose value is 0 but must be at least 1, in order.
+pub fn at_least_one(table: &str, values: &[(&str, u64)]) -> Vec<Problem> {
+    values
+        .iter()
+        .filter(|(_, v)| *v == 0)
+        .map(|(k, _)| Problem::new(format!("{table}.{k}"), "must be at least 1"))
+        .collect()
+}
+
 /// A secret value (API key, token, password, HMAC key): usable, never printed. `Debug`
 /// prints `"<redacted>"`.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::base::{Problem, Secret};
+use crate::base::{Problem, Secret, at_least_one};
 
 use crate::inputs::InputConfig;
 use crate::outputs::{DeadLetterConfig, OutputConfig};
@@ -256,15 +256,6 @@ impl Config {
 /// A (key, message) pair as the components that predate [`Problem`] return it.
 fn problem<K: Into<String>, M: Into<String>>((key, message): (K, M)) -> Problem {
     Problem::new(key, message)
-}
-
-/// The problem of each `section.key` that is 0 but must be at least 1.
-fn at_least_one(section: &str, values: &[(&str, u64)]) -> Vec<Problem> {
-    values
-        .iter()
-        .filter(|(_, v)| *v == 0)
-        .map(|(k, _)| Problem::new(format!("{section}.{k}"), "must be at least 1"))
-        .collect()
 }
 
 impl ApiConfig {

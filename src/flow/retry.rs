@@ -40,19 +40,17 @@ pub fn sink_timing_problems(
     backoff_max_ms: u64,
 ) -> Vec<crate::base::Problem> {
     use crate::base::Problem;
-    let key = |k: &str| format!("{table}.{k}");
-    let mut p: Vec<Problem> = [
-        attempt,
-        ("retry_backoff_ms", backoff_ms),
-        ("retry_backoff_max_ms", backoff_max_ms),
-    ]
-    .into_iter()
-    .filter(|(_, v)| *v == 0)
-    .map(|(k, _)| Problem::new(key(k), "must be at least 1"))
-    .collect();
+    let mut p = crate::base::at_least_one(
+        table,
+        &[
+            attempt,
+            ("retry_backoff_ms", backoff_ms),
+            ("retry_backoff_max_ms", backoff_max_ms),
+        ],
+    );
     if backoff_max_ms < backoff_ms {
         p.push(Problem::new(
-            key("retry_backoff_max_ms"),
+            format!("{table}.retry_backoff_max_ms"),
             "must be at least retry_backoff_ms",
         ));
     }

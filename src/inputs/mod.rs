@@ -134,15 +134,6 @@ fn format_problem(table: &str, format: Option<&str>) -> Option<Problem> {
     })
 }
 
-/// The problem of each numeric key of `table` that is 0 but must be at least 1.
-fn zero_problems(table: &str, values: &[(&str, u64)]) -> Vec<Problem> {
-    values
-        .iter()
-        .filter(|(_, v)| *v == 0)
-        .map(|(k, _)| Problem::new(format!("{table}.{k}"), "must be at least 1"))
-        .collect()
-}
-
 /// Frames one non-empty line of a line format. `w3c` is the file's framing state: the last
 /// W3C `#Fields:` directive seen (web access logs), applied to the data lines after it.
 pub fn line_payload(format: Format, line: &str, w3c: &mut Option<Arc<W3cFields>>) -> Payload {

@@ -35,7 +35,7 @@ fn default_max_line_bytes() -> usize {
 impl StdinInputConfig {
     /// Every problem of the table at key path `table`.
     pub fn problems(&self, table: &str) -> Vec<Problem> {
-        super::zero_problems(table, &[("max_line_bytes", self.max_line_bytes as u64)])
+        crate::base::at_least_one(table, &[("max_line_bytes", self.max_line_bytes as u64)])
     }
 }
 

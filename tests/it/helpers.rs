@@ -126,6 +126,7 @@ impl Daemon {
 
     /// Like [`wait_for`], but a timeout fails with what the daemon said and measured: the last
     /// 80 lines of its log and its `/metrics` series starting with one of `series`.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // used by the Kafka tests
     pub fn wait_for(
         &self,
         what: &str,

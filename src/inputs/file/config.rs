@@ -36,7 +36,7 @@ impl FileInputConfig {
     /// Every problem of the table at key path `table`.
     pub fn problems(&self, table: &str) -> Vec<Problem> {
         let key = |k: &str| format!("{table}.{k}");
-        let mut p = crate::inputs::zero_problems(
+        let mut p = crate::base::at_least_one(
             table,
             &[
                 ("max_line_bytes", self.max_line_bytes as u64),

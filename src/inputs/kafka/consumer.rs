@@ -221,17 +221,7 @@ impl ConsumerContext for InputContext {
             Rebalance::Assign(tpl) => {
                 self.event(metrics::kafka::event::ASSIGNED);
                 let paused = self.paused.load(Ordering::Acquire);
-                let set = if paused {
-                    consumer.pause(tpl)
-                } else {
-                    consumer.resume(tpl)
-                };
-                if let Err(e) = set {
-                    self.metrics
-                        .kafka
-                        .errors
-                        .with_label_values(&[metrics::kafka::error::CONSUME])
-                        .inc();
+                if let Err(e) = set_paused(consumer, tpl, paused, &self.metrics) {
                     tracing::warn!(input = %self.input, error = %e, paused, "kafka input could not set the pause state of its new partitions");
                 }
                 let parts: Vec<String> = tpl
@@ -262,6 +252,28 @@ impl InputContext {
             .with_label_values(&[&self.input, event])
             .inc();
     }
+}
+
+/// Pauses or resumes `partitions` (`pause`); a failure is counted as a consume error and
+/// returned for the caller to log.
+fn set_paused<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    partitions: &TopicPartitionList,
+    pause: bool,
+    m: &Metrics,
+) -> rdkafka::error::KafkaResult<()> {
+    let result = if pause {
+        consumer.pause(partitions)
+    } else {
+        consumer.resume(partitions)
+    };
+    if result.is_err() {
+        m.kafka
+            .errors
+            .with_label_values(&[metrics::kafka::error::CONSUME])
+            .inc();
+    }
+    result
 }
 
 /// A message's outcome, on its way back to the reader.
@@ -468,17 +480,7 @@ impl Reader {
                 return;
             }
         };
-        let result = if pause {
-            self.consumer.pause(&assignment)
-        } else {
-            self.consumer.resume(&assignment)
-        };
-        if let Err(e) = result {
-            self.metrics
-                .kafka
-                .errors
-                .with_label_values(&[metrics::kafka::error::CONSUME])
-                .inc();
+        if let Err(e) = set_paused(&self.consumer, &assignment, pause, &self.metrics) {
             tracing::warn!(input = %self.input, error = %e, pause, "kafka input could not pause or resume its partitions");
             return;
         }

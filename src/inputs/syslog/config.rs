@@ -94,7 +94,7 @@ impl SyslogInputConfig {
                 format!("`{}` is not one of udp, tcp", self.protocol),
             ));
         }
-        p.extend(crate::inputs::zero_problems(
+        p.extend(crate::base::at_least_one(
             table,
             &[
                 ("max_message_bytes", self.max_message_bytes as u64),

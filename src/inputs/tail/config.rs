@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::TailSettings;
 use crate::base::Problem;
-use crate::inputs::{format_problem, line_format, zero_problems};
+use crate::base::at_least_one;
+use crate::inputs::{format_problem, line_format};
 
 /// `[inputs.NAME] type = "tail"`: files matching globs, followed as they grow.
 #[derive(Debug, Clone, Deserialize)]
@@ -70,7 +71,7 @@ impl TailInputConfig {
             }
         }
         p.extend(format_problem(table, self.format.as_deref()));
-        p.extend(zero_problems(
+        p.extend(at_least_one(
             table,
             &[
                 ("fingerprint_lines", self.fingerprint_lines as u64),
