@@ -19,7 +19,7 @@ const USER_FIELDS: &[&str] = &[
     "userIdentity.arn",
     "username",
     "AccountName",
-    "To",
+    "recipient",
 ];
 
 const ADDRESS_FIELDS: &[&str] = &[
@@ -64,6 +64,9 @@ const KEY_FIELDS: &[&str] = &[
 /// Key fields kept per evidence reference, and their length.
 const MAX_KEY_FIELDS: usize = 6;
 const MAX_FIELD_CHARS: usize = 200;
+/// Fields a rule or correlation names: how many, and how long (an analysis sentence list).
+const MAX_NAMED_FIELDS: usize = 16;
+const MAX_NAMED_CHARS: usize = 2000;
 
 fn clean_user(v: &str) -> Option<String> {
     let v = v.trim();
@@ -124,16 +127,31 @@ pub fn primary(entities: &[EntityRef]) -> EntityRef {
         .unwrap_or_else(|| EntityRef::new(EntityKind::Host, crate::verdict::UNKNOWN))
 }
 
-/// The fields of an event that matter to an analyst, cut to a readable length.
-pub fn key_fields(event: &Event, extra: &[&str]) -> BTreeMap<String, String> {
+/// The fields of an event that matter to an analyst: every field `named` (a correlation's group,
+/// the rule's Sigma `fields`, whole up to [`MAX_NAMED_CHARS`]), then the usual key fields up to
+/// [`MAX_KEY_FIELDS`] in all, cut to a readable length.
+pub fn key_fields(event: &Event, named: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for name in extra.iter().chain(KEY_FIELDS) {
-        if out.len() >= MAX_KEY_FIELDS {
+    for name in named.iter().take(MAX_NAMED_FIELDS) {
+        if let Some(v) = event.fields.get(name).and_then(scalar_str) {
+            out.insert(
+                (*name).to_owned(),
+                v.chars().take(MAX_NAMED_CHARS).collect(),
+            );
+        }
+    }
+    let mut usual = 0;
+    for name in KEY_FIELDS {
+        if usual >= MAX_KEY_FIELDS {
             break;
+        }
+        if out.contains_key(*name) {
+            continue;
         }
         if let Some(v) = event.fields.get(name).and_then(scalar_str) {
             let v: String = v.chars().take(MAX_FIELD_CHARS).collect();
             out.insert((*name).to_owned(), v);
+            usual += 1;
         }
     }
     out
@@ -173,7 +191,7 @@ mod tests {
         assert_eq!(primary(&es).kind, EntityKind::Host);
         let sys = ev(
             None,
-            serde_json::json!({"User": "NT AUTHORITY\\SYSTEM", "IpAddress": "127.0.0.1", "To": "a@b.example"}),
+            serde_json::json!({"User": "NT AUTHORITY\\SYSTEM", "IpAddress": "127.0.0.1", "recipient": "a@b.example"}),
         );
         let es = entities(&sys);
         assert_eq!(es, vec![EntityRef::new(EntityKind::User, "a@b.example")]);

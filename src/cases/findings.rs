@@ -170,7 +170,8 @@ pub(super) fn add_hit(case: &mut Case, hit: &Hit, event: &Event, settings: &Case
         }
     };
     let group_fields: Vec<String> = match hit {
-        Hit::Correlation(c) => c.group.keys().cloned().collect(),
+        Hit::Correlation(c) => c.group.keys().chain(&c.rule.fields).cloned().collect(),
+        Hit::Rule(rule) => rule.fields.clone(),
         _ => Vec::new(),
     };
     let extra: Vec<&str> = group_fields.iter().map(String::as_str).collect();

@@ -21,6 +21,7 @@ fn rule_tagged(id: &str, level: Level, tags: &[&str]) -> Arc<RuleMeta> {
         level,
         description: None,
         tags: tags.iter().map(|s| s.to_string()).collect(),
+        fields: Vec::new(),
         path: "t.yml".into(),
         logsource: Default::default(),
         kind: crate::detect::RuleKind::Detection,
@@ -213,7 +214,7 @@ fn events_without_a_host_are_keyed_by_user_then_address() {
         ack: Ack::none(),
     };
     book.observe(
-        &mk(serde_json::json!({"To": "a.smith@corp.example"}), 0),
+        &mk(serde_json::json!({"recipient": "a.smith@corp.example"}), 0),
         now,
     );
     book.observe(&mk(serde_json::json!({"SourceIp": "198.51.100.4"}), 1), now);

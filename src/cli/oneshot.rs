@@ -392,13 +392,25 @@ fn match_line(d: &Detection, hit: &Hit) -> (String, u64, String) {
     let input = d.event.origin.source.to_string();
     let index = d.event.origin.index;
     let value = match hit {
-        Hit::Rule(rule) => json!({
-            "rule_id": rule.id,
-            "rule_title": rule.title,
-            "level": rule.level,
-            "event_index": index,
-            "input": input,
-        }),
+        Hit::Rule(rule) => {
+            let mut v = json!({
+                "rule_id": rule.id,
+                "rule_title": rule.title,
+                "level": rule.level,
+                "event_index": index,
+                "input": input,
+            });
+            // The rule's Sigma `fields`, as the event has them.
+            let named: serde_json::Map<String, serde_json::Value> = rule
+                .fields
+                .iter()
+                .filter_map(|f| Some((f.clone(), d.event.fields.get(f)?.clone())))
+                .collect();
+            if !named.is_empty() {
+                v["fields"] = named.into();
+            }
+            v
+        }
         Hit::Correlation(c) => json!({
             "rule_id": c.rule.id,
             "rule_title": c.rule.title,

@@ -225,13 +225,14 @@ fn meta_of(path: &Path, doc: &Yaml, kind: RuleKind) -> Result<RuleMeta, RuleErro
             None => return Err(RuleError::new(path, id, format!("invalid level {y:?}"))),
         },
     };
-    let tags = match &doc["tags"] {
+    let strings = |y: &Yaml| match y {
         Yaml::Array(a) => a
             .iter()
             .filter_map(|t| t.as_str().map(String::from))
             .collect(),
         _ => Vec::new(),
     };
+    let (tags, fields) = (strings(&doc["tags"]), strings(&doc["fields"]));
     Ok(RuleMeta {
         id: id.unwrap_or_else(|| title.clone()),
         title,
@@ -239,6 +240,7 @@ fn meta_of(path: &Path, doc: &Yaml, kind: RuleKind) -> Result<RuleMeta, RuleErro
         level,
         description: doc["description"].as_str().map(String::from),
         tags,
+        fields,
         path: path.to_path_buf(),
         logsource: logsource_of(doc),
         kind,

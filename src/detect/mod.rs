@@ -110,6 +110,8 @@ pub struct RuleMeta {
     pub level: Level,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    /// The rule's Sigma `fields`: event fields an analyst reads first; evidence shows them.
+    pub fields: Vec<String>,
     pub path: PathBuf,
     pub logsource: LogSource,
     pub kind: RuleKind,

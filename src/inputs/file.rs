@@ -11,7 +11,8 @@
 //! at [`FileLimits::max_line_bytes`] ([`super::lines`]). Formats parsed as one document
 //! (packet captures, emails, Zeek logs, XML, JSON that is not NDJSON) are read whole, up to
 //! [`FileLimits::max_document_bytes`]: a larger file (or decompressed content) is not read but
-//! dead-lettered with the reason — never cut short silently. EVTX is framed chunk by chunk.
+//! dead-lettered with the reason — never cut short silently. EVTX is framed chunk by chunk;
+//! mailboxes (mbox) message by message ([`super::mbox`]), each message up to the same limit.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -142,7 +143,12 @@ fn read_roots(
     let (input, dead) = (reader.input.clone(), reader.dead);
     for root in paths {
         if root.is_dir() {
-            for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+            // A Maildir's `tmp/` holds messages still being delivered: `cur/` and `new/` are read.
+            let walk = walkdir::WalkDir::new(root)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| !maildir_tmp(e.path()));
+            for entry in walk {
                 if shutdown.is_cancelled() {
                     return;
                 }
@@ -169,6 +175,15 @@ fn read_roots(
             break;
         }
     }
+}
+
+/// The `tmp/` folder of a Maildir (a sibling of `cur/` and `new/`).
+fn maildir_tmp(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "tmp")
+        && path.is_dir()
+        && path
+            .parent()
+            .is_some_and(|p| p.join("cur").is_dir() && p.join("new").is_dir())
 }
 
 /// Sends a framing failure to the dead-letter output (no acknowledgement: files are re-read).
@@ -321,6 +336,40 @@ fn read_file(
             ),
             Err(reason) => send_dead(dead, fail(Position::Byte(0), format, reason)),
         },
+        // A mailbox (mbox, or one message with its postmark line) is read message by message.
+        Format::Eml if super::mbox::is_mbox(&head[..head_len]) => {
+            let mut stream = match content.reader() {
+                Ok(r) => r,
+                Err(e) => {
+                    return send_dead(
+                        dead,
+                        fail(Position::Byte(0), format, format!("cannot read: {e}")),
+                    );
+                }
+            };
+            let split = super::mbox::split(&mut stream, max_document, |framed| match framed {
+                super::mbox::Framed::Message { offset, bytes } => {
+                    send(origin(offset), Payload::Document { format, bytes })
+                }
+                super::mbox::Framed::TooLarge { offset, bytes } => send_dead(
+                    dead,
+                    fail(
+                        Position::Byte(offset),
+                        format,
+                        format!(
+                            "a message of the mailbox ({bytes} bytes) is larger than max_document_bytes ({max_document} bytes); it is skipped, the next one is read"
+                        ),
+                    ),
+                ),
+            });
+            match split {
+                Ok(sent) => sent,
+                Err(e) => send_dead(
+                    dead,
+                    fail(Position::Byte(0), format, format!("cannot read: {e}")),
+                ),
+            }
+        }
         Format::Pcap | Format::Eml | Format::Zeek => match content.whole(max_document) {
             Ok(bytes) => send(origin(0), Payload::Document { format, bytes }),
             Err(reason) => send_dead(dead, fail(Position::Byte(0), format, reason)),

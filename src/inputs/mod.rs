@@ -14,6 +14,7 @@
 pub mod file;
 pub mod kafka;
 pub mod lines;
+pub mod mbox;
 pub mod nats;
 pub mod stdin;
 pub mod syslog;

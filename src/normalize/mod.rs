@@ -318,7 +318,9 @@ fn parse_payload(
         }
         Payload::Document { format, bytes } => match format {
             Format::Pcap => pcap::parse_document(&bytes, &origin.source, &origin.input, received),
-            Format::Eml => eml::parse_document(&bytes, &origin.source, &origin.input, received),
+            Format::Eml => {
+                eml::parse_message_at(&bytes, &origin.source, &origin.input, received, origin.index)
+            }
             Format::Zeek => zeek::parse_document(&bytes, &origin.source, &origin.input, received),
             other => vec![Err(ParseError {
                 format: other,

@@ -201,7 +201,7 @@ pub struct Evidence {
     pub source: String,
     pub index: u64,
     /// The event fields that mattered (process, command line, destination, indicator …),
-    /// values cut to 200 characters.
+    /// usual ones cut to 200 characters, those the rule names (Sigma `fields`) to 2,000.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
 }

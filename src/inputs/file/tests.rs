@@ -279,3 +279,74 @@ fn documents_over_the_cap_are_dead_lettered_not_cut() {
     assert!(dead.is_empty());
     assert_eq!(recs.len(), 300);
 }
+
+const MESSAGE: &str =
+    "From: a@sender.example\nTo: b@corp.example\nSubject: s\nMessage-ID: <m@x>\n\nbody\n";
+
+#[test]
+fn a_mailbox_is_read_message_by_message_and_an_oversized_one_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("reported.mbox");
+    let big = format!("{MESSAGE}{}\n", "x".repeat(4000));
+    let text = format!(
+        "From a@sender.example Mon Jan  1 00:00:00 2024\n{MESSAGE}\nFrom c@sender.example Mon Jan  1 00:01:00 2024\n{big}\nFrom d@sender.example Mon Jan  1 00:02:00 2024\n{MESSAGE}"
+    );
+    std::fs::write(&p, &text).unwrap();
+    let limits = FileLimits {
+        max_document_bytes: 1000,
+        ..FileLimits::default()
+    };
+    let (recs, dead, report) = run_with(std::slice::from_ref(&p), limits);
+    assert_eq!(report.files, 1);
+    assert_eq!(recs.len(), 2, "two messages fit the limit");
+    let offsets: Vec<u64> = recs.iter().map(|r| r.origin.index).collect();
+    assert_eq!(offsets[0], 0);
+    assert_eq!(offsets[1] as usize, text.find("From d@").unwrap());
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].reason.contains("larger than max_document_bytes"),
+        "{}",
+        dead[0].reason
+    );
+    // Each message parses to its own events, with distinct indices.
+    let mut ids = std::collections::BTreeSet::new();
+    for r in recs {
+        let Payload::Document { bytes, .. } = r.payload else {
+            panic!("a message is a document")
+        };
+        let events = crate::normalize::eml::parse_message_at(
+            &bytes,
+            &r.origin.source,
+            &r.origin.input,
+            Utc::now(),
+            r.origin.index,
+        );
+        let event = events[0].as_ref().unwrap();
+        assert_eq!(
+            event.fields.get("Subject").and_then(Value::as_str),
+            Some("s")
+        );
+        assert!(ids.insert(event.id.clone()));
+    }
+}
+
+#[test]
+fn a_maildir_reads_cur_and_new_and_skips_messages_still_in_tmp() {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        std::fs::write(
+            dir.path()
+                .join(sub)
+                .join(format!("1701.M1P1.host:2,S-{sub}")),
+            MESSAGE,
+        )
+        .unwrap();
+    }
+    let (recs, dead, report) = run(&[dir.path().to_path_buf()]);
+    assert!(dead.is_empty());
+    assert_eq!(report.files, 2);
+    let sources: Vec<String> = recs.iter().map(|r| r.origin.source.to_string()).collect();
+    assert!(sources.iter().all(|s| !s.ends_with("S-tmp")), "{sources:?}");
+    assert_eq!(recs.len(), 2);
+}

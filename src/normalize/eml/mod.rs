@@ -41,6 +41,11 @@
 //! message's own text and HTML body parts (`http`/`https` only, deduplicated by URL and anchor
 //! text), not from attachments or nested messages. Bounds: 128 attachments (nested messages
 //! followed 4 deep), 256 URLs, 256-character anchor texts.
+//!
+//! The message event also carries the phishing analysis of [`phishing`] (`phishing_score`,
+//! `phishing_verdict`, `phishing_findings`, `phishing_<family>`); links read from QR codes in
+//! images become URL events with `url_source: qr_code`. A message of a mailbox is parsed with
+//! [`parse_message_at`]: its events are indexed from its byte offset in the file.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -107,13 +112,25 @@ pub fn parse_document(
     input: &Arc<str>,
     received: DateTime<Utc>,
 ) -> Vec<Result<Event, ParseError>> {
-    let (body, offset) = strip_envelope(bytes);
+    parse_message_at(bytes, source, input, received, 0)
+}
+
+/// [`parse_document`] for a message at byte `offset` of its file (a mailbox): its events take
+/// the indices `offset`, `offset + 1`, … (a message is longer than its event count).
+pub fn parse_message_at(
+    bytes: &[u8],
+    source: &Arc<str>,
+    input: &Arc<str>,
+    received: DateTime<Utc>,
+    offset: u64,
+) -> Vec<Result<Event, ParseError>> {
+    let (body, skipped) = strip_envelope(bytes);
     let error = |reason: &str| {
         vec![Err(ParseError {
             format: Format::Eml,
             input: input.clone(),
             file: source.clone(),
-            position: Position::Byte(offset as u64),
+            position: Position::Byte(offset + skipped as u64),
             reason: reason.to_owned(),
             raw: Some(super::excerpt(&String::from_utf8_lossy(
                 &body[..body.len().min(512)],
@@ -131,9 +148,9 @@ pub fn parse_document(
     let origin = |index: u64| Origin {
         input: input.clone(),
         source: source.clone(),
-        index,
+        index: offset + index,
     };
-    let email_id = EventId::derive(source, 0);
+    let email_id = EventId::derive(source, offset);
     let mut fields = message_fields(&msg);
     let time = fields
         .get("Date")
@@ -157,6 +174,25 @@ pub fn parse_document(
     collect_attachments(&msg, 0, &mut attachments);
     let mut urls = Vec::new();
     collect_urls(&msg, &mut urls);
+    let analysis = phishing::analyse(&phishing::Input {
+        msg: &msg,
+        fields: &fields,
+        attachments: &attachments,
+        urls: &urls,
+    });
+    analysis.write(&mut fields);
+    for url in &analysis.qr_urls {
+        if urls.len() < MAX_URLS
+            && let Some(host) = url_host(url)
+        {
+            let mut f = Map::new();
+            f.insert("url".into(), url.as_str().into());
+            f.insert("url_host".into(), host.into());
+            f.insert("url_source".into(), "qr_code".into());
+            f.insert("text_domain_mismatch".into(), false.into());
+            urls.push(f);
+        }
+    }
     fields.insert("attachment_count".into(), attachments.len().into());
     fields.insert(
         "attachment_names".into(),
@@ -524,6 +560,7 @@ fn collect_attachments(msg: &Message<'_>, depth: usize, out: &mut Vec<Map<String
 
 mod attachment;
 mod links;
+pub mod phishing;
 #[cfg(test)]
 mod tests;
 
