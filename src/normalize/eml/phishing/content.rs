@@ -228,6 +228,14 @@ const LURE_PATHS: &[&str] = &[
     "desbloqueio",
 ];
 
+/// The free-hosting or app platform `host` is on, if any.
+pub fn free_host(host: &str) -> Option<&'static str> {
+    FREE_HOSTS
+        .iter()
+        .copied()
+        .find(|d| host == *d || host.ends_with(&format!(".{d}")))
+}
+
 fn listed_host<'l>(host: &str, list: &'l [&'l str]) -> Option<&'l str> {
     list.iter()
         .copied()
@@ -244,6 +252,7 @@ pub fn urls(x: &Facts<'_>, urls: &[Map<String, Value>], a: &mut Analysis) {
     };
     let mut hosts = std::collections::BTreeSet::new();
     let recipient = x.recipient.to_ascii_lowercase();
+    let sender_site = brands::registrable(x.from_domain);
     for u in urls {
         let url = u.get("url").and_then(Value::as_str).unwrap_or("");
         let Some(host) = u.get("url_host").and_then(Value::as_str) else {
@@ -337,7 +346,9 @@ pub fn urls(x: &Facts<'_>, urls: &[Map<String, Value>], a: &mut Analysis) {
         ]
         .iter()
         .any(|w| path.contains(w));
-        if recipient.len() > 3 && !unsubscribe && path.contains(&recipient) {
+        // The sender's own site may well know the reader's address (its newsletter links).
+        let own = !x.from_domain.is_empty() && brands::registrable(host) == sender_site;
+        if recipient.len() > 3 && !unsubscribe && !own && path.contains(&recipient) {
             add(
                 a,
                 "recipient",
@@ -356,7 +367,7 @@ pub fn urls(x: &Facts<'_>, urls: &[Map<String, Value>], a: &mut Analysis) {
                 format!("a link shows {shown} but goes to {host}"),
             );
         }
-        if u.get("url_source").and_then(Value::as_str) == Some("html_form") && !brand_own {
+        if u.get("url_source").and_then(Value::as_str) == Some("html_form") && !brand_own && !own {
             add(
                 a,
                 "form",
@@ -368,10 +379,11 @@ pub fn urls(x: &Facts<'_>, urls: &[Map<String, Value>], a: &mut Analysis) {
     let words = x.text_lower.split_whitespace().count();
     if hosts.len() == 1 && words < 30 && !x.list && !urls.is_empty() {
         let host = hosts.iter().next().map_or("", String::as_str);
+        let untitled = x.subject.trim().is_empty();
         add(
             a,
             "lone",
-            8,
+            if untitled { 15 } else { 8 },
             format!("a short message ({words} words) whose only purpose is one link to {host}"),
         );
     }
@@ -443,6 +455,32 @@ pub fn html(msg: &Message<'_>, x: &Facts<'_>, a: &mut Analysis) {
             format!("a script decodes hidden content ({p})"),
         );
     }
+    // A mailto: link that opens a reply to a free-mail mailbox: answers (and credentials) go to
+    // whoever holds it, not to the organisation the message speaks for.
+    let from = x.from.to_ascii_lowercase();
+    for (at, _) in lower.match_indices("mailto:") {
+        let addr: String = lower[at + 7..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || "@._%+-".contains(*c))
+            .collect();
+        let domain = addr.rsplit_once('@').map_or("", |(_, d)| d);
+        let known = a.findings.iter().any(|f| f.evidence.contains(&addr));
+        if !domain.is_empty()
+            && addr != from
+            && addr != x.recipient
+            && !known
+            && super::free_mail(domain)
+        {
+            a.add(
+                Signal::Sender,
+                20,
+                format!(
+                    "a link opens a message to {addr}, a free-mail mailbox that is not the sender's"
+                ),
+            );
+            break;
+        }
+    }
     for scheme in [
         "href=\"javascript:",
         "href='javascript:",
@@ -496,10 +534,19 @@ pub fn html(msg: &Message<'_>, x: &Facts<'_>, a: &mut Analysis) {
     let images = lower.matches("<img").count();
     let words = x.text_lower.split_whitespace().count();
     if images >= 1 && words < 15 {
+        // A picture and a link is all there is: the text a filter would read is in the image.
+        let linked = lower.contains("<a ");
         a.add(
             Signal::Html,
-            10,
-            format!("the body is images with almost no text ({images} image(s), {words} words)"),
+            if linked { 20 } else { 10 },
+            format!(
+                "the body is images with almost no text ({images} image(s), {words} words){}",
+                if linked {
+                    ", and the images are links"
+                } else {
+                    ""
+                }
+            ),
         );
     }
 }

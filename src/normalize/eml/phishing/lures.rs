@@ -24,6 +24,9 @@ pub enum Lure {
     Urgency,
     /// A greeting that does not know the reader ("Dear Customer", "Dear Email Owner").
     GenericGreeting,
+    /// The offers of scam marketing: miracle cures and weight loss, gambling, adult content,
+    /// get-rich schemes.
+    ScamOffer,
 }
 
 impl Lure {
@@ -39,6 +42,7 @@ impl Lure {
             Lure::Extortion => "extortion",
             Lure::Urgency => "urgency",
             Lure::GenericGreeting => "generic greeting",
+            Lure::ScamOffer => "scam offer",
         }
     }
 }
@@ -263,11 +267,15 @@ const PHRASES: &[(Lure, &[&str])] = &[
     (
         Lure::Prize,
         &[
+            "casino",
+            "no deposit",
+            "deposit bonus",
+            "lucky winner",
+            "you are the lucky",
+            "récompense",
+            "recompensa",
             "you have won",
             "you've won",
-            "you won",
-            "winner",
-            "congratulations",
             "claim your prize",
             "claim your reward",
             "claim your gift",
@@ -276,13 +284,10 @@ const PHRASES: &[(Lure, &[&str])] = &[
             "you have been selected",
             "you've been selected",
             "lucky day",
-            "lottery",
             "sweepstakes",
-            "jackpot",
             "cash prize",
             "gift card",
             "free spins",
-            "bonus",
             "giveaway",
             // pt
             "parabéns",
@@ -330,8 +335,6 @@ const PHRASES: &[(Lure, &[&str])] = &[
             "million dollars",
             "million us dollars",
             "million usd",
-            "donation",
-            "charity",
             "business proposal",
             "business proposition",
             "investment proposal",
@@ -345,7 +348,6 @@ const PHRASES: &[(Lure, &[&str])] = &[
             "contact me through",
             "your personal email",
             "your whatsapp",
-            "god bless",
             "dear friend",
             "dear beloved",
             "dear email owner",
@@ -360,9 +362,7 @@ const PHRASES: &[(Lure, &[&str])] = &[
             "beneficiario",
             "donación",
             "propuesta de negocio",
-            "héritage",
             "erbschaft",
-            "your country",
             "foreign partner",
             "invest in your country",
             "transfer the funds",
@@ -396,7 +396,6 @@ const PHRASES: &[(Lure, &[&str])] = &[
             "staking",
             "stake your",
             "withdraw your",
-            "withdrawal",
             "mining balance",
             "usdt",
             "ethereum",
@@ -410,6 +409,11 @@ const PHRASES: &[(Lure, &[&str])] = &[
     (
         Lure::Romance,
         &[
+            "hot russian",
+            "hot women",
+            "hot girls",
+            "girls in your area",
+            "adult dating",
             "looking for a lover",
             "looking for a man",
             "looking for a serious",
@@ -433,14 +437,10 @@ const PHRASES: &[(Lure, &[&str])] = &[
             "my pictures",
             "my picture",
             "your age",
-            "lonely woman",
             "single woman",
             "beautiful woman",
             "looking for love",
             "find love",
-            "sweetheart",
-            "kisses",
-            "handsome",
             "hot girls",
             "girls in your area",
             "adult dating",
@@ -462,22 +462,20 @@ const PHRASES: &[(Lure, &[&str])] = &[
     (
         Lure::Extortion,
         &[
+            "hacked you",
+            "i'm hacked",
+            "stolen your",
+            "stolen you",
             "i hacked",
             "hacked your",
             "access to your device",
             "recorded you",
-            "webcam",
             "your browsing history",
             "adult website",
-            "porn",
             "i have your password",
             "pay me",
             "send the bitcoin",
             "you have 48 hours",
-            "your contacts",
-            "your secret",
-            "spyware",
-            "trojan",
         ],
     ),
     (
@@ -519,6 +517,83 @@ const PHRASES: &[(Lure, &[&str])] = &[
         ],
     ),
     (
+        Lure::ScamOffer,
+        &[
+            // en
+            "lose weight",
+            "weight loss",
+            "losing weight",
+            "lost weight",
+            "belly fat",
+            "burn fat",
+            "fat burning",
+            "pounds in",
+            "lbs in",
+            "diet pill",
+            "keto",
+            "blood sugar",
+            "diabetes",
+            "joint pain",
+            "erectile",
+            "viagra",
+            "cialis",
+            "enlargement",
+            "anti-aging",
+            "wrinkles",
+            "hair loss",
+            "regrow",
+            "miracle",
+            "doctors hate",
+            "this one trick",
+            "weird trick",
+            "casino",
+            "free spins",
+            "jackpot",
+            "betting",
+            "slots",
+            "make money from home",
+            "work from home",
+            "passive income",
+            "earn money online",
+            "get rich",
+            "financial freedom",
+            "double your money",
+            "guaranteed income",
+            "trading bot",
+            "adult content",
+            "naked",
+            "sexdate",
+            "sex date",
+            "horny singles",
+            // pt
+            "emagrecer",
+            "perder peso",
+            "queimar gordura",
+            "ganhe dinheiro",
+            "renda extra",
+            "cassino",
+            "apostas",
+            "rodadas gratis",
+            // es
+            "bajar de peso",
+            "perder peso",
+            "quemar grasa",
+            "gane dinero",
+            "ingresos extra",
+            "apuestas",
+            "tiradas gratis",
+            // nl / fr / de
+            "afvallen",
+            "gewicht verliezen",
+            "spannende afspraak",
+            "vaste relatie",
+            "geld verdienen",
+            "perdre du poids",
+            "abnehmen",
+            "gratis spins",
+        ],
+    ),
+    (
         Lure::GenericGreeting,
         &[
             "dear customer",
@@ -554,27 +629,49 @@ struct Matcher {
     phrases: Vec<&'static str>,
 }
 
+/// Text as a filter-evading sender cannot vary it: compatibility-folded (styled and fullwidth
+/// letters read as plain ones), accents and other combining marks dropped (`wállét` is `wallet`),
+/// lower-case. Phrases and texts are compared in this form.
+pub fn fold_text(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    text.nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .collect::<String>()
+        .to_lowercase()
+}
+
 static MATCHER: LazyLock<Matcher> = LazyLock::new(|| {
     let mut lures = Vec::new();
     let mut phrases = Vec::new();
+    let mut folded = Vec::new();
     for (lure, list) in PHRASES {
         for p in *list {
             lures.push(*lure);
             phrases.push(*p);
+            folded.push(fold_text(p));
         }
     }
     #[allow(clippy::expect_used)]
     let ac = AhoCorasickBuilder::new()
         .match_kind(MatchKind::LeftmostLongest)
-        .build(&phrases)
+        .build(&folded)
         .expect("the lure phrases are a valid automaton");
     Matcher { ac, lures, phrases }
 });
 
-/// The lures in `text` (lower-case): each kind once, with the first phrase that showed it.
-pub fn find(text: &str) -> Vec<(Lure, &'static str)> {
+/// One kind of lure in a text: the first phrase that showed it and how many distinct phrases did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub lure: Lure,
+    pub phrase: &'static str,
+    pub phrases: usize,
+}
+
+/// The lures in `text` (lower-case), each kind once, in [`Lure`] order.
+pub fn find_all(text: &str) -> Vec<Found> {
     let m = &*MATCHER;
-    let mut out: Vec<(Lure, &'static str)> = Vec::new();
+    let mut out: Vec<(Lure, Vec<&'static str>)> = Vec::new();
     for hit in m.ac.find_iter(text) {
         let before = text[..hit.start()].chars().next_back();
         let after = text[hit.end()..].chars().next();
@@ -583,12 +680,21 @@ pub fn find(text: &str) -> Vec<(Lure, &'static str)> {
             continue;
         }
         let lure = m.lures[hit.pattern().as_usize()];
-        if !out.iter().any(|(l, _)| *l == lure) {
-            out.push((lure, m.phrases[hit.pattern().as_usize()]));
+        let phrase = m.phrases[hit.pattern().as_usize()];
+        match out.iter_mut().find(|(l, _)| *l == lure) {
+            Some((_, list)) if !list.contains(&phrase) => list.push(phrase),
+            Some(_) => {}
+            None => out.push((lure, vec![phrase])),
         }
     }
-    out.sort();
-    out
+    out.sort_by_key(|(l, _)| *l);
+    out.into_iter()
+        .map(|(lure, list)| Found {
+            lure,
+            phrase: list[0],
+            phrases: list.len(),
+        })
+        .collect()
 }
 
 /// A sum of money an advance-fee or prize lure dangles: six figures or more with a currency
@@ -600,8 +706,8 @@ pub fn money(text: &str) -> Option<String> {
         regex::Regex::new(concat!(
             r"(?i)(?:(?:us\s?\$|\$|usd|eur|€|£|gbp|r\$)\s?\d{1,3}(?:[.,\s]\d{3}){2,}(?:[.,]\d{2})?",
             r"|\d{1,3}(?:[.,]\d{3}){2,}(?:[.,]\d{2})?\s?(?:usd|us dollars|dollars|euros?|eur|€|\$|pounds|gbp)",
-            r"|(?:us\s?\$|\$|usd|eur|€|£|r\$)?\s?\d+(?:[.,]\d+)?\s?(?:million|billion|milhões|milhão|millones|millón|millions)\s(?:of\s|de\s)?(?:us\s|united states\s)?(?:dollars|usd|euros?|pounds|reais|dólares)",
-            r"|\b\d+[.,]\d{3,8}[\s._]?(?:btc|bitcoin|eth|usdt)\b)"
+            r"|(?:us\s?\$|\$|usd|eur|€|£|r\$)?\s?\d+(?:[.,]\d+)?\s?(?:million|billion|milhoes|milhao|millones|millon|millions)\s(?:of\s|de\s)?(?:us\s|united states\s)?(?:dollars|usd|euros?|pounds|reais|dolares)",
+            r"|\d+[.,]\d{3,8}[\s._]{0,2}(?:btc|bitcoin|eth|usdt)\b)"
         ))
         .expect("the money pattern compiles")
     });
@@ -614,7 +720,7 @@ mod tests {
 
     #[test]
     fn phrases_are_found_on_word_boundaries_in_three_languages() {
-        let kinds = |t: &str| find(t).into_iter().map(|(l, _)| l).collect::<Vec<_>>();
+        let kinds = |t: &str| find_all(t).into_iter().map(|f| f.lure).collect::<Vec<_>>();
         assert_eq!(
             kinds("please verify your account within 24 hours"),
             vec![Lure::Credential, Lure::Urgency]
@@ -636,7 +742,7 @@ mod tests {
             Some("$2,500,000.00")
         );
         assert!(money("us$ 10.5 million dollars").is_some());
-        assert!(money("4,5 milhões de dólares").is_some());
+        assert!(money(&fold_text("4,5 milhões de dólares")).is_some());
         assert_eq!(money("balance 0.7495 btc").as_deref(), Some("0.7495 btc"));
         assert!(money("the invoice is $45.00").is_none());
         assert!(money("4.5 million users run linux").is_none());

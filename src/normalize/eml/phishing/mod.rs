@@ -17,8 +17,8 @@
 //! the reader's mailbox in the subject) and **obfuscation** (mixed-script words, invisible
 //! characters, subjects spelt with separators instead of spaces).
 //!
-//! The message event gets `phishing_score` (0–100), `phishing_verdict` (`phishing` ≥ 70,
-//! `suspicious` ≥ 40, else `clean`), `phishing_signals` (the families that fired),
+//! The message event gets `phishing_score` (0–100), `phishing_verdict` (`phishing` ≥ 60,
+//! `suspicious` ≥ 35, else `clean`: the thresholds of the case verdict), `phishing_signals` (the families that fired),
 //! `phishing_findings` (`[{signal, weight, evidence}]`) and, per family that fired,
 //! `phishing_<family>`: its findings as one sentence list, which the pack's rules cite. Nothing
 //! here reads the message's date: the same message scores the same whenever it was sent.
@@ -34,10 +34,11 @@ use super::{Message, links};
 use brands::Lookalike;
 use lures::Lure;
 
-/// Score at or above which a message is concluded phishing.
-pub const PHISHING: u32 = 70;
-/// Score at or above which a message is concluded suspicious.
-pub const SUSPICIOUS: u32 = 40;
+/// Score at or above which a message is concluded phishing (the verdict's incident threshold).
+pub const PHISHING: u32 = 60;
+/// Score at or above which a message is concluded suspicious (the verdict's suspicious
+/// threshold).
+pub const SUSPICIOUS: u32 = 35;
 
 /// A family of signals: one pack rule each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -94,7 +95,7 @@ impl Signal {
             Signal::Html => 40,
             Signal::Attachment => 60,
             Signal::Qr => 25,
-            Signal::Lure => 35,
+            Signal::Lure => 45,
             Signal::Obfuscation => 20,
         }
     }
@@ -129,12 +130,24 @@ impl Analysis {
         self.findings.iter().any(|f| f.signal == signal)
     }
 
-    /// Families that fired.
+    /// Families whose findings add up to 10 or more: one weak hint (a lone link, a bare "Re:")
+    /// does not count as a voice that agrees.
     fn families(&self) -> usize {
-        Signal::ALL.iter().filter(|s| self.has(**s)).count()
+        Signal::ALL
+            .iter()
+            .filter(|s| {
+                self.findings
+                    .iter()
+                    .filter(|f| f.signal == **s)
+                    .map(|f| f.weight)
+                    .sum::<u32>()
+                    >= 10
+            })
+            .count()
     }
 
-    /// Independent tells corroborate each other: +10 for each family beyond the first, up to +30.
+    /// Independent tells corroborate each other: +10 for each family beyond the first (of those
+    /// that weigh 10 or more), up to +30.
     pub fn agreement(&self) -> u32 {
         (10 * self.families().saturating_sub(1) as u32).min(30)
     }
@@ -222,6 +235,7 @@ pub fn analyse(input: &Input<'_>) -> Analysis {
     let facts = Facts::new(input, &text);
     sender(&facts, &mut a);
     brand(&facts, input, &mut a);
+    forwarded(&facts, input, &text, &mut a);
     lookalike(&facts, input, &mut a);
     auth(&facts, &mut a);
     content::urls(&facts, input.urls, &mut a);
@@ -308,11 +322,7 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// NFKC-folded, lower-case text.
-fn fold_text(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    text.nfkc().collect::<String>().to_lowercase()
-}
+use lures::fold_text;
 
 /// Free-mail providers: anyone can open a mailbox there under any display name.
 fn free_mail(domain: &str) -> bool {
@@ -446,6 +456,15 @@ const ROLE_WORDS: &[&str] = &[
     "soporte",
     "equipo",
     "seguridad",
+    "order",
+    "invoice",
+    "receipt",
+    "payment",
+    "confirmation",
+    "reward",
+    "rewards",
+    "winner",
+    "prize",
 ];
 
 /// Honorifics and offices the advance-fee persona takes.
@@ -529,7 +548,7 @@ fn sender(x: &Facts<'_>, a: &mut Analysis) {
         if let Some((b, _)) = brand {
             a.add(
                 Signal::Sender,
-                25,
+                35,
                 format!(
                     "the display name '{}' speaks for {} from a free-mail mailbox ({})",
                     x.from_name, b.name, x.from
@@ -603,6 +622,33 @@ fn sender(x: &Facts<'_>, a: &mut Analysis) {
             ),
         );
     }
+    if let Some(host) = content::free_host(x.from_domain) {
+        a.add(
+            Signal::Sender,
+            20,
+            format!(
+                "the message comes from {}, an app or hosting platform's domain anyone can send from ({host})",
+                x.from_domain
+            ),
+        );
+    }
+    if !x.from.is_empty() && !x.from.contains('@') || x.from.ends_with('@') {
+        a.add(
+            Signal::Sender,
+            15,
+            format!("the From header holds no valid address ('{}')", x.from),
+        );
+    }
+    if machine_host(x.from_domain) {
+        a.add(
+            Signal::Sender,
+            15,
+            format!(
+                "the sender domain {} is a machine's address (an IP address or localhost in its name), not an organisation's",
+                x.from_domain
+            ),
+        );
+    }
     let local = x
         .from
         .rsplit_once('@')
@@ -643,20 +689,149 @@ fn sender(x: &Facts<'_>, a: &mut Analysis) {
     }
 }
 
-/// A run of five consonants (y counts as a vowel) that no language spells: `cjckl`, `qlhcz`.
+/// A forward (what users send a SOC's phishing mailbox) is judged by the sender of the message
+/// it forwards too: the first `From:`/`De:`/`Von:` line of a forwarded header block in the body
+/// is read as a sender, with the same checks (the authentication results and Reply-To of the
+/// forward are the forwarder's, not the original's).
+fn forwarded(x: &Facts<'_>, input: &Input<'_>, text: &str, a: &mut Analysis) {
+    static HEADER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        #[allow(clippy::expect_used)]
+        regex::Regex::new(concat!(
+            r#"(?i)\b(?:from|de|von|van|da|od|från|fra)\s*:\s*"?([^"<>:@]{0,80}?)"?\s*[<\[(]?"#,
+            r"(?:mailto:)?([a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})[>\])]?",
+            r"\s*(?:sent|enviado|enviada|date|data|fecha|gesendet|verzonden|envoyé|to|para|an|aan|à|subject|assunto|asunto)\s*:"
+        ))
+        .expect("the forwarded-header pattern compiles")
+    });
+    let subject = x.subject_lower.trim_start();
+    let forward = ["fw:", "fwd:", "enc:", "tr:", "wg:", "rv:", "fw :", "fwd :"]
+        .iter()
+        .any(|p| subject.starts_with(p))
+        || [
+            "forwarded message",
+            "original message",
+            "mensagem encaminhada",
+            "mensaje reenviado",
+            "message transféré",
+            "weitergeleitete nachricht",
+        ]
+        .iter()
+        .any(|m| x.text_lower.contains(m));
+    if !forward {
+        return;
+    }
+    let Some(c) = HEADER.captures(text) else {
+        return;
+    };
+    let addr = c.get(2).map_or("", |m| m.as_str()).to_ascii_lowercase();
+    let name = c.get(1).map_or("", |m| m.as_str()).trim().to_owned();
+    let Some(domain) = addr.rsplit_once('@').map(|(_, d)| d.to_owned()) else {
+        return;
+    };
+    if addr == x.from.to_ascii_lowercase() {
+        return;
+    }
+    let mut fields = input.fields.clone();
+    for k in [
+        "Reply-To",
+        "reply_to_domain",
+        "Return-Path",
+        "return_path_domain",
+        "spf",
+        "dkim",
+        "dmarc",
+    ] {
+        fields.remove(k);
+    }
+    fields.insert("From".into(), addr.clone().into());
+    fields.insert("from_domain".into(), domain.clone().into());
+    fields.insert("from_name".into(), name.clone().into());
+    let original = Input {
+        msg: input.msg,
+        fields: &fields,
+        attachments: input.attachments,
+        urls: input.urls,
+    };
+    let facts = Facts::new(&original, text);
+    let mut b = Analysis::default();
+    sender(&facts, &mut b);
+    brand(&facts, &original, &mut b);
+    if let Some((brand, kind)) = brands::lookalike(&domain) {
+        b.add(
+            Signal::Lookalike,
+            lookalike_weight(brand, &kind),
+            format!(
+                "the sender domain {domain} {} {}",
+                describe(&kind),
+                brand.name
+            ),
+        );
+    }
+    for f in b.findings {
+        // Body-level checks already ran on this message.
+        if f.evidence.starts_with("the text asks")
+            || f.evidence.starts_with("the message speaks of")
+        {
+            continue;
+        }
+        a.add(
+            f.signal,
+            f.weight,
+            format!("in the forwarded message from {addr}: {}", f.evidence),
+        );
+    }
+}
+
+/// A host named after an IP address (`45-33-35-202.ip.example.net`) or `localhost.…`.
+fn machine_host(host: &str) -> bool {
+    static IP_NAME: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        #[allow(clippy::expect_used)]
+        regex::Regex::new(r"(?:^|[.-])\d{1,3}[-.]\d{1,3}[-.]\d{1,3}[-.]\d{1,3}(?:[.-]|$)")
+            .expect("the IP-name pattern compiles")
+    });
+    !host.is_empty()
+        && (host.starts_with("localhost.")
+            || host.contains(".localhost.")
+            || IP_NAME.is_match(host)
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok())
+}
+
+/// A display name as it reads: confusable characters folded to the letters they imitate, a
+/// capital I between lower-case letters read as an l (`WaIIet`), separators as spaces.
+fn display_skeleton(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in chars.iter().enumerate() {
+        let lower_near = |j: Option<&char>| j.is_some_and(|c| c.is_lowercase() || *c == 'I');
+        let c = if *c == 'I'
+            && (lower_near(chars.get(i + 1)) && i > 0 && lower_near(chars.get(i - 1)))
+        {
+            'l'
+        } else {
+            *c
+        };
+        out.push(c);
+    }
+    let skeleton: String = unicode_security::skeleton(&out).collect();
+    fold_text(&skeleton).replace(['-', '_', '.'], " ")
+}
+
+/// A run of consonants (y counts as a vowel) that no language spells: six in a row (`qlhczk`),
+/// or five in a long name (`clarehultzwlucjckl`), where words like `mindspring` stay below.
 fn machine_made(name: &str) -> bool {
-    let mut run = 0;
+    let (mut run, mut longest) = (0, 0);
     for c in name.chars() {
         if c.is_ascii_alphabetic() && !"aeiouy".contains(c.to_ascii_lowercase()) {
             run += 1;
-            if run >= 5 {
-                return true;
-            }
+            longest = longest.max(run);
         } else {
             run = 0;
         }
     }
-    false
+    longest >= 6 || (longest >= 5 && name.len() >= 12)
 }
 
 /// The text asks the reader to write to a free-mail mailbox that is not the sender's.
@@ -737,13 +912,28 @@ fn brand(x: &Facts<'_>, input: &Input<'_>, a: &mut Analysis) {
         return;
     }
     let not_theirs = |b: &brands::Brand| !brands::is_legit(b, x.from_domain);
-    if let Some((b, phrase)) = brands::named_in_display(&name_lower).filter(|(b, _)| not_theirs(b))
+    let disguised = display_skeleton(x.from_name);
+    let plain = brands::named_in_display(&name_lower).filter(|(b, _)| not_theirs(b));
+    if plain.is_none()
+        && let Some((b, _)) = brands::named_in_display(&disguised).filter(|(b, _)| not_theirs(b))
+    {
+        a.add(
+            Signal::Obfuscation,
+            20,
+            format!(
+                "the display name '{}' spells {} with look-alike characters",
+                x.from_name, b.name
+            ),
+        );
+    }
+    if let Some((b, phrase)) =
+        plain.or_else(|| brands::named_in_display(&disguised).filter(|(b, _)| not_theirs(b)))
     {
         // Free-mail senders already count under `sender`.
         if !free_mail(x.from_domain) {
             a.add(
                 Signal::Brand,
-                30,
+                35,
                 format!(
                     "the display name '{}' names {} ('{phrase}') but the sender domain {} is not {}'s",
                     x.from_name, b.name, x.from_domain, b.name
@@ -752,6 +942,15 @@ fn brand(x: &Facts<'_>, input: &Input<'_>, a: &mut Analysis) {
         }
         return;
     }
+    // Speaking as a brand weighs more when the message also asks for credentials or money.
+    let asks = lures::find_all(&format!("{}\n{}", x.subject_lower, x.text_lower))
+        .iter()
+        .any(|f| {
+            matches!(
+                f.lure,
+                Lure::Credential | Lure::Payment | Lure::Delivery | Lure::Crypto
+            )
+        });
     let link_to_brand = |b: &brands::Brand| {
         input.urls.iter().any(|u| {
             u.get("url_host")
@@ -762,7 +961,11 @@ fn brand(x: &Facts<'_>, input: &Input<'_>, a: &mut Analysis) {
     if let Some((b, phrase)) = brands::named_in(&x.subject_lower).filter(|(b, _)| not_theirs(b))
         && !x.list
     {
-        let w = if link_to_brand(b) { 5 } else { 8 };
+        let w = match (link_to_brand(b), asks) {
+            (true, _) => 5,
+            (false, true) => 15,
+            (false, false) => 8,
+        };
         a.add(
             Signal::Brand,
             w,
@@ -783,7 +986,7 @@ fn brand(x: &Facts<'_>, input: &Input<'_>, a: &mut Analysis) {
     {
         a.add(
             Signal::Brand,
-            8,
+            if asks { 15 } else { 8 },
             format!(
                 "the message speaks of {} ('{phrase}') but neither the sender {} nor any link is {}'s",
                 b.name, x.from_domain, b.name
@@ -897,27 +1100,43 @@ fn lure(x: &Facts<'_>, a: &mut Analysis) {
         x.attachment_names,
         x.text_lower
     );
-    let found = lures::find(&text);
+    let found = lures::find_all(&text);
     if !found.is_empty() {
         // Scams (prize, advance fee, crypto, romance, extortion) and credential lures weigh
-        // most; payment and delivery are also everyday business; urgency only sharpens.
+        // most; payment and delivery are also everyday business; urgency only sharpens. A lure
+        // told in three or more different phrases is the message's subject, not a passing word.
         let weight: u32 = found
             .iter()
-            .map(|(l, _)| match l {
-                Lure::Credential
-                | Lure::Prize
-                | Lure::AdvanceFee
-                | Lure::Crypto
-                | Lure::Romance
-                | Lure::Extortion => 12,
-                Lure::Payment | Lure::Delivery => 8,
-                Lure::GenericGreeting => 6,
-                Lure::Urgency => 5,
+            .map(|f| {
+                let base = match f.lure {
+                    Lure::Extortion => 15,
+                    Lure::Credential
+                    | Lure::Prize
+                    | Lure::AdvanceFee
+                    | Lure::Crypto
+                    | Lure::Romance => 12,
+                    Lure::Payment | Lure::Delivery => 8,
+                    Lure::GenericGreeting => 6,
+                    Lure::ScamOffer => 10,
+                    Lure::Urgency => 5,
+                };
+                if base >= 8 {
+                    (base + 4 * (f.phrases as u32 - 1)).min(2 * base)
+                } else {
+                    base
+                }
             })
             .sum();
         let list = found
             .iter()
-            .map(|(l, p)| format!("{} ('{p}')", l.as_str()))
+            .map(|f| {
+                let more = if f.phrases > 1 {
+                    format!(" and {} more", f.phrases - 1)
+                } else {
+                    String::new()
+                };
+                format!("{} ('{}'{more})", f.lure.as_str(), f.phrase)
+            })
             .collect::<Vec<_>>()
             .join(", ");
         a.add(Signal::Lure, weight, format!("the text plays on {list}"));
@@ -925,7 +1144,7 @@ fn lure(x: &Facts<'_>, a: &mut Analysis) {
     if let Some(m) = lures::money(&text) {
         a.add(
             Signal::Lure,
-            10,
+            12,
             format!("the text dangles a sum of money ({m})"),
         );
     }
