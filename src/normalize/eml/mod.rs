@@ -181,6 +181,12 @@ pub fn parse_message_at(
         urls: &urls,
     });
     analysis.write(&mut fields);
+    // Attachments and links carry their message's verdict (campaign correlations key on them).
+    for key in ["phishing_verdict", "phishing_score"] {
+        if let Some(v) = fields.get(key) {
+            context.insert(key.into(), v.clone());
+        }
+    }
     for url in &analysis.qr_urls {
         if urls.len() < MAX_URLS
             && let Some(host) = url_host(url)

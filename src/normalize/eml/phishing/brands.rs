@@ -534,6 +534,18 @@ pub fn lookalike(host: &str) -> Option<(&'static Brand, Lookalike)> {
             }
         }
     }
+    // A part of a label spelt as a brand with look-alike characters (`micros0ft-alerts`).
+    for brand in BRANDS {
+        for token in brand.tokens.iter().filter(|t| t.len() >= 5) {
+            let folded_token = fold(token);
+            let hit = shown.split('.').flat_map(|l| l.split('-')).any(|part| {
+                part != *token && part.len() == token.len() && fold(part) == folded_token
+            });
+            if hit {
+                return Some((brand, Lookalike::Confusable));
+            }
+        }
+    }
     for brand in BRANDS {
         let hit = brand.tokens.iter().filter(|t| t.len() >= 3).any(|token| {
             shown

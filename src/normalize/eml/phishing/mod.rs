@@ -868,15 +868,19 @@ fn contact_diversion(x: &Facts<'_>, a: &mut Analysis) {
     ];
     let from = x.from.to_ascii_lowercase();
     let reply = s(x.field, "Reply-To").to_ascii_lowercase();
+    let mut previous_end = 0;
     for m in ADDRESS.find_iter(&x.text_lower) {
+        let floor = previous_end;
+        previous_end = m.end();
         let addr = m.as_str().trim_end_matches('.');
         let domain = addr.rsplit('@').next().unwrap_or("");
         if addr == from || addr == reply || addr == x.recipient || !free_mail(domain) {
             continue;
         }
-        let mut start = m.start().saturating_sub(80);
+        // The ask must come right before this address, not before an earlier one.
+        let mut start = m.start().saturating_sub(60).max(floor);
         while !x.text_lower.is_char_boundary(start) {
-            start -= 1;
+            start += 1;
         }
         let before = &x.text_lower[start..m.start()];
         if let Some(verb) = ASK.iter().find(|v| before.contains(*v)) {

@@ -396,3 +396,125 @@ fn the_recipient_keys_the_case_and_no_finding_means_clean() {
     assert_eq!(score(&f), 0, "{f:?}");
     assert!(f["phishing_signals"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn the_sender_of_a_forwarded_message_is_judged_a_forward_from_a_colleague_is_not() {
+    let body = "________________________________\nDe: Microsoft account team <no-reply@micros0ft-alerts.com>\n\
+                Enviado: sexta-feira, 13 de janeiro de 2023 00:55\nPara: alice@corp.example\n\
+                Assunto: unusual sign-in activity\nWe detected something unusual.";
+    let f = analysed(&mail(
+        "From: Alice <alice@corp.example>\nSubject: Fw: unusual sign-in activity",
+        body,
+    ));
+    let lookalike = family(&f, "lookalike").unwrap();
+    assert!(
+        lookalike.contains("in the forwarded message from no-reply@micros0ft-alerts.com"),
+        "{lookalike}"
+    );
+    let near = "---------- Forwarded message ---------\nFrom: Bob <bob@corp.example>\nDate: Mon\n\
+                Subject: lunch\nTo: alice@corp.example\nSee you at noon.";
+    let g = analysed(&mail(
+        "From: Alice <alice@corp.example>\nSubject: Fwd: lunch",
+        near,
+    ));
+    assert!(
+        g["phishing_findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| !x["evidence"].as_str().unwrap().contains("forwarded"))
+    );
+}
+
+#[test]
+fn scam_offers_are_a_lure_a_health_newsletter_sentence_is_not() {
+    let f = analysed(&mail(
+        "From: x <x@sender.example>",
+        "This weird trick melts belly fat: lose weight fast, doctors hate it.",
+    ));
+    assert!(family(&f, "lure").unwrap().contains("scam offer"));
+    let near = analysed(&mail(
+        "From: x <x@clinic.example>",
+        "The clinic moves to the new building on Monday; appointments are unchanged.",
+    ));
+    assert_eq!(family(&near, "lure"), None);
+}
+
+#[test]
+fn machine_and_platform_senders_and_a_from_without_address_are_sender_findings() {
+    let f = analysed(&mail(
+        "From: Bank <alerts@45-33-35-202.ip.cloud-host.example>",
+        PLAIN,
+    ));
+    assert!(family(&f, "sender").unwrap().contains("machine's address"));
+    let f = analysed(&mail("From: noreply@project-42.firebaseapp.com", PLAIN));
+    assert!(
+        family(&f, "sender")
+            .unwrap()
+            .contains("app or hosting platform")
+    );
+    let f = analysed(&mail("From: Todays Winner!", PLAIN));
+    assert!(
+        family(&f, "sender").unwrap().contains("no valid address"),
+        "{f:?}"
+    );
+    let near = analysed(&mail("From: Bank <alerts@bank-mail.example>", PLAIN));
+    assert_eq!(family(&near, "sender"), None);
+}
+
+#[test]
+fn replies_asked_to_a_free_mail_mailbox_in_the_text_or_a_mailto_link_are_sender_findings() {
+    let f = analysed(&mail(
+        "From: Dr Andrew <andrew@ministry.example>",
+        "For the transfer of the funds, reply to my private email andrew.m.2291@gmail.com today.",
+    ));
+    assert!(
+        family(&f, "sender")
+            .unwrap()
+            .contains("andrew.m.2291@gmail.com")
+    );
+    let f = analysed(&mail(
+        "From: Security <security@service.example>",
+        "<p>If this wasn't you, <a href=\"mailto:report.team77@outlook.com\">report the user</a>.</p>",
+    ));
+    assert!(
+        family(&f, "sender")
+            .unwrap()
+            .contains("report.team77@outlook.com")
+    );
+    // The sender's own address, and an address mentioned without asking for a reply.
+    let near = analysed(&mail(
+        "From: Ana <ana.souza@gmail.com>",
+        "Write to me at ana.souza@gmail.com; the minutes mention old.friend@yahoo.com once.",
+    ));
+    assert_eq!(family(&near, "sender"), None);
+}
+
+#[test]
+fn a_brand_spelt_with_look_alike_characters_in_the_display_name_is_found() {
+    let f = analysed(&mail(
+        "From: Trust-WaIIet LTD <noreply@atera-mail.example>",
+        PLAIN,
+    ));
+    assert!(
+        family(&f, "obfuscation").unwrap().contains("Trust Wallet"),
+        "{f:?}"
+    );
+    assert!(family(&f, "brand").unwrap().contains("Trust Wallet"));
+    let near = analysed(&mail("From: Ian Illingworth <ian@corp.example>", PLAIN));
+    assert_eq!(family(&near, "obfuscation"), None);
+}
+
+#[test]
+fn a_reply_to_nothing_is_a_weak_sender_finding_a_real_reply_is_not() {
+    let f = analysed(&mail(
+        "From: x <x@sender.example>\nSubject: Re: Bitcoin details",
+        PLAIN,
+    ));
+    assert!(family(&f, "sender").unwrap().contains("poses as a reply"));
+    let near = analysed(&mail(
+        "From: x <x@sender.example>\nSubject: Re: lunch\nIn-Reply-To: <a1@corp.example>",
+        PLAIN,
+    ));
+    assert_eq!(family(&near, "sender"), None);
+}
