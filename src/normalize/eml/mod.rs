@@ -34,7 +34,7 @@
 //! docm, dotm, xlsm, xltm, xlam, xlsb, pptm, potm, ppsm, sldm), `encrypted` (ZIP entry flag or
 //! OLE `EncryptedPackage`), `archive`, `double_extension` (`invoice.pdf.exe`),
 //! `extension_mismatch` (the extension is not one the sniffed type uses; never set for
-//! `text`/`unknown`). URL fields: `url`, `url_host`, `url_source` (`text`, `html_href`,
+//! `text`/`unknown`), `links` (the `http(s)` link targets inside a PDF, [`pdf`]). URL fields: `url`, `url_host`, `url_source` (`text`, `html_href`,
 //! `html_form`), `anchor_text`, `anchor_domain` (a domain shown in the visible text) and
 //! `text_domain_mismatch` (it is not the href's host or a parent/child of it). Attachment and URL
 //! events also carry `From`, `Subject` and `recipient` of their message. URLs come from the
@@ -44,7 +44,8 @@
 //!
 //! The message event also carries the phishing analysis of [`phishing`] (`phishing_score`,
 //! `phishing_verdict`, `phishing_findings`, `phishing_<family>`); links read from QR codes in
-//! images become URL events with `url_source: qr_code`. A message of a mailbox is parsed with
+//! images become URL events with `url_source: qr_code`, links inside PDF attachments with
+//! `url_source: attachment` (and `attachment_name`). A message of a mailbox is parsed with
 //! [`parse_message_at`]: its events are indexed from its byte offset in the file.
 
 use std::net::IpAddr;
@@ -174,6 +175,32 @@ pub fn parse_message_at(
     collect_attachments(&msg, 0, &mut attachments);
     let mut urls = Vec::new();
     collect_urls(&msg, &mut urls);
+    // Links inside attachments (PDF buttons) are links of the message too.
+    for a in &attachments {
+        let name = a.get("file_name").cloned();
+        for url in a
+            .get("links")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(url) = url.as_str() else { continue };
+            if urls.len() >= MAX_URLS {
+                break;
+            }
+            if let Some(host) = url_host(url) {
+                let mut f = Map::new();
+                f.insert("url".into(), url.into());
+                f.insert("url_host".into(), host.into());
+                f.insert("url_source".into(), "attachment".into());
+                if let Some(n) = &name {
+                    f.insert("attachment_name".into(), n.clone());
+                }
+                f.insert("text_domain_mismatch".into(), false.into());
+                urls.push(f);
+            }
+        }
+    }
     let analysis = phishing::analyse(&phishing::Input {
         msg: &msg,
         fields: &fields,
@@ -548,12 +575,19 @@ fn collect_attachments(msg: &Message<'_>, depth: usize, out: &mut Vec<Map<String
             PartType::Message(nested) => Some(nested),
             _ => None,
         };
-        out.push(attachment_fields(
+        let mut fields = attachment_fields(
             name.as_deref(),
             declared.as_deref(),
             part.contents(),
             nested.is_some(),
-        ));
+        );
+        if fields.get("sniffed_type").and_then(Value::as_str) == Some("pdf") {
+            let links = pdf::links(part.contents());
+            if !links.is_empty() {
+                fields.insert("links".into(), links.into());
+            }
+        }
+        out.push(fields);
         if let Some(nested) = nested
             && depth < MAX_NESTING
         {
@@ -566,6 +600,7 @@ fn collect_attachments(msg: &Message<'_>, depth: usize, out: &mut Vec<Map<String
 
 mod attachment;
 mod links;
+mod pdf;
 pub mod phishing;
 #[cfg(test)]
 mod tests;

@@ -656,6 +656,25 @@ pub fn attachments(list: &[Map<String, Value>], text: &str, a: &mut Analysis) {
                 format!("the attachment {name} is a {sniffed} file named .{ext}"),
             );
         }
+        if let Some(links) = f
+            .get("links")
+            .and_then(Value::as_array)
+            .filter(|l| !l.is_empty())
+        {
+            let hosts: Vec<String> = links
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(crate::normalize::eml::links::url_host)
+                .collect();
+            a.add(
+                Signal::Attachment,
+                10,
+                format!(
+                    "the PDF attachment {name} carries links (to {}), out of sight of the message body",
+                    hosts.join(", ")
+                ),
+            );
+        }
         if flag("encrypted") {
             let password_given = [
                 "password",

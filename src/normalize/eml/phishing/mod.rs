@@ -606,6 +606,42 @@ fn sender(x: &Facts<'_>, a: &mut Analysis) {
         }
     }
     contact_diversion(x, a);
+    // A display name that is a call to action ("Congratulations", "Order Pending", "NEW MESSAGE
+    // (1)") instead of a person or an organisation.
+    let shown = fold_text(x.from_name).replace(['_', '-', '!', '#', '(', ')', ':'], " ");
+    if shown.split_whitespace().count() <= 5
+        && let Some(w) = [
+            "congratulations",
+            "winner",
+            "reward",
+            "rewards",
+            "prize",
+            "bonus",
+            "gift",
+            "claim",
+            "eligible",
+            "pending",
+            "new message",
+            "thank you",
+            "you won",
+            "you have",
+            "your order",
+            "confirmation",
+            "selected",
+            "lucky",
+        ]
+        .iter()
+        .find(|w| brands::contains_word(&shown, w))
+    {
+        a.add(
+            Signal::Sender,
+            15,
+            format!(
+                "the display name '{}' is a call to action ('{w}'), not a person or an organisation",
+                x.from_name
+            ),
+        );
+    }
     // A reply to nothing: "Re:" in the subject, no message it answers.
     let subject = x.subject_lower.trim_start();
     if !x.replied

@@ -518,3 +518,50 @@ fn a_reply_to_nothing_is_a_weak_sender_finding_a_real_reply_is_not() {
     ));
     assert_eq!(family(&near, "sender"), None);
 }
+
+#[test]
+fn a_display_name_that_is_a_call_to_action_is_a_sender_finding_a_name_is_not() {
+    let f = analysed(&mail("From: Congratulations <news@mailer.example>", PLAIN));
+    assert!(family(&f, "sender").unwrap().contains("call to action"));
+    let near = analysed(&mail("From: Grace Winnerman <grace@corp.example>", PLAIN));
+    assert_eq!(family(&near, "sender"), None);
+}
+
+#[test]
+fn links_inside_a_pdf_attachment_are_judged_as_links_a_pdf_without_links_is_not() {
+    use base64::Engine as _;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    let pdf =
+        b"%PDF-1.7\n1 0 obj << /A << /S /URI /URI (https://bit.ly/3xYz) >> >> endobj\n%%EOF\n";
+    let raw = with_attachment(
+        "Statement.pdf",
+        "application/pdf",
+        "See attached.",
+        &b64(pdf),
+    );
+    let f = analysed(&raw);
+    assert!(
+        family(&f, "attachment")
+            .unwrap()
+            .contains("carries links (to bit.ly)"),
+        "{f:?}"
+    );
+    assert!(family(&f, "url").unwrap().contains("shortener bit.ly"));
+    let events = parse_document(
+        raw.as_bytes(),
+        &Arc::from("t.eml"),
+        &Arc::from("t"),
+        Utc::now(),
+    );
+    assert!(events.iter().filter_map(|e| e.as_ref().ok()).any(|e| {
+        e.fields.get("url_source").and_then(Value::as_str) == Some("attachment")
+            && e.fields.get("attachment_name").and_then(Value::as_str) == Some("Statement.pdf")
+    }));
+    let near = analysed(&with_attachment(
+        "Invoice.pdf",
+        "application/pdf",
+        "See attached.",
+        &b64(b"%PDF-1.7\n%%EOF\n"),
+    ));
+    assert_eq!(family(&near, "url"), None);
+}
