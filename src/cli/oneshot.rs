@@ -304,7 +304,7 @@ fn write_pretty(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
         out,
         "== case {} on {}: {} ({}), score {}, confidence {} — {} .. {}",
         v.case_id,
-        v.host,
+        v.entity,
         v.conclusion.as_str(),
         v.severity.as_str(),
         v.score,

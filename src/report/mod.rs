@@ -417,7 +417,9 @@ fn detail(e: &Evidence, events: &BTreeMap<&str, &Event>) -> String {
 impl<'a> Report<'a> {
     pub fn new(input: &'a ReportInput) -> Self {
         let v = &input.verdict;
-        let title = format!("nightwatch case report: {}", v.host);
+        // The case's entity names it (a host, a user or mailbox, a source address); the host
+        // field is shown only when the case is about a known host.
+        let title = format!("nightwatch case report: {}", v.entity);
         let events: usize = v.findings.iter().map(|f| f.evidence.len()).sum();
         let facts = vec![
             ("Conclusion", v.conclusion.as_str().to_owned()),
@@ -427,7 +429,7 @@ impl<'a> Report<'a> {
                 "Confidence",
                 format!("{:.0}%", (v.confidence * 100.0).clamp(0.0, 100.0)),
             ),
-            ("Host", v.host.clone()),
+            ("Entity", v.entity.to_string()),
             ("First seen", time(v.first_seen)),
             ("Last seen", time(v.last_seen)),
             (
@@ -436,6 +438,10 @@ impl<'a> Report<'a> {
             ),
             ("Case", format!("{} (version {})", v.case_id, v.version)),
         ];
+        let mut facts = facts;
+        if v.host != crate::verdict::UNKNOWN && v.entity.kind != crate::verdict::EntityKind::Host {
+            facts.insert(5, ("Host", v.host.clone()));
+        }
         let stored: BTreeMap<&str, &Event> =
             input.events.iter().map(|e| (e.id.as_str(), e)).collect();
         let stage_skip = input.stages.len().saturating_sub(bounds::STAGES);

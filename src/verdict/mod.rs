@@ -150,7 +150,11 @@ impl EntityRef {
 
 impl std::fmt::Display for EntityRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.kind.as_str(), self.value)
+        let kind = match self.kind {
+            EntityKind::SourceAddress => "source address",
+            k => k.as_str(),
+        };
+        write!(f, "{kind} {}", self.value)
     }
 }
 
