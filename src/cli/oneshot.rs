@@ -130,6 +130,21 @@ impl Totals {
         }
     }
 
+    /// Inputs were given and records found, but not one parsed into an event.
+    fn nothing_read(&self) -> bool {
+        self.events == 0 && !self.errors.is_empty()
+    }
+
+    /// Prints the summary; the exit code: 1 when every record failed to parse.
+    fn finish(&self, what: &str) -> ExitCode {
+        self.print(what);
+        if self.nothing_read() {
+            eprintln!("no event could be read: every record of the inputs failed to parse");
+            return ExitCode::from(1);
+        }
+        ExitCode::SUCCESS
+    }
+
     fn print(&self, what: &str) {
         let mut err = std::io::stderr().lock();
         for e in self.errors.iter().take(MAX_ERRORS_SHOWN) {
@@ -295,8 +310,7 @@ pub(super) fn scan(
         let written = super::report::write_case_reports(dir, formats, &verdicts)?;
         eprintln!("wrote {} report files to {}", written.len(), dir.display());
     }
-    Totals::new(files, errors, &metrics, start).print(&format!("{} verdicts", verdicts.len()));
-    Ok(ExitCode::SUCCESS)
+    Ok(Totals::new(files, errors, &metrics, start).finish(&format!("{} verdicts", verdicts.len())))
 }
 
 fn write_pretty(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
@@ -382,9 +396,8 @@ pub(super) fn detect(
         writeln!(out, "{line}")?;
     }
     out.flush()?;
-    Totals::new(files, errors, &metrics, start)
-        .print(&format!("{} detections printed", lines.len()));
-    Ok(ExitCode::SUCCESS)
+    Ok(Totals::new(files, errors, &metrics, start)
+        .finish(&format!("{} detections printed", lines.len())))
 }
 
 /// One `detect` output line, with its sort key (input, event index).

@@ -62,6 +62,22 @@ fn scan_builds_one_case_per_host_and_reports_parse_errors() {
 }
 
 #[test]
+fn scan_and_detect_exit_1_when_not_one_record_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.jsonl");
+    std::fs::write(&bad, "{not json\n{still not\n").unwrap();
+    for cmd in ["scan", "detect"] {
+        let out = run(&[cmd, "--rules", &s(fixture("rules")), &s(bad.clone())]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("every record of the inputs failed to parse"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
 fn scan_pretty_prints_reasoning() {
     let out = run(&[
         "scan",
