@@ -457,12 +457,22 @@ pub fn parse(
             problems,
         }),
         Err(e) => {
-            problems.push(Problem::new("<file>", e.to_string().trim().to_owned()));
+            problems.push(type_problem(&e.to_string()));
             Err(ConfigError::Invalid {
                 origin: origin.to_owned(),
                 problems,
             })
         }
+    }
+}
+
+/// A deserialization error as one problem at its key path: the TOML library writes the path on a
+/// second line (`invalid type: …\nin `cases.window_secs``).
+fn type_problem(message: &str) -> Problem {
+    let message = message.trim();
+    match message.rsplit_once("\nin `") {
+        Some((what, path)) => Problem::new(path.trim_end_matches('`'), what.trim().to_owned()),
+        None => Problem::new("<file>", message.to_owned()),
     }
 }
 

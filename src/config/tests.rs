@@ -612,3 +612,16 @@ fn a_misspelt_key_in_any_input_or_output_is_an_error_at_its_table() {
     let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(keys, vec!["inputs.a", "outputs.e"], "{problems:?}");
 }
+
+#[test]
+fn a_value_of_the_wrong_type_is_one_problem_at_its_key_path() {
+    let Err(ConfigError::Invalid { problems, .. }) =
+        parse("[cases]\nwindow_secs = \"abc\"\n", "t", no_env())
+    else {
+        panic!("a string where a number belongs parsed")
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].key, "cases.window_secs");
+    assert!(!problems[0].message.contains('\n'), "{problems:?}");
+    assert!(problems[0].message.contains("expected u64"), "{problems:?}");
+}
