@@ -323,6 +323,19 @@ impl<T> Shown<T> {
         Shown { items, more }
     }
 
+    /// The first `max - 1` items and the last one (a reasoning chain's conclusion is its last
+    /// sentence: it is never the one left out).
+    fn first_and_last(all: impl IntoIterator<Item = T>, max: usize) -> Self {
+        let mut items: Vec<T> = all.into_iter().collect();
+        let more = items.len().saturating_sub(max);
+        if more > 0 && max > 0 {
+            let last = items.pop();
+            items.truncate(max - 1);
+            items.extend(last);
+        }
+        Shown { items, more }
+    }
+
     /// `… and N more <what>.` when something was left out.
     pub fn more_line(&self, what: &str) -> Option<String> {
         (self.more > 0).then(|| format!("… and {} more {what}.", self.more))
@@ -449,7 +462,7 @@ impl<'a> Report<'a> {
             items: input.stages[stage_skip..].to_vec(),
             more: stage_skip,
         };
-        let reasoning = Shown::first(
+        let reasoning = Shown::first_and_last(
             v.reasoning.iter().map(|l| cut(l, bounds::REASONING_CHARS)),
             bounds::REASONING,
         );
@@ -716,7 +729,11 @@ pub(crate) mod tests {
         }
         weak.evidence = evidence;
         input.verdict.findings.push(weak);
-        input.verdict.reasoning = vec!["x".repeat(400); 14];
+        input.verdict.reasoning = vec!["x".repeat(400); 13];
+        input
+            .verdict
+            .reasoning
+            .push("Concluded incident: two kinds of evidence agree.".into());
         input.next_steps = vec![input.next_steps[0].clone(); 9];
         let r = Report::new(&input);
         assert_eq!(r.timeline.items.len(), bounds::TIMELINE_ROWS);
@@ -750,6 +767,14 @@ pub(crate) mod tests {
             bounds::REASONING_CHARS
         );
         assert!(r.reasoning.items[0].ends_with('…'));
+        // The conclusion (the chain's last sentence) is kept when lines are left out.
+        assert_eq!(
+            r.reasoning.items.last(),
+            Some(&cut(
+                input.verdict.reasoning.last().unwrap(),
+                bounds::REASONING_CHARS
+            ))
+        );
         assert_eq!((r.next_steps.items.len(), r.next_steps.more), (5, 4));
         assert_eq!(
             r.next_steps.more_line("next steps").as_deref(),
