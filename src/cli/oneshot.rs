@@ -314,6 +314,9 @@ pub(super) fn scan(
 }
 
 fn write_pretty(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
+    // Whole seconds: the event times an analyst compares, not the clock's nanoseconds.
+    let t =
+        |t: &chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     writeln!(
         out,
         "== case {} on {}: {} ({}), score {}, confidence {} — {} .. {}",
@@ -323,20 +326,14 @@ fn write_pretty(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {
         v.severity.as_str(),
         v.score,
         v.confidence,
-        v.first_seen.to_rfc3339(),
-        v.last_seen.to_rfc3339()
+        t(&v.first_seen),
+        t(&v.last_seen)
     )?;
     for line in &v.reasoning {
         writeln!(out, "   - {line}")?;
     }
     for u in &v.unclassified {
-        writeln!(
-            out,
-            "   unclassified: {} at {}: {}",
-            u.event_id,
-            u.time.to_rfc3339(),
-            u.reason
-        )?;
+        writeln!(out, "   unclassified at {}: {}", t(&u.time), u.reason)?;
     }
     for s in &v.next_steps {
         writeln!(out, "   next step [{}]: {}", s.runbook, s.action)?;

@@ -235,12 +235,18 @@ pub fn synthesize_with(
 ) -> Verdict {
     let w = &policy.weights;
     let weights = weights_of(inputs, w);
+    // What the sentences say the case is about: its host, else its entity (a user or mailbox,
+    // a source address), "unknown" only when nothing is known.
+    let about = match &ctx.entity {
+        Some(e) if case.host == super::UNKNOWN => e.to_string(),
+        _ => case.host.to_owned(),
+    };
     let mut findings: Vec<Finding> = inputs
         .iter()
         .zip(&weights)
         .map(|(f, weight)| Finding {
             kind: f.basis.kind(f.kind),
-            summary: summary(f, case.host),
+            summary: summary(f, &about),
             weight: round2(*weight),
             rule_id: f.rule_id.clone(),
             rule_title: f.rule_title.clone(),

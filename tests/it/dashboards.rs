@@ -78,7 +78,12 @@ base_url = "http://127.0.0.1:9"
             && text.contains("nightwatch_input_records_total{")
             && text.contains("nightwatch_input_dropped_total{")
         {
-            break text;
+            // A scrape gathers families one by one (in name order) while an input may be
+            // registering its series: `…_kafka_messages_total` can be in this scrape while
+            // `…_kafka_consumer_events_total`, gathered before it, was not yet. Every
+            // registration seen started has finished by the next scrape.
+            std::thread::sleep(Duration::from_millis(100));
+            break http_get(daemon.addr, "/metrics").1;
         }
         assert!(
             std::time::Instant::now() < deadline,
