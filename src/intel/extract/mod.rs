@@ -257,7 +257,21 @@ pub fn indicators(event: &Event, settings: &ExtractSettings) -> Vec<Indicator> {
             }
         }
     }
+    // Not attacker-controllable, so not indicators: the event's own host name (a host's FQDN in
+    // its own logs) and cloud service endpoints (`ec2.amazonaws.com`: CloudTrail's
+    // `eventSource`; buckets, `name.s3.amazonaws.com`, stay).
+    let own = event.host.as_deref().map(str::to_ascii_lowercase);
+    out.found.retain(|i| {
+        i.kind != IndicatorKind::Domain
+            || !(own.as_deref() == Some(i.value.as_str()) || aws_service_endpoint(&i.value))
+    });
     out.found
+}
+
+/// `<service>.amazonaws.com`: an AWS API endpoint, the same for every customer.
+fn aws_service_endpoint(d: &str) -> bool {
+    d.strip_suffix(".amazonaws.com")
+        .is_some_and(|service| !service.is_empty() && !service.contains('.'))
 }
 
 struct Collector<'a> {
@@ -569,8 +583,14 @@ fn scan_text(text: &str, field: &str, out: &mut Collector<'_>) {
             if inside(&claimed, m.start()) {
                 continue;
             }
+            // In free text only an address a host can have is one: global unicast (2000::/3),
+            // unique local (fc00::/7), link-local (fe80::/10) or a mapped IPv4 one; `::7513` in
+            // a timestamp or an id is not.
             if let Ok(ip) = m.as_str().parse::<Ipv6Addr>()
-                && !ip.is_unspecified()
+                && (ip.to_ipv4_mapped().is_some() || {
+                    let s = ip.segments()[0];
+                    s & 0xe000 == 0x2000 || s & 0xfe00 == 0xfc00 || s & 0xffc0 == 0xfe80
+                })
             {
                 out.push_ip(unmap(IpAddr::V6(ip)), field);
             }

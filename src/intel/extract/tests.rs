@@ -216,3 +216,22 @@ fn classify_values() {
     assert_eq!(c("evil.ru:8080").map(|x| x.0), None);
     assert!(is_tld("com") && !is_tld("exe"));
 }
+
+#[test]
+fn the_hosts_own_name_aws_service_endpoints_and_non_global_ipv6_are_not_indicators() {
+    let mut e = event(
+        json!({
+            "eventSource": "ec2.amazonaws.com",
+            "note": "fetched from files.s3.amazonaws.com by ws-fin-07.corp.example; ts 10::7513 from 2001:db8::1 and 2a00:1450:4001:82b::200e",
+        }),
+        None,
+    );
+    e.host = Some("WS-FIN-07.corp.example".into());
+    let found = values(&indicators(&e, &settings()));
+    let has = |v: &str| found.iter().any(|(x, _, _)| x == v);
+    assert!(!has("ec2.amazonaws.com"), "{found:?}");
+    assert!(has("files.s3.amazonaws.com"), "{found:?}");
+    assert!(!has("ws-fin-07.corp.example"), "{found:?}");
+    assert!(!has("::7513") && !has("10::7513"), "{found:?}");
+    assert!(has("2a00:1450:4001:82b::200e"), "{found:?}");
+}
