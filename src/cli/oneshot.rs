@@ -298,8 +298,18 @@ pub(super) fn scan(
             .cmp(&b.first_seen)
             .then(a.case_id.cmp(&b.case_id))
     });
+    // A reader takes the worst first; machines keep event-time order.
+    let mut shown: Vec<&Arc<Verdict>> = verdicts.iter().collect();
+    if matches!(format, ScanFormat::Pretty) {
+        shown.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.score.cmp(&a.score))
+                .then(a.first_seen.cmp(&b.first_seen))
+        });
+    }
     let mut out = std::io::stdout().lock();
-    for v in &verdicts {
+    for v in shown {
         match format {
             ScanFormat::Jsonl => writeln!(out, "{}", serde_json::to_string(&**v)?)?,
             ScanFormat::Pretty => write_pretty(&mut out, v)?,
@@ -310,7 +320,19 @@ pub(super) fn scan(
         let written = super::report::write_case_reports(dir, formats, &verdicts)?;
         eprintln!("wrote {} report files to {}", written.len(), dir.display());
     }
-    Ok(Totals::new(files, errors, &metrics, start).finish(&format!("{} verdicts", verdicts.len())))
+    let per_conclusion = ["incident", "suspicious", "needs_review", "benign"]
+        .iter()
+        .map(|c| {
+            let n = verdicts
+                .iter()
+                .filter(|v| v.conclusion.as_str() == *c)
+                .count();
+            format!("{c} {n}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Ok(Totals::new(files, errors, &metrics, start)
+        .finish(&format!("{} verdicts ({per_conclusion})", verdicts.len())))
 }
 
 fn write_pretty(out: &mut impl Write, v: &Verdict) -> std::io::Result<()> {

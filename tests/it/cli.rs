@@ -91,6 +91,20 @@ fn scan_pretty_prints_reasoning() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("== case"), "{text}");
     assert!(text.contains("ATT&CK: T1003.001 LSASS Memory"), "{text}");
+    // The worst case comes first, named by its entity, with whole-second times; the summary
+    // counts verdicts per conclusion.
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains("on host WS-FIN-07.corp.example: incident"),
+        "{text}"
+    );
+    let times: Vec<&str> = first.split(" — ").nth(1).unwrap().split(" .. ").collect();
+    assert!(
+        times.iter().all(|t| t.len() == 20 && t.ends_with('Z')),
+        "{first}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("3 verdicts (incident 1,"), "{stderr}");
 }
 
 #[test]
