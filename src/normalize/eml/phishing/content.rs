@@ -230,10 +230,7 @@ const LURE_PATHS: &[&str] = &[
 
 /// The free-hosting or app platform `host` is on, if any.
 pub fn free_host(host: &str) -> Option<&'static str> {
-    FREE_HOSTS
-        .iter()
-        .copied()
-        .find(|d| host == *d || host.ends_with(&format!(".{d}")))
+    listed_host(host, FREE_HOSTS)
 }
 
 fn listed_host<'l>(host: &str, list: &'l [&'l str]) -> Option<&'l str> {
