@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the behavioral pack (and SigmaHQ for EVTX) on ../shared/data; prints a Markdown report.
 # Usage: rules/measure.sh [path/to/nightwatch]   (default: $CARGO_TARGET_DIR or target, debug build)
-# Env: DATA (default ../shared/data), SIGMA (default ../shared/sigma), OUT (work dir for JSON).
+# Env: PARTS (default "windows_json noise evtx zeek cloudtrail eml"), MISSED=1 (list the missed files), DATA (default ../shared/data), SIGMA (default ../shared/sigma), OUT (work dir for JSON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NW=${1:-${CARGO_TARGET_DIR:-target}/debug/nightwatch}

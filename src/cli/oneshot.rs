@@ -419,6 +419,15 @@ pub(super) fn detect(
         .finish(&format!("{} detections printed", lines.len())))
 }
 
+/// Adds the rule's ATT&CK techniques (tags and reviewed overrides) to a `detect` line.
+fn with_techniques(mut v: serde_json::Value, rule_id: &str, tags: &[String]) -> serde_json::Value {
+    let (techniques, _) = crate::attack::of_rule(rule_id, tags.iter().map(String::as_str));
+    if !techniques.is_empty() {
+        v["techniques"] = techniques.iter().map(|t| t.id).collect::<Vec<_>>().into();
+    }
+    v
+}
+
 /// One `detect` output line, with its sort key (input, event index).
 fn match_line(d: &Detection, hit: &Hit) -> (String, u64, String) {
     let input = d.event.origin.source.to_string();
@@ -441,16 +450,25 @@ fn match_line(d: &Detection, hit: &Hit) -> (String, u64, String) {
             if !named.is_empty() {
                 v["fields"] = named.into();
             }
-            v
+            with_techniques(v, &rule.id, &rule.tags)
         }
-        Hit::Correlation(c) => json!({
-            "rule_id": c.rule.id,
-            "rule_title": c.rule.title,
-            "level": c.rule.level,
-            "correlation_type": c.correlation_type,
-            "group": c.group,
-            "event_indices": c.events.iter().map(|e| e.origin.index).collect::<Vec<_>>(),
-        }),
+        Hit::Correlation(c) => with_techniques(
+            json!({
+                "rule_id": c.rule.id,
+                "rule_title": c.rule.title,
+                "level": c.rule.level,
+                "correlation_type": c.correlation_type,
+                "group": c.group,
+                "event_indices": c.events.iter().map(|e| e.origin.index).collect::<Vec<_>>(),
+                // Each event's own input: a correlation can span files.
+                "events": c.events.iter().map(|e| json!({
+                    "input": e.origin.source.as_ref(),
+                    "event_index": e.origin.index,
+                })).collect::<Vec<_>>(),
+            }),
+            &c.rule.id,
+            &c.rule.tags,
+        ),
         Hit::Feed {
             indicator,
             feed,

@@ -321,10 +321,18 @@ pub(super) fn plan(cfg: &ScenarioConfig) -> PlanParts {
     } else {
         cfg.benign_ratio.clamp(0.0, 1.0)
     };
+    // A benign ratio of 1 is a benign-only stream: no chain, no beacons (the false-positive
+    // baseline: nothing in it may conclude an incident).
+    let benign_only = ratio >= 1.0;
+    let chain = if benign_only { Vec::new() } else { chain };
     let wanted_attack = (cfg.events as f64 * (1.0 - ratio)).round() as usize;
-    let beacons = wanted_attack
-        .saturating_sub(chain.len())
-        .max(MIN_BEACON_EVENTS);
+    let beacons = if benign_only {
+        0
+    } else {
+        wanted_attack
+            .saturating_sub(chain.len())
+            .max(MIN_BEACON_EVENTS)
+    };
     let background = cfg.events.saturating_sub(chain.len() + beacons);
 
     // ~1.2 events per beacon tick and minute and host, two hosts.
@@ -338,6 +346,7 @@ pub(super) fn plan(cfg: &ScenarioConfig) -> PlanParts {
         .into_iter()
         .zip([victim_share, beacons / 2])
         .enumerate()
+        .filter(|_| !benign_only)
     {
         attack.push(Box::new(Beacon {
             rng: root.fork(10 + i as u64),

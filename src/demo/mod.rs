@@ -11,7 +11,8 @@
 //! byte-identical output across runs and crate versions. [`stream`] yields lazily, in
 //! non-decreasing `TimeCreated` order; [`generate`] collects it.
 //!
-//! Volume: `events` is the total. The attack chain is always emitted in full; the attack share
+//! Volume: `events` is the total. The attack chain is emitted in full unless `benign_ratio` is 1
+//! (a benign-only stream, the false-positive baseline: background alone); the attack share
 //! is `events * (1 - benign_ratio)` when that exceeds the chain's own size, in which case the
 //! surplus is continued C2 beaconing after the chain (so large runs span days of event time).
 //! Background events fill the rest, spread evenly over the whole time span.
@@ -529,6 +530,17 @@ mod tests {
             let got = benign as f64 / total as f64;
             assert!((got - ratio).abs() < 0.005, "ratio {ratio}: got {got}");
         }
+    }
+
+    #[test]
+    fn benign_ratio_one_is_background_only() {
+        let c = ScenarioConfig {
+            benign_ratio: 1.0,
+            ..cfg(5_000)
+        };
+        let all: Vec<bool> = tagged(Scenario::Intrusion, &c).map(|(a, _)| a).collect();
+        assert_eq!(all.len(), 5_000);
+        assert!(all.iter().all(|attack| !attack));
     }
 
     #[test]

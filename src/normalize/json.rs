@@ -4,8 +4,9 @@
 //! events ([`super::cloudtrail`]) and Zeek JSON logs ([`super::zeek`]). Of the rest, three
 //! shapes arrive here. Windows event renderings (`{"Event": {"System": …}}`, as evtx tools
 //! write them) go to [`super::windows`]. Flat Windows events (a `Channel` and an `EventID` at the
-//! top level, as Sysmon JSON exports and our demo produce) keep their fields and are classified
-//! like any Windows event. Everything else is a generic event whose host and time are taken from
+//! top level, as NXLog, Sysmon JSON exports and our demo produce) and Winlogbeat/ECS records
+//! (`winlog.*`) are brought to the same field names by [`super::winshipper`] and classified like
+//! any Windows event. Everything else is a generic event whose host and time are taken from
 //! the usual field names (ECS `@timestamp`/`host.name`, `timestamp`, `hostname`, …).
 
 use chrono::{DateTime, Utc};
@@ -14,7 +15,9 @@ use serde::de::value::SeqAccessDeserializer;
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Format, ParseError, Position, cloudtrail, excerpt, parse_time, windows, zeek};
+use super::{
+    Format, ParseError, Position, cloudtrail, excerpt, parse_time, windows, winshipper, zeek,
+};
 use crate::event::{Event, EventId, Fields, Origin, scalar_str};
 
 const TIME_FIELDS: &[&str] = &[
@@ -223,7 +226,7 @@ pub fn parse_value(
         return windows::event_from_windows_json(value, origin.clone(), received)
             .map_err(|e| error(&origin, e.to_string()));
     }
-    let Value::Object(map) = value else {
+    let Value::Object(mut map) = value else {
         return Err(error(
             &origin,
             format!("expected a JSON object, found {}", kind(&value)),
@@ -236,6 +239,7 @@ pub fn parse_value(
         let hint = zeek::log_type_from_path(&origin.source);
         return Ok(zeek::event_from_json_record(map, origin, received, hint));
     }
+    winshipper::flatten(&mut map);
     let fields = Fields::from(map);
     let mut event = Event::new(origin, received, fields);
     if let Some(channel) = event.fields.get_str("Channel")

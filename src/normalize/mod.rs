@@ -24,6 +24,7 @@ pub mod syslog;
 pub mod text;
 pub mod weblog;
 pub mod windows;
+pub mod winshipper;
 pub mod winxml;
 pub mod zeek;
 

@@ -274,7 +274,7 @@ pub fn synthesize_with(
     let mut attack = Vec::<AttackRef>::new();
     let mut tactic_set = BTreeSet::<String>::new();
     for f in inputs.iter().filter(|f| f.basis == Basis::Rule) {
-        let (techniques, tactics) = attack::from_tags(f.tags.iter().map(String::as_str));
+        let (techniques, tactics) = attack::of_rule(&f.rule_id, f.tags.iter().map(String::as_str));
         for t in &tactics {
             tactic_set.insert(t.shortname.to_owned());
         }

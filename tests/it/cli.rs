@@ -125,8 +125,20 @@ fn detect_follows_the_output_contract() {
             keys.sort();
             assert_eq!(
                 keys,
-                vec!["event_index", "input", "level", "rule_id", "rule_title"]
+                vec![
+                    "event_index",
+                    "input",
+                    "level",
+                    "rule_id",
+                    "rule_title",
+                    "techniques"
+                ]
             );
+            // Each fixture rule is tagged with one technique; `techniques` carries it.
+            let techniques = l["techniques"].as_array().unwrap();
+            assert_eq!(techniques.len(), 1, "{l}");
+            let t = techniques[0].as_str().unwrap();
+            assert!(t.starts_with('T') && t.len() >= 5, "{l}");
             (
                 l["input"].as_str().unwrap().to_owned(),
                 l["event_index"].as_u64().unwrap(),

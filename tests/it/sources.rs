@@ -3,6 +3,7 @@
 //! Runs when `../shared` (the SigmaHQ corpus and the reference telemetry) is present; the Zeek
 //! case uses the project's own fixture because the shared Zeek captures contain none of the
 //! operations, pipes or certificates SigmaHQ's Zeek rules look for.
+//! The shipper case (Winlogbeat, NXLog) uses the project's own fixtures and always runs.
 
 use std::collections::BTreeSet;
 
@@ -114,4 +115,39 @@ fn sigmahq_zeek_rules_fire_on_zeek_tsv() {
     .collect();
     // Exactly these: the ept_map call and the PSEXESVC pipe (the rule's own filter) stay quiet.
     assert_eq!(got, expected);
+}
+
+/// The same behaviour, shipped by Winlogbeat (nested ECS and dotted keys) and by NXLog, fires
+/// the same pack rule on the record that holds it.
+#[test]
+fn pack_rules_fire_whichever_shipper_wrote_the_windows_event() {
+    let minint = "9e364ca8-c2a2-48f3-9cf5-f08c4df04127";
+    for (file, index) in [
+        ("winlogbeat.ndjson", 1),
+        ("winlogbeat-dotted.ndjson", 0),
+        ("nxlog.ndjson", 1),
+    ] {
+        let out = run(&[
+            "detect",
+            "--rules",
+            &crate::helpers::repo()
+                .join("rules/behavioral")
+                .display()
+                .to_string(),
+            &fixture(&format!("logs/shippers/{file}"))
+                .display()
+                .to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hits: Vec<_> = stdout_lines(&out)
+            .into_iter()
+            .filter(|l| l["rule_id"] == minint)
+            .collect();
+        assert_eq!(hits.len(), 1, "{file}: {hits:?}");
+        assert_eq!(hits[0]["event_index"], index, "{file}");
+    }
 }

@@ -59,7 +59,7 @@ pub fn load_subset(path: &Path) -> Result<Vec<SubsetTechnique>, String> {
 pub fn techniques_of(rules: &RuleSet) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in rules.rules() {
-        let (techs, _) = attack::from_tags(r.tags.iter().map(String::as_str));
+        let (techs, _) = attack::of_rule(&r.id, r.tags.iter().map(String::as_str));
         for t in techs {
             out.entry(t.id.to_owned())
                 .or_default()

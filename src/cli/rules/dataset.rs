@@ -242,6 +242,10 @@ pub struct InputOutcome {
     pub input: String,
     pub malicious: bool,
     pub fired: Vec<String>,
+    /// The ATT&CK techniques the fired rules are attributed (tags and reviewed overrides).
+    pub techniques: Vec<String>,
+    /// The ATT&CK tactics (short names) of the fired rules: tagged, or of their techniques.
+    pub tactics: Vec<String>,
 }
 
 /// What one scoring unit saw: its truth and the rules that flagged it.
@@ -408,10 +412,29 @@ fn score(
                     input: input.clone(),
                     malicious: u.truth.malicious(),
                     fired: u.fired.iter().cloned().collect(),
+                    techniques: attribution(rules, &u.fired).0,
+                    tactics: attribution(rules, &u.fired).1,
                 })
                 .collect(),
         },
     }
+}
+
+/// The techniques and tactics attributed to the rules `fired`, each sorted without duplicates.
+fn attribution(rules: &RuleSet, fired: &BTreeSet<String>) -> (Vec<String>, Vec<String>) {
+    let (mut techniques, mut tactics) = (BTreeSet::new(), BTreeSet::new());
+    for r in rules.rules().filter(|r| fired.contains(&r.id)) {
+        let (techs, tacs) = crate::attack::of_rule(&r.id, r.tags.iter().map(String::as_str));
+        tactics.extend(tacs.iter().map(|t| t.shortname.to_owned()));
+        for t in techs {
+            techniques.insert(t.id.to_owned());
+            tactics.extend(t.tactics.iter().map(|s| s.to_string()));
+        }
+    }
+    (
+        techniques.into_iter().collect(),
+        tactics.into_iter().collect(),
+    )
 }
 
 #[cfg(test)]
@@ -420,7 +443,7 @@ mod tests {
     use super::*;
     use crate::detect::{LoadOptions, compile_str};
 
-    const RULES: &str = "title: Bad process\nid: bad-1\nlogsource:\n    product: windows\ndetection:\n    sel:\n        Image|endswith: '\\evil.exe'\n    condition: sel\n---\ntitle: Noisy\nid: noisy-1\nlogsource:\n    product: windows\ndetection:\n    sel:\n        Image|endswith: '.exe'\n    condition: sel\n";
+    const RULES: &str = "title: Bad process\nid: bad-1\ntags:\n    - attack.execution\n    - attack.t1059.001\nlogsource:\n    product: windows\ndetection:\n    sel:\n        Image|endswith: '\\evil.exe'\n    condition: sel\n---\ntitle: Noisy\nid: noisy-1\nlogsource:\n    product: windows\ndetection:\n    sel:\n        Image|endswith: '.exe'\n    condition: sel\n";
 
     fn ruleset() -> Arc<RuleSet> {
         let rep = compile_str(RULES, &LoadOptions::default());
@@ -499,6 +522,8 @@ mod tests {
         assert_eq!(per_input.inputs.len(), 1);
         assert!(per_input.inputs[0].malicious);
         assert_eq!(per_input.inputs[0].fired, vec!["bad-1", "noisy-1"]);
+        assert_eq!(per_input.inputs[0].techniques, vec!["T1059.001"]);
+        assert_eq!(per_input.inputs[0].tactics, vec!["execution"]);
     }
 
     #[test]
