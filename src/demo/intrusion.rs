@@ -346,7 +346,6 @@ pub(super) fn plan(cfg: &ScenarioConfig) -> PlanParts {
         .into_iter()
         .zip([victim_share, beacons / 2])
         .enumerate()
-        .filter(|_| !benign_only)
     {
         attack.push(Box::new(Beacon {
             rng: root.fork(10 + i as u64),

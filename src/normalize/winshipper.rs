@@ -19,7 +19,12 @@ use super::windows::SYSTEM_FIELDS;
 /// Rewrites a shipper's Windows record in place. Returns whether the record is a Windows event
 /// (it then has `Channel` and a numeric `EventID`).
 pub fn flatten(map: &mut Map<String, Value>) -> bool {
-    if let Some(channel) = winlog(map, "channel") {
+    // Every JSON record passes here: look the shipper up without allocating.
+    let channel = match map.get("winlog") {
+        Some(w) => w.get("channel"),
+        None => map.get("winlog.channel"),
+    };
+    if let Some(channel) = channel.cloned() {
         flatten_winlogbeat(map, channel);
     } else if map.contains_key("Channel") {
         alias(map, "SourceName", "Provider_Name");
@@ -66,12 +71,7 @@ fn flatten_winlogbeat(map: &mut Map<String, Value>, channel: Value) {
             continue;
         };
         for (k, v) in data {
-            let key = if SYSTEM_FIELDS.contains(&k.as_str()) {
-                format!("EventData.{k}")
-            } else {
-                k
-            };
-            map.entry(key).or_insert(v);
+            put_event_data(map, k, v);
         }
     }
     // Dotted event data keys (`winlog.event_data.TargetUserName`) from flattening pipelines.
@@ -85,13 +85,19 @@ fn flatten_winlogbeat(map: &mut Map<String, Value>, channel: Value) {
         })
         .collect();
     for (k, v) in dotted {
-        let key = if SYSTEM_FIELDS.contains(&k.as_str()) {
-            format!("EventData.{k}")
-        } else {
-            k
-        };
-        map.entry(key).or_insert(v);
+        put_event_data(map, k, v);
     }
+}
+
+/// One event data value at the top level, unless a field of that name is already there; a name
+/// reserved for the System fields goes to `EventData.<name>`.
+fn put_event_data(map: &mut Map<String, Value>, name: String, value: Value) {
+    let key = if SYSTEM_FIELDS.contains(&name.as_str()) {
+        format!("EventData.{name}")
+    } else {
+        name
+    };
+    map.entry(key).or_insert(value);
 }
 
 /// `winlog.<name>`, nested or dotted.

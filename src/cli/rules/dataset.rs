@@ -408,12 +408,15 @@ fn score(
             Unit::Input => units
                 .iter()
                 .filter(|(_, u)| u.truth != Truth::Skip)
-                .map(|((input, _), u)| InputOutcome {
-                    input: input.clone(),
-                    malicious: u.truth.malicious(),
-                    fired: u.fired.iter().cloned().collect(),
-                    techniques: attribution(rules, &u.fired).0,
-                    tactics: attribution(rules, &u.fired).1,
+                .map(|((input, _), u)| {
+                    let (techniques, tactics) = attribution(rules, &u.fired);
+                    InputOutcome {
+                        input: input.clone(),
+                        malicious: u.truth.malicious(),
+                        fired: u.fired.iter().cloned().collect(),
+                        techniques,
+                        tactics,
+                    }
                 })
                 .collect(),
         },

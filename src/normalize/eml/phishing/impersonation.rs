@@ -134,19 +134,7 @@ pub(super) fn lookalike(x: &Facts<'_>, input: &Input<'_>, a: &mut Analysis) {
         if d.is_empty() || !seen.insert(d.to_owned()) {
             continue;
         }
-        if let Some((b, kind)) = brands::lookalike(d) {
-            a.add(
-                Signal::Lookalike,
-                lookalike_weight(b, &kind),
-                format!("the {role} {d} {} {}", describe(&kind), b.name),
-            );
-        } else if d.contains("xn--") {
-            a.add(
-                Signal::Lookalike,
-                10,
-                format!("the {role} {d} is an internationalised (punycode) name"),
-            );
-        }
+        add_lookalike(a, &format!("the {role} {d}"), d, brands::lookalike(d));
     }
     for u in input.urls {
         let Some(h) = u.get("url_host").and_then(Value::as_str) else {
@@ -159,24 +147,35 @@ pub(super) fn lookalike(x: &Facts<'_>, input: &Input<'_>, a: &mut Analysis) {
             // The brand's own mail links its campaign domains (`paypal-communication.com`).
             x.sender_brand.is_none_or(|sb| !std::ptr::eq(sb, *b))
         });
-        if let Some((b, kind)) = found {
-            a.add(
-                Signal::Lookalike,
-                lookalike_weight(b, &kind),
-                format!("the link host {h} {} {}", describe(&kind), b.name),
-            );
-        } else if h.contains("xn--") {
-            a.add(
-                Signal::Lookalike,
-                10,
-                format!("the link host {h} is an internationalised (punycode) name"),
-            );
-        }
+        add_lookalike(a, &format!("the link host {h}"), h, found);
     }
 }
 
 /// A display name as it reads: confusable characters folded to the letters they imitate, a
 /// capital I between lower-case letters read as an l (`WaIIet`), separators as spaces.
+/// The finding for one domain (`what` names it, e.g. "the sender domain x.com"): the brand it
+/// imitates, else a punycode name.
+fn add_lookalike(
+    a: &mut Analysis,
+    what: &str,
+    domain: &str,
+    found: Option<(&'static brands::Brand, Lookalike)>,
+) {
+    if let Some((b, kind)) = found {
+        a.add(
+            Signal::Lookalike,
+            lookalike_weight(b, &kind),
+            format!("{what} {} {}", describe(&kind), b.name),
+        );
+    } else if domain.contains("xn--") {
+        a.add(
+            Signal::Lookalike,
+            10,
+            format!("{what} is an internationalised (punycode) name"),
+        );
+    }
+}
+
 pub(super) fn display_skeleton(name: &str) -> String {
     let chars: Vec<char> = name.chars().collect();
     let mut out = String::with_capacity(name.len());
