@@ -18,9 +18,12 @@ use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiBody, ApiError, ApiPath, ApiQuery};
-use super::guard::{Auth, Caller};
+use super::guard::Caller;
 use crate::history::audit::{AuditEntry, diff};
-use crate::history::{CaseFilter, CaseRecord, Disposition, Feedback, HistoryError, HistoryStore};
+use crate::history::{
+    CaseAction, CaseFilter, CaseOrder, CaseRecord, CaseStatus, Disposition, Feedback, HistoryError,
+    HistoryStore,
+};
 use crate::report::{ReportFormat, ReportInput};
 use crate::verdict::{Conclusion, EntityKind, EntityRef, Severity};
 
@@ -53,6 +56,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/cases/{id}", get(show))
         .route("/api/cases/{id}/feedback", post(feedback))
         .route("/api/cases/{id}/close", post(close))
+        .route("/api/cases/{id}/assign", post(assign))
+        .route("/api/cases/{id}/acknowledge", post(acknowledge))
+        .route("/api/cases/{id}/reopen", post(reopen))
         .route(
             "/api/cases/{id}/report.md",
             get(|s: State<AppState>, p: ApiPath<String>| report(s, p, ReportFormat::Md)),
@@ -69,6 +75,31 @@ pub fn routes() -> Router<AppState> {
         .route("/api/attack/techniques/{id}", get(technique))
 }
 
+macro_rules! action_route {
+    ($name:ident) => {
+        async fn $name(
+            State(state): State<AppState>,
+            ApiPath(id): ApiPath<String>,
+            caller: Option<axum::Extension<Caller>>,
+            headers: axum::http::HeaderMap,
+            ApiBody(body): ApiBody,
+        ) -> ApiResult {
+            act(
+                state,
+                id,
+                caller.map(|c| c.0),
+                headers,
+                &body,
+                stringify!($name),
+            )
+            .await
+        }
+    };
+}
+action_route!(assign);
+action_route!(acknowledge);
+action_route!(reopen);
+
 fn history(state: &AppState) -> Result<Arc<dyn HistoryStore>, ApiError> {
     state.history.clone().ok_or_else(|| {
         ApiError::new(
@@ -79,16 +110,39 @@ fn history(state: &AppState) -> Result<Arc<dyn HistoryStore>, ApiError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    conclusion: Option<String>,
-    severity: Option<String>,
-    host: Option<String>,
-    user: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
+/// The filters of `GET /api/cases` (and of the console's queue), as query parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    pub conclusion: Option<String>,
+    pub severity: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// `open`, `closed` or `all` (the default).
+    pub status: Option<String>,
+    pub technique: Option<String>,
+    pub entity: Option<String>,
+    pub q: Option<String>,
+    /// `activity` (newest first, the default) or `severity` (most severe first).
+    pub order: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// An optional query parameter with a closed set of values; 400 naming them for any other.
+fn choice<T>(
+    name: &str,
+    value: Option<&str>,
+    expected: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    match value.filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(v) => parse(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad(format!("{name} `{v}`: expected {expected}"))),
+    }
 }
 
 /// An optional RFC 3339 query parameter.
@@ -105,43 +159,76 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, 
 
 async fn list(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult {
     let h = history(&state)?;
-    let conclusion = match q.conclusion.as_deref().filter(|s| !s.is_empty()) {
-        Some(c) => Some(Conclusion::parse(c).ok_or_else(|| {
-            ApiError::bad(format!(
-                "conclusion `{c}`: expected incident, suspicious, benign or needs_review"
-            ))
-        })?),
-        None => None,
-    };
-    let severity = match q.severity.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(Severity::parse(s).ok_or_else(|| {
-            ApiError::bad(format!(
-                "severity `{s}`: expected critical, high, medium, low or informational"
-            ))
-        })?),
-        None => None,
-    };
-    let since = time_param("since", q.since.as_deref())?;
-    let until = time_param("until", q.until.as_deref())?;
-    if let (Some(s), Some(u)) = (since, until)
-        && u < s
-    {
-        return Err(ApiError::bad("until is before since"));
-    }
-    let filter = CaseFilter {
-        conclusion,
-        severity,
-        host: q.host.filter(|s| !s.is_empty()),
-        user: q.user.filter(|s| !s.is_empty()),
-        since,
-        until,
-        limit: q.limit.unwrap_or(0),
-        cursor: q.cursor.filter(|s| !s.is_empty()),
-    };
+    let filter = q.filter()?;
     let page = tokio::task::spawn_blocking(move || h.list(&filter))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))??;
     Ok(axum::Json(page).into_response())
+}
+
+impl ListQuery {
+    /// The history filter these parameters ask for; 400 for a value that is none.
+    pub fn filter(self) -> Result<CaseFilter, ApiError> {
+        let q = self;
+        let conclusion = choice(
+            "conclusion",
+            q.conclusion.as_deref(),
+            "incident, suspicious, benign or needs_review",
+            Conclusion::parse,
+        )?;
+        let severity = choice(
+            "severity",
+            q.severity.as_deref(),
+            "critical, high, medium, low or informational",
+            Severity::parse,
+        )?;
+        let since = time_param("since", q.since.as_deref())?;
+        let until = time_param("until", q.until.as_deref())?;
+        if let (Some(s), Some(u)) = (since, until)
+            && u < s
+        {
+            return Err(ApiError::bad("until is before since"));
+        }
+        let status = choice(
+            "status",
+            q.status.as_deref(),
+            "open, closed or all",
+            |s| match s {
+                "open" => Some(Some(CaseStatus::Open)),
+                "closed" => Some(Some(CaseStatus::Closed)),
+                "all" => Some(None),
+                _ => None,
+            },
+        )?
+        .flatten();
+        let order = choice(
+            "order",
+            q.order.as_deref(),
+            "activity or severity",
+            |s| match s {
+                "activity" => Some(CaseOrder::Activity),
+                "severity" => Some(CaseOrder::Severity),
+                _ => None,
+            },
+        )?
+        .unwrap_or_default();
+        let text = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        Ok(CaseFilter {
+            conclusion,
+            severity,
+            host: text(q.host),
+            user: text(q.user),
+            since,
+            until,
+            status,
+            technique: text(q.technique),
+            entity: text(q.entity),
+            text: text(q.q),
+            order,
+            limit: q.limit.unwrap_or(0),
+            cursor: text(q.cursor),
+        })
+    }
 }
 
 /// `GET /api/cases/{id}/report.{md,html,pdf}`: the printable report of the case's latest
@@ -211,7 +298,12 @@ struct CloseBody {
     analyst: Option<String>,
 }
 
-fn analyst(headers: &axum::http::HeaderMap, body: Option<String>) -> String {
+/// Who makes a change: the named analyst who authenticated; else (open access, the service
+/// token) the name the caller gives in the body or `X-Analyst`, else `api`.
+fn actor(caller: Option<&Caller>, headers: &axum::http::HeaderMap, body: Option<String>) -> String {
+    if let Some(a) = caller.and_then(|c| c.analyst.as_ref()) {
+        return a.name.clone();
+    }
     body.filter(|s| !s.trim().is_empty())
         .or_else(|| {
             headers
@@ -286,10 +378,7 @@ impl Change {
                 action: self.action,
                 case_id: &self.case_id,
                 detail: &self.detail,
-                auth: self.caller.map(|c| match c.auth {
-                    Auth::Open => "open",
-                    Auth::Token => "token",
-                }),
+                auth: self.caller.as_ref().map(|c| c.auth.as_str()),
                 peer: self.caller.and_then(|c| c.peer).map(|p| p.to_string()),
                 changes,
             })
@@ -308,6 +397,7 @@ async fn feedback(
     headers: axum::http::HeaderMap,
     ApiBody(body): ApiBody,
 ) -> ApiResult {
+    let caller = caller.map(|c| c.0);
     let body: FeedbackBody = parse_json(&body)?;
     let disposition = match body.disposition.as_str() {
         "true_positive" => Disposition::TruePositive,
@@ -319,7 +409,7 @@ async fn feedback(
             )));
         }
     };
-    let who = analyst(&headers, body.analyst);
+    let who = actor(caller.as_ref(), &headers, body.analyst);
     let fb = Feedback {
         case_id: id.clone(),
         disposition,
@@ -332,7 +422,7 @@ async fn feedback(
         case_id: id,
         actor: who,
         detail: disposition.as_str().to_owned(),
-        caller: caller.map(|c| c.0),
+        caller,
     };
     change.apply(&state, move |h| h.add_feedback(&fb)).await
 }
@@ -344,12 +434,9 @@ async fn close(
     headers: axum::http::HeaderMap,
     ApiBody(body): ApiBody,
 ) -> ApiResult {
-    let body: CloseBody = if body.iter().all(u8::is_ascii_whitespace) {
-        CloseBody::default()
-    } else {
-        parse_json(&body)?
-    };
-    let who = analyst(&headers, body.analyst);
+    let caller = caller.map(|c| c.0);
+    let body: CloseBody = optional_json(&body)?;
+    let who = actor(caller.as_ref(), &headers, body.analyst);
     let reason = match note(body.note)? {
         n if n.is_empty() => "closed by analyst".to_owned(),
         n => n,
@@ -359,11 +446,74 @@ async fn close(
         case_id: id.clone(),
         actor: who.clone(),
         detail: reason.clone(),
-        caller: caller.map(|c| c.0),
+        caller,
     };
     change
         .apply(&state, move |h| h.close(&id, &who, &reason, Utc::now()))
         .await
+}
+
+/// The body of assign, acknowledge and reopen: all optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    /// Assign: to whom (default: the caller); an empty string unassigns.
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    analyst: Option<String>,
+}
+
+/// `POST /api/cases/{id}/{assign,acknowledge,reopen}`.
+async fn act(
+    state: AppState,
+    id: String,
+    caller: Option<Caller>,
+    headers: axum::http::HeaderMap,
+    body: &[u8],
+    kind: &'static str,
+) -> ApiResult {
+    let body: ActionBody = optional_json(body)?;
+    let who = actor(caller.as_ref(), &headers, body.analyst);
+    let action = match kind {
+        "assign" => CaseAction::Assign(match body.assignee.map(|a| a.trim().to_owned()) {
+            None => Some(who.clone()),
+            Some(a) if a.is_empty() => None,
+            Some(a) if a.chars().count() > 100 => {
+                return Err(ApiError::bad("assignee: at most 100 characters"));
+            }
+            Some(a) => Some(a),
+        }),
+        "acknowledge" => CaseAction::Acknowledge,
+        _ => CaseAction::Reopen,
+    };
+    let note = note(body.note)?;
+    let change = Change {
+        action: action.name(),
+        case_id: id.clone(),
+        actor: who.clone(),
+        detail: match &action {
+            CaseAction::Assign(Some(to)) => to.clone(),
+            _ => note.clone(),
+        },
+        caller,
+    };
+    change
+        .apply(&state, move |h| {
+            h.act(&id, &action, &who, &note, Utc::now())
+        })
+        .await
+}
+
+/// A JSON body that may be empty (then the type's default).
+fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_json(body)
+    }
 }
 
 async fn host(State(state): State<AppState>, ApiPath(name): ApiPath<String>) -> ApiResult {
@@ -415,53 +565,12 @@ async fn technique(State(state): State<AppState>, ApiPath(id): ApiPath<String>) 
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use tokio_util::sync::CancellationToken;
 
-    /// The real router on 127.0.0.1:0 over a temporary history holding `c1` (host `ws-7`,
-    /// user `CORP\\j.doe`, indicator 203.0.113.7) and `c2` (host `srv-2`, user `CORP\\m.roe`),
-    /// with intel on (offline feeds only; documentation addresses count as external).
-    async fn serve() -> (std::net::SocketAddr, CancellationToken) {
-        use crate::history::sled_store::tests::record;
-        let store = crate::store::Store::temporary().unwrap();
-        let h = crate::history::SledHistory::open(&store).unwrap();
-        let (c1, v1) = record("c1", "ws-7", 10, Conclusion::Incident);
-        h.record(&c1, &v1, &[]).unwrap();
-        let (mut c2, v2) = record("c2", "srv-2", 600, Conclusion::Suspicious);
-        c2.entities = vec![
-            EntityRef::new(EntityKind::Host, "srv-2"),
-            EntityRef::new(EntityKind::User, "CORP\\m.roe"),
-        ];
-        c2.indicators.clear();
-        c2.first_seen = c2.last_seen;
-        h.record(&c2, &v2, &[]).unwrap();
-        let metrics = Arc::new(crate::metrics::Metrics::new().unwrap());
-        let mut intel = crate::config::load(None).unwrap().intel;
-        intel.documentation_as_internal = false;
-        let running = crate::intel::start(&intel, None, metrics.clone()).unwrap();
-        let stop = CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let api = crate::config::Config::embedded_default().unwrap().api;
-        let state = AppState {
-            metrics,
-            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            verdicts: crate::outputs::websocket::VerdictStream::new(16, 16),
-            shutdown: stop.clone(),
-            history: Some(Arc::new(h)),
-            audit: None,
-            policy: Arc::new(crate::verdict::Policy::default()),
-            guard: Arc::new(super::super::guard::Guard::new(addr, &api).unwrap()),
-            enricher: Some(running.enricher.clone()),
-        };
-        let app = super::super::router(state);
-        let until = stop.clone();
-        tokio::spawn(async move {
-            let _keep = running;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { until.cancelled().await })
-                .await
-        });
-        (addr, stop)
+    /// The real router over `c1` (host `ws-7`, user `CORP\\j.doe`, indicator 203.0.113.7) and
+    /// `c2` (host `srv-2`, user `CORP\\m.roe`): [`crate::api::testing`].
+    async fn serve() -> (std::net::SocketAddr, crate::api::testing::TestServer) {
+        let s = crate::api::testing::serve(crate::api::testing::api_config()).await;
+        (s.addr, s)
     }
 
     async fn get(addr: std::net::SocketAddr, request: &str) -> (u16, String, Vec<u8>) {
@@ -545,7 +654,7 @@ mod tests {
         .await;
         assert_eq!(status, 400);
         assert!(String::from_utf8_lossy(&body).contains("until is before since"));
-        stop.cancel();
+        drop(stop);
     }
 
     #[tokio::test]
@@ -571,7 +680,7 @@ mod tests {
             assert_eq!(err["code"], "not_found");
             assert_eq!(err["message"], "no case nope");
         }
-        stop.cancel();
+        drop(stop);
     }
 
     #[cfg(not(feature = "pdf"))]
@@ -587,6 +696,6 @@ mod tests {
             err["message"],
             "this build has no PDF support: rebuild with --features pdf"
         );
-        stop.cancel();
+        drop(stop);
     }
 }

@@ -26,6 +26,7 @@
 //! configuration without one.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -39,6 +40,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::error::ApiError;
+use super::identity::{Analyst, Directory, Role, session_cookie};
 use super::limit::RateLimiter;
 use crate::base::{Problem, Secret};
 use crate::config::ApiConfig;
@@ -56,27 +58,34 @@ pub fn is_loopback(ip: IpAddr) -> bool {
 /// Who may call the routes that carry case data.
 #[derive(Clone)]
 pub enum Access {
-    /// Loopback listener without a token: reads are open to local tools.
+    /// Loopback listener without a token or analysts: reads and changes are open to local
+    /// tools and the console.
     Open,
-    /// Bearer token required.
-    Token(Secret),
+    /// Credentials required: the service token (when set) or a named analyst's token or
+    /// session.
+    Authenticated { token: Option<Secret> },
 }
 
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Access::Open => "Open",
-            Access::Token(_) => "Token(<redacted>)",
+            Access::Authenticated { token: Some(_) } => "Authenticated(token: <redacted>)",
+            Access::Authenticated { token: None } => "Authenticated(analysts only)",
         })
     }
 }
 
 impl Access {
-    /// The access rule for a listen address and the configured token; `None` when the listener
-    /// is not loopback and no token is set (such a configuration is refused).
-    pub fn for_listener(addr: SocketAddr, token: &Secret) -> Option<Self> {
+    /// The access rule for a listen address, the configured token and whether analysts are
+    /// configured; `None` when the listener is not loopback and neither is set (refused).
+    pub fn for_listener(addr: SocketAddr, token: &Secret, analysts: bool) -> Option<Self> {
         if !token.is_empty() {
-            Some(Access::Token(token.clone()))
+            Some(Access::Authenticated {
+                token: Some(token.clone()),
+            })
+        } else if analysts {
+            Some(Access::Authenticated { token: None })
         } else if is_loopback(addr.ip()) {
             Some(Access::Open)
         } else {
@@ -90,7 +99,7 @@ fn token_problem(listen: &str) -> Problem {
     Problem {
         key: "api.token".into(),
         message: format!(
-            "required when api.listen ({listen}) is not a loopback address: set api.token or NIGHTWATCH__API__TOKEN"
+            "required when api.listen ({listen}) is not a loopback address: set api.token (or NIGHTWATCH__API__TOKEN), or name analysts in [[api.analysts]]"
         ),
     }
 }
@@ -103,7 +112,7 @@ pub fn problems(api: &ApiConfig) -> Vec<Problem> {
     };
     let mut p = Vec::new();
     if let Ok(addr) = api.listen.parse::<SocketAddr>()
-        && Access::for_listener(addr, &api.token).is_none()
+        && Access::for_listener(addr, &api.token, !api.analysts.is_empty()).is_none()
     {
         p.push(token_problem(&api.listen));
     }
@@ -131,6 +140,7 @@ pub fn problems(api: &ApiConfig) -> Vec<Problem> {
             p.push(problem(key, "must be at least 1".into()));
         }
     }
+    p.extend(super::identity::problems(&api.analysts));
     p
 }
 
@@ -164,18 +174,46 @@ fn parse_origin(origin: &str) -> Option<(&str, String, Option<u16>)> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Auth {
-    /// Loopback listener without a token.
+    /// Loopback listener without a token or analysts.
     Open,
-    /// The bearer token (header or WebSocket subprotocol).
+    /// The service token (header or WebSocket subprotocol).
     Token,
+    /// A named analyst's token (header or WebSocket subprotocol).
+    AnalystToken,
+    /// A named analyst's console session cookie.
+    Session,
+}
+
+impl Auth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Auth::Open => "open",
+            Auth::Token => "token",
+            Auth::AnalystToken => "analyst_token",
+            Auth::Session => "session",
+        }
+    }
 }
 
 /// Who is calling: put in the request's extensions by [`guard`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// The peer address, when the server knows it.
     pub peer: Option<IpAddr>,
     pub auth: Auth,
+    /// The named analyst (analyst token or session); `None` for open access and the service
+    /// token, whose callers name themselves.
+    pub analyst: Option<Arc<Analyst>>,
+    /// The session's CSRF token, for pages to embed.
+    pub csrf: Option<String>,
+}
+
+impl Caller {
+    /// What this caller may do: a named analyst's role; open access and the service token act
+    /// as admin (they are the operator's own tools).
+    pub fn role(&self) -> Role {
+        self.analyst.as_ref().map_or(Role::Admin, |a| a.role)
+    }
 }
 
 /// A refusal: the answer and the `reason` label it is counted under.
@@ -196,6 +234,7 @@ impl Refusal {
 /// The access rules of one listener: token, allowed hosts and origins, the change rate.
 pub struct Guard {
     access: Access,
+    analysts: Directory,
     listen: IpAddr,
     hosts: Vec<String>,
     origins: Vec<String>,
@@ -218,10 +257,11 @@ impl Guard {
     /// The guard of the API bound to `bound`; refused (the problem naming `api.token`) off
     /// loopback without a token.
     pub fn new(bound: SocketAddr, api: &ApiConfig) -> Result<Self, Problem> {
-        let access =
-            Access::for_listener(bound, &api.token).ok_or_else(|| token_problem(&api.listen))?;
+        let access = Access::for_listener(bound, &api.token, !api.analysts.is_empty())
+            .ok_or_else(|| token_problem(&api.listen))?;
         Ok(Self {
             access,
+            analysts: Directory::new(&api.analysts),
             listen: bound.ip().to_canonical(),
             hosts: api
                 .allowed_hosts
@@ -277,7 +317,7 @@ impl Guard {
         headers: &HeaderMap,
         peer: Option<IpAddr>,
         now: Instant,
-    ) -> Result<Caller, Refusal> {
+    ) -> Result<Option<Caller>, Refusal> {
         let authority = match uri.authority() {
             Some(a) => Some(split_authority(a.as_str())),
             None => headers
@@ -314,14 +354,24 @@ impl Guard {
                 ));
             }
         }
-        let auth = self.authorize(headers).ok_or_else(|| {
-            Refusal::new(
-                "unauthorized",
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or wrong bearer token".into(),
-            )
-        })?;
+        let public = is_public(uri.path());
+        let caller = match self.authorize(headers, now) {
+            Some((auth, analyst, csrf)) => Some(Caller {
+                peer,
+                auth,
+                analyst,
+                csrf,
+            }),
+            None if public => None,
+            None => {
+                return Err(Refusal::new(
+                    "unauthorized",
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "missing or wrong bearer token or session".into(),
+                ));
+            }
+        };
         if !matches!(*method, Method::GET | Method::HEAD) {
             if !is_json(headers) {
                 return Err(Refusal::new(
@@ -330,6 +380,32 @@ impl Guard {
                     "unsupported_media_type",
                     "changes need Content-Type: application/json (also without a body)".into(),
                 ));
+            }
+            if let Some(c) = caller.as_ref().filter(|_| !public) {
+                if !c.role().may_change() {
+                    return Err(Refusal::new(
+                        "role",
+                        StatusCode::FORBIDDEN,
+                        "forbidden_role",
+                        format!("a {} may not change cases", c.role().as_str()),
+                    ));
+                }
+                if let Some(expected) = &c.csrf {
+                    let sent = headers
+                        .get(CSRF_HEADER)
+                        .map(|v| v.as_bytes())
+                        .unwrap_or_default();
+                    if !constant_time_eq(sent, expected.as_bytes()) {
+                        return Err(Refusal::new(
+                            "csrf",
+                            StatusCode::FORBIDDEN,
+                            "csrf",
+                            format!(
+                                "changes made with a session need the {CSRF_HEADER} header of its page"
+                            ),
+                        ));
+                    }
+                }
             }
             let key = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
             if let Err(wait) = self.limiter.check(key, now) {
@@ -344,39 +420,64 @@ impl Guard {
                 return Err(r);
             }
         }
-        Ok(Caller { peer, auth })
+        Ok(caller)
     }
 
-    /// How the request authenticates, or `None` when it must not proceed. The one place
-    /// credentials are read (the console's session cookie will be checked here too).
-    fn authorize(&self, headers: &HeaderMap) -> Option<Auth> {
-        let Access::Token(token) = &self.access else {
-            return Some(Auth::Open);
+    /// The analysts this guard knows, for the session routes.
+    pub fn analysts(&self) -> &Directory {
+        &self.analysts
+    }
+
+    /// Whether callers must authenticate (the console then shows its login page).
+    pub fn open(&self) -> bool {
+        matches!(self.access, Access::Open)
+    }
+
+    /// How the request authenticates (with the analyst and session CSRF token when named), or
+    /// `None` when it does not. The one place credentials are read.
+    fn authorize(
+        &self,
+        headers: &HeaderMap,
+        now: Instant,
+    ) -> Option<(Auth, Option<Arc<Analyst>>, Option<String>)> {
+        let Access::Authenticated { token } = &self.access else {
+            return Some((Auth::Open, None, None));
         };
-        let expected = token.expose().as_bytes();
-        let header_ok = headers
+        let bearer = headers
             .get_all(header::AUTHORIZATION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .filter_map(|v| {
                 let (scheme, t) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| t.trim())
-            })
-            .any(|t| constant_time_eq(t.as_bytes(), expected));
-        let protocol_ok = is_ws_upgrade(headers)
-            && headers
-                .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|p| p.trim().strip_prefix(WS_BEARER_PREFIX))
-                .filter_map(|b| {
-                    base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(b)
-                        .ok()
-                })
-                .any(|t| constant_time_eq(&t, expected));
-        (header_ok || protocol_ok).then_some(Auth::Token)
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| t.trim().as_bytes().to_vec())
+            });
+        let protocol = headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter(|_| is_ws_upgrade(headers))
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|p| p.trim().strip_prefix(WS_BEARER_PREFIX))
+            .filter_map(|b| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(b)
+                    .ok()
+            });
+        for presented in bearer.chain(protocol) {
+            if let Some(t) = token
+                && constant_time_eq(&presented, t.expose().as_bytes())
+            {
+                return Some((Auth::Token, None, None));
+            }
+            if let Some(a) = self.analysts.by_token(&presented) {
+                return Some((Auth::AnalystToken, Some(a), None));
+            }
+        }
+        let cookie = session_cookie(headers)?;
+        let (analyst, csrf) = self.analysts.session(cookie, now)?;
+        Some((Auth::Session, Some(analyst), Some(csrf)))
     }
 
     /// Logs a refusal: the first, then at each power of two (a flood stays a few lines).
@@ -391,7 +492,16 @@ impl Guard {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Routes anyone may reach once host and origin pass: the login page, the console's assets and
+/// the session exchange (a token for a cookie). They carry no case data.
+fn is_public(path: &str) -> bool {
+    path == "/login" || path == "/api/session" || path.starts_with("/assets/")
+}
+
+/// The header a session's state changes carry its CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -411,6 +521,19 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// A console page request from a browser: a GET outside `/api/` and `/ws` asking for HTML.
+fn wants_page(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == Method::GET
+        && !path.starts_with("/api/")
+        && path != "/ws"
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
 /// The middleware: refuses what [`Guard`] refuses, else passes the request on with its
 /// [`Caller`].
 pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -423,8 +546,19 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         .check(req.method(), req.uri(), req.headers(), peer, Instant::now());
     match checked {
         Ok(caller) => {
-            req.extensions_mut().insert(caller);
+            if let Some(caller) = caller {
+                req.extensions_mut().insert(caller);
+            }
             next.run(req).await
+        }
+        // A browser opening a console page without a session goes to the login page.
+        Err(refusal) if refusal.reason == "unauthorized" && wants_page(&req) => {
+            let next = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            let to = format!(
+                "/login?next={}",
+                percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+            );
+            axum::response::Redirect::to(&to).into_response()
         }
         Err(refusal) => {
             state

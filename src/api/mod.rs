@@ -8,9 +8,14 @@
 //! type, rate) and a body limit of [`BODY_LIMIT`]; errors are JSON `{code, message}` ([`error`]).
 
 pub mod cases;
+pub mod console;
 pub mod error;
 pub mod guard;
+pub mod identity;
 pub mod limit;
+pub mod session;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,6 +64,8 @@ pub struct AppState {
 /// rate is counted per peer address (without it every caller shares one budget).
 pub fn router(state: AppState) -> Router {
     let guarded = cases::routes()
+        .merge(session::routes())
+        .merge(console::routes())
         .route("/ws", get(ws))
         .route("/api/indicators/{*value}", get(indicator))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -101,6 +108,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 #[derive(Debug, Deserialize)]
 struct WsQuery {
     after: Option<String>,
+    /// `queue`: compact queue items instead of whole verdicts.
+    view: Option<String>,
 }
 
 /// The verdict stream. A client that offers the `nightwatch.v1` subprotocol (browsers passing
@@ -110,6 +119,15 @@ async fn ws(
     ApiQuery(query): ApiQuery<WsQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let view = match query.view.as_deref() {
+        None | Some("verdict") => websocket::View::Verdict,
+        Some("queue") => websocket::View::Queue,
+        Some(v) => {
+            return Err(ApiError::bad(format!(
+                "view `{v}`: expected verdict or queue"
+            )));
+        }
+    };
     let upgrade = upgrade?.protocols([guard::WS_PROTOCOL]);
     // Subscribed here, at the handshake, so nothing published from now on is missed.
     let subscription = state.verdicts.subscribe(query.after.as_deref());
@@ -130,6 +148,7 @@ async fn ws(
         websocket::serve_client(
             socket,
             subscription,
+            view,
             state.shutdown.clone(),
             state.metrics.clone(),
         )

@@ -125,6 +125,14 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// A new analyst token: prints the token (give it to the analyst; it is shown only now)
+    /// and the `[[api.analysts]]` entry holding its SHA-256 (paste it into the configuration).
+    Analyst {
+        /// The analyst's name, as the audit log and timeline will show it.
+        name: String,
+        #[arg(long, value_enum, default_value_t = AnalystRole::Analyst)]
+        role: AnalystRole,
+    },
     /// Probe a running daemon's /health (for container health checks): exit 0 when healthy.
     Health {
         #[arg(long, default_value = "http://127.0.0.1:8080/health")]
@@ -337,6 +345,7 @@ pub fn main(cli: Cli) -> ExitCode {
             command: RulesCommand::Coverage(args),
         } => rules::coverage(&args),
         Command::Validate { config } => validate(config),
+        Command::Analyst { name, role } => analyst(&name, role),
         Command::Health { url, timeout } => health::probe(&url, Duration::from_secs(timeout)),
         Command::History {
             state_dir,
@@ -463,6 +472,44 @@ fn history_command(
 
 /// `validate`: the daemon's start-up checks ([`crate::preflight`]), printed. Exit 2 exactly
 /// when `run` would refuse to start.
+/// `--role` of `nightwatch analyst`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AnalystRole {
+    Viewer,
+    Analyst,
+    Admin,
+}
+
+fn analyst(name: &str, role: AnalystRole) -> anyhow::Result<ExitCode> {
+    use crate::api::identity::{self, Role};
+    let role = match role {
+        AnalystRole::Viewer => Role::Viewer,
+        AnalystRole::Analyst => Role::Analyst,
+        AnalystRole::Admin => Role::Admin,
+    };
+    let token = identity::new_token().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let entry = format!(
+        "[[api.analysts]]\nname = {}\nrole = \"{}\"\ntoken_sha256 = \"{}\"\n",
+        toml::Value::String(name.to_owned()),
+        role.as_str(),
+        identity::token_sha256(&token)
+    );
+    let problems = identity::problems(&[identity::AnalystConfig {
+        name: name.to_owned(),
+        role,
+        token_sha256: identity::token_sha256(&token),
+    }]);
+    if let Some(p) = problems.first() {
+        eprintln!("{}: {}", p.key.replace("api.analysts[0].", ""), p.message);
+        return Ok(ExitCode::from(2));
+    }
+    eprintln!("token for {name} (shown once; the configuration keeps only its hash):");
+    println!("{token}");
+    eprintln!("\nadd to the configuration:\n");
+    eprint!("{entry}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn validate(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let config = match config::load(config_path.as_deref()) {
         Ok(c) => c,

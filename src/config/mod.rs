@@ -139,6 +139,9 @@ pub struct ApiConfig {
     /// burst of `changes_burst`.
     pub changes_per_minute: u32,
     pub changes_burst: u32,
+    /// Named analysts (console and API), each with a role and the SHA-256 of a token.
+    #[serde(default)]
+    pub analysts: Vec<crate::api::identity::AnalystConfig>,
 }
 
 /// Largest accepted `api.ws_replay` (the ring holds shared verdict JSON, so its memory is

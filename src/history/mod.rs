@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Event;
 use crate::verdict::{
-    Conclusion, EntityRef, Evidence, FindingInput, FindingKind, IndicatorRef, Severity, Stage,
-    TimelineEntry, UnclassifiedEvidence, Verdict,
+    Conclusion, EntityKind, EntityRef, Evidence, FindingInput, FindingKind, IndicatorRef, Severity,
+    Stage, TimelineEntry, UnclassifiedEvidence, Verdict,
 };
 
 pub use sled_store::SledHistory;
@@ -73,6 +73,68 @@ pub enum CaseStatus {
     Closed,
 }
 
+/// How a listing is ordered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseOrder {
+    /// Newest activity (last event) first.
+    #[default]
+    Activity,
+    /// Most severe first, then newest activity: the triage queue.
+    Severity,
+}
+
+impl CaseFilter {
+    /// Whether a case passes the filters other than the cursor and limit.
+    pub fn admits(&self, r: &CaseRecord) -> bool {
+        let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_lowercase());
+        let involves = |kind: EntityKind, value: &Option<String>| {
+            lower(value).is_none_or(|v| {
+                r.entities
+                    .iter()
+                    .any(|e| e.kind == kind && e.value.to_lowercase() == v)
+            })
+        };
+        let entity = lower(&self.entity).is_none_or(|v| {
+            std::iter::once(&r.entity)
+                .chain(&r.entities)
+                .any(|e| e.value.to_lowercase().contains(&v))
+        });
+        let technique = self.technique.as_ref().is_none_or(|t| {
+            r.techniques.iter().any(|have| {
+                have.eq_ignore_ascii_case(t)
+                    || (have
+                        .get(..t.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(t))
+                        && have.as_bytes().get(t.len()) == Some(&b'.'))
+            })
+        });
+        let text = lower(&self.text).is_none_or(|q| {
+            r.case_id.to_lowercase().contains(&q)
+                || std::iter::once(&r.entity)
+                    .chain(&r.entities)
+                    .any(|e| e.value.to_lowercase().contains(&q))
+                || r.indicators
+                    .iter()
+                    .chain(&r.rules)
+                    .chain(&r.techniques)
+                    .any(|v| v.to_lowercase().contains(&q))
+                || r.assignee
+                    .as_ref()
+                    .is_some_and(|a| a.to_lowercase().contains(&q))
+        });
+        self.conclusion.is_none_or(|c| r.conclusion == c)
+            && self.severity.is_none_or(|s| r.severity == s)
+            && self.status.is_none_or(|s| r.status == s)
+            && self.since.is_none_or(|s| r.last_seen >= s)
+            && self.until.is_none_or(|u| r.first_seen <= u)
+            && involves(EntityKind::Host, &self.host)
+            && involves(EntityKind::User, &self.user)
+            && entity
+            && technique
+            && text
+    }
+}
+
 /// The latest state of one case, as stored and as the API lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecord {
@@ -108,6 +170,80 @@ pub struct CaseRecord {
     pub feedback: Vec<Feedback>,
     /// Evidence event copies stored so far.
     pub events_stored: u32,
+    /// Findings of the latest verdict version.
+    #[serde(default)]
+    pub findings: u32,
+    /// The analyst who owns the case.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// The analyst who acknowledged the case (someone is on it).
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
+}
+
+/// An analyst's change to where a case stands in the queue (feedback and close have their
+/// own methods: they also teach the rules and end the case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseAction {
+    /// Give the case to an analyst; `None` takes it back to the queue.
+    Assign(Option<String>),
+    /// Say someone is working on it.
+    Acknowledge,
+    /// Open a closed case again.
+    Reopen,
+}
+
+impl CaseAction {
+    /// The audit log's action name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CaseAction::Assign(_) => "assign",
+            CaseAction::Acknowledge => "acknowledge",
+            CaseAction::Reopen => "reopen",
+        }
+    }
+
+    /// Applies the action to a record (time, actor and timeline entry included); `false` when
+    /// it changes nothing (acknowledging twice, reopening an open case).
+    pub fn apply(&self, r: &mut CaseRecord, by: &str, note: &str, at: DateTime<Utc>) -> bool {
+        let what = match self {
+            CaseAction::Assign(to) if r.assignee == *to => return false,
+            CaseAction::Assign(Some(to)) => {
+                r.assignee = Some(to.clone());
+                format!("assigned to {to}")
+            }
+            CaseAction::Assign(None) => {
+                r.assignee = None;
+                "unassigned".to_owned()
+            }
+            CaseAction::Acknowledge if r.acknowledged_by.is_some() => return false,
+            CaseAction::Acknowledge => {
+                r.acknowledged_by = Some(by.to_owned());
+                "acknowledged".to_owned()
+            }
+            CaseAction::Reopen if r.status == CaseStatus::Open => return false,
+            CaseAction::Reopen => {
+                r.status = CaseStatus::Open;
+                r.closed_at = None;
+                r.closed_by = None;
+                "reopened".to_owned()
+            }
+        };
+        let note: String = note.chars().take(TIMELINE_NOTE_CHARS).collect();
+        r.timeline.push(TimelineEntry {
+            time: at,
+            stage: r.stage,
+            actor: by.to_owned(),
+            note: if note.is_empty() {
+                what
+            } else {
+                format!("{what}: {note}")
+            },
+        });
+        r.updated_at = at;
+        r.bound_analyst_trail();
+        true
+    }
 }
 
 /// Pieces of feedback a case record keeps (the newest); the audit log has them all.
@@ -188,6 +324,9 @@ impl CaseRecord {
             disposition: None,
             feedback: Vec::new(),
             events_stored: 0,
+            findings: u32::try_from(v.findings.len()).unwrap_or(u32::MAX),
+            assignee: None,
+            acknowledged_by: None,
         }
     }
 
@@ -251,6 +390,17 @@ pub struct CaseFilter {
     /// Cases active (first event) at or before this time; with `since`, the cases whose
     /// activity overlaps the window.
     pub until: Option<DateTime<Utc>>,
+    /// Open or closed cases only.
+    pub status: Option<CaseStatus>,
+    /// Cases mapped to this ATT&CK technique (or a sub-technique of it).
+    pub technique: Option<String>,
+    /// Cases involving an entity (host, user, address, mailbox, principal) whose value
+    /// contains this text (case-insensitive).
+    pub entity: Option<String>,
+    /// Free text (case-insensitive) in the case id, an entity, an indicator, a rule id or a
+    /// technique.
+    pub text: Option<String>,
+    pub order: CaseOrder,
     pub limit: usize,
     /// Opaque: the `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -381,6 +531,16 @@ pub trait HistoryStore: Send + Sync + std::fmt::Debug {
         case_id: &str,
         by: &str,
         reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(CaseRecord, CaseRecord), HistoryError>;
+    /// Applies an analyst's [`CaseAction`]; returns the record before and after (equal when
+    /// the action changed nothing).
+    fn act(
+        &self,
+        case_id: &str,
+        action: &CaseAction,
+        by: &str,
+        note: &str,
         at: DateTime<Utc>,
     ) -> Result<(CaseRecord, CaseRecord), HistoryError>;
     /// Adds analyst feedback to a case and to the rule/entity feedback of each of its rules;

@@ -21,8 +21,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use super::{
-    CaseFilter, CasePage, CaseRecord, CaseStatus, CompactReport, Feedback, HistoryError,
-    HistoryStats, HistoryStore, OpenCase, Retention,
+    CaseAction, CaseFilter, CaseOrder, CasePage, CaseRecord, CaseStatus, CompactReport, Feedback,
+    HistoryError, HistoryStats, HistoryStore, OpenCase, Retention,
 };
 use crate::event::Event;
 use crate::store::Store;
@@ -132,6 +132,8 @@ fn merge_analyst(new: &CaseRecord, old: Option<CaseRecord>) -> CaseRecord {
     out.opened_at = old.opened_at.min(new.opened_at);
     out.disposition = old.disposition;
     out.feedback = old.feedback;
+    out.assignee = old.assignee;
+    out.acknowledged_by = old.acknowledged_by;
     out.events_stored = old.events_stored.max(new.events_stored);
     if old.status == CaseStatus::Closed {
         out.status = CaseStatus::Closed;
@@ -294,13 +296,30 @@ impl SledHistory {
     }
 }
 
-fn cursor_of(r: &CaseRecord) -> String {
-    format!("{}|{}", r.last_seen.timestamp_micros(), r.case_id)
+/// Where a case sits in a listing, ascending: (order rank, newer activity first, case id).
+type PageKey = (i64, i64, String);
+
+fn page_key(r: &CaseRecord, order: CaseOrder) -> PageKey {
+    let rank = match order {
+        CaseOrder::Activity => 0,
+        CaseOrder::Severity => -(r.severity as i64),
+    };
+    (rank, -r.last_seen.timestamp_micros(), r.case_id.clone())
 }
 
-fn parse_cursor(c: &str) -> Option<(i64, String)> {
-    let (t, id) = c.split_once('|')?;
-    Some((t.parse().ok()?, id.to_owned()))
+/// `rank|-micros|id`; the older `micros|id` form (activity order) is still read.
+fn cursor_of(k: &PageKey) -> String {
+    format!("{}|{}|{}", k.0, k.1, k.2)
+}
+
+fn parse_cursor(c: &str) -> Option<PageKey> {
+    let (a, rest) = c.split_once('|')?;
+    match rest.split_once('|') {
+        Some((b, id)) if b.parse::<i64>().is_ok() => {
+            Some((a.parse().ok()?, b.parse().ok()?, id.to_owned()))
+        }
+        _ => Some((0, -a.parse::<i64>().ok()?, rest.to_owned())),
+    }
 }
 
 impl HistoryStore for SledHistory {
@@ -405,6 +424,28 @@ impl HistoryStore for SledHistory {
             .map_err(tx_err)
     }
 
+    fn act(
+        &self,
+        case_id: &str,
+        action: &CaseAction,
+        by: &str,
+        note: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(CaseRecord, CaseRecord), HistoryError> {
+        self.cases
+            .transaction(|t| {
+                let Some(before) = tx_get_case(t, case_id)? else {
+                    return abort(case_id);
+                };
+                let mut after = before.clone();
+                if action.apply(&mut after, by, note, at) {
+                    tx_put_case(t, &after)?;
+                }
+                Ok((before, after))
+            })
+            .map_err(tx_err)
+    }
+
     fn add_feedback(&self, fb: &Feedback) -> Result<(CaseRecord, CaseRecord), HistoryError> {
         let fb_bytes = serde_json::to_vec(fb).map_err(HistoryError::Encode)?;
         (&self.cases, &self.rule_feedback)
@@ -466,37 +507,21 @@ impl HistoryStore for SledHistory {
             Some(c) => Some(parse_cursor(c).ok_or_else(|| HistoryError::Cursor(c.clone()))?),
             None => None,
         };
-        let host = filter.host.as_ref().map(|h| h.to_lowercase());
-        let user = filter.user.as_ref().map(|u| u.to_lowercase());
-        let involves = |r: &CaseRecord, kind: EntityKind, value: &Option<String>| {
-            value.as_ref().is_none_or(|v| {
-                r.entities
-                    .iter()
-                    .any(|e| e.kind == kind && e.value.to_lowercase() == *v)
-            })
-        };
         let mut cases: Vec<CaseRecord> = self
             .all_cases()?
             .into_iter()
-            .filter(|r| filter.conclusion.is_none_or(|c| r.conclusion == c))
-            .filter(|r| filter.severity.is_none_or(|s| r.severity == s))
-            .filter(|r| filter.since.is_none_or(|s| r.last_seen >= s))
-            .filter(|r| filter.until.is_none_or(|u| r.first_seen <= u))
-            .filter(|r| involves(r, EntityKind::Host, &host))
-            .filter(|r| involves(r, EntityKind::User, &user))
+            .filter(|r| filter.admits(r))
             .collect();
-        // Newest activity first; the cursor is the position of the last case returned.
-        cases.sort_by(|a, b| {
-            b.last_seen
-                .cmp(&a.last_seen)
-                .then(a.case_id.cmp(&b.case_id))
-        });
-        if let Some((t, id)) = after {
-            cases.retain(|r| {
-                let rt = r.last_seen.timestamp_micros();
-                rt < t || (rt == t && r.case_id > id)
-            });
+        // In the filter's order; the cursor is the position of the last case returned.
+        let mut keyed: Vec<(PageKey, CaseRecord)> = cases
+            .drain(..)
+            .map(|r| (page_key(&r, filter.order), r))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(after) = after {
+            keyed.retain(|(k, _)| *k > after);
         }
+        let mut cases: Vec<CaseRecord> = keyed.into_iter().map(|(_, r)| r).collect();
         let limit = match filter.limit {
             0 => DEFAULT_LIMIT,
             n => n.min(MAX_LIMIT),
@@ -504,7 +529,7 @@ impl HistoryStore for SledHistory {
         let more = cases.len() > limit;
         cases.truncate(limit);
         let next_cursor = if more {
-            cases.last().map(cursor_of)
+            cases.last().map(|r| cursor_of(&page_key(r, filter.order)))
         } else {
             None
         };

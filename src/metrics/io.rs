@@ -167,6 +167,8 @@ pub mod api {
         "origin",
         "unauthorized",
         "content_type",
+        "role",
+        "csrf",
         "rate_limited",
     ];
 }
@@ -180,7 +182,7 @@ pub struct ApiMetrics {
     /// WebSocket clients that asked to resume (`/ws?after=`), by result (`replayed`, `gap`).
     pub ws_resumes: IntCounterVec,
     /// API requests refused before reaching a handler, by reason (host, origin, unauthorized,
-    /// content_type, rate_limited).
+    /// content_type, role, csrf, rate_limited); failed console sign-ins count as unauthorized.
     pub refused: IntCounterVec,
 }
 

@@ -302,7 +302,9 @@ async fn fan_out(
                 continue;
             }
         };
-        ws.publish(&published.verdict.verdict_id, json.clone());
+        let queue = serde_json::to_string(&crate::verdict::QueueItem::of(&published.verdict))
+            .unwrap_or_default();
+        ws.publish(&published.verdict.verdict_id, json.clone(), queue.into());
         for sink in &sinks {
             let item = Item {
                 json: json.clone(),

@@ -38,6 +38,18 @@ pub struct StreamItem {
     pub verdict_id: Box<str>,
     /// The verdict document, shared with the other sinks.
     pub json: Arc<str>,
+    /// Its compact queue form ([`crate::verdict::QueueItem`]) for consoles.
+    pub queue: Arc<str>,
+}
+
+/// What a client is sent per verdict version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum View {
+    /// The whole verdict document (SOAR clients, scripts).
+    #[default]
+    Verdict,
+    /// The compact queue item (the console).
+    Queue,
 }
 
 struct Ring {
@@ -94,15 +106,19 @@ impl VerdictStream {
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Appends a verdict to the replay ring and broadcasts it. Never waits for clients.
-    pub fn publish(&self, verdict_id: &str, json: Arc<str>) {
+    /// Appends a verdict (its document and its queue item) to the replay ring and broadcasts
+    /// it. Never waits for clients.
+    pub fn publish(&self, verdict_id: &str, json: Arc<str>, queue: Arc<str>) {
         let mut ring = self.ring();
         let item = Arc::new(StreamItem {
             seq: ring.next_seq,
             verdict_id: verdict_id.into(),
             json,
+            queue,
         });
         ring.next_seq += 1;
+        // The budget is of verdict JSON (`api.ws_replay_bytes`); queue items are a few hundred
+        // bytes each and bounded by the ring's length.
         ring.bytes += item.json.len();
         ring.items.push_back(item.clone());
         while ring.items.len() > 1
@@ -144,9 +160,14 @@ impl VerdictStream {
 pub async fn serve_client(
     mut socket: WebSocket,
     subscription: Subscription,
+    view: View,
     shutdown: CancellationToken,
     metrics: Arc<Metrics>,
 ) {
+    let body = |item: &StreamItem| match view {
+        View::Verdict => item.json.clone(),
+        View::Queue => item.queue.clone(),
+    };
     metrics.api.ws_clients.inc();
     let Subscription {
         gap,
@@ -169,7 +190,7 @@ pub async fn serve_client(
         let next = if let Some(notice) = first.take() {
             Ok(notice)
         } else if let Some(item) = backlog.next() {
-            Ok(item.json.clone())
+            Ok(body(&item))
         } else {
             let next = tokio::select! {
                 _ = shutdown.cancelled() => continue,
@@ -183,7 +204,7 @@ pub async fn serve_client(
             match next {
                 // Already sent from the snapshot.
                 Ok(item) if item.seq < live_from => continue,
-                Ok(item) => Ok(item.json.clone()),
+                Ok(item) => Ok(body(&item)),
                 Err(e) => Err(e),
             }
         };
@@ -241,7 +262,11 @@ mod tests {
 
     fn publish(s: &VerdictStream, ids: &[&str]) {
         for id in ids {
-            s.publish(id, Arc::from(format!("{{\"verdict_id\":\"{id}\"}}")));
+            s.publish(
+                id,
+                Arc::from(format!("{{\"verdict_id\":\"{id}\"}}")),
+                Arc::from("{}"),
+            );
         }
     }
 
@@ -251,7 +276,7 @@ mod tests {
         let s = VerdictStream::with_replay_bytes(8, 1000, 100_000);
         let body = "x".repeat(10_000);
         for i in 0..1000 {
-            s.publish(&format!("v{i}"), Arc::from(body.as_str()));
+            s.publish(&format!("v{i}"), Arc::from(body.as_str()), Arc::from("{}"));
         }
         let kept = s.subscribe(Some("unknown")).backlog;
         let bytes: usize = kept.iter().map(|i| i.json.len()).sum();
@@ -262,9 +287,13 @@ mod tests {
         assert_eq!(s.subscribe(Some("v989")).gap.as_deref(), Some("v989"));
         assert_eq!(ids(&s.subscribe(Some("v997")).backlog), ["v998", "v999"]);
         // A verdict larger than the whole budget is still kept, alone.
-        s.publish("huge", Arc::from("y".repeat(200_000).as_str()));
+        s.publish(
+            "huge",
+            Arc::from("y".repeat(200_000).as_str()),
+            Arc::from("{}"),
+        );
         assert_eq!(ids(&s.subscribe(Some("unknown")).backlog), ["huge"]);
-        s.publish("next", Arc::from("{}"));
+        s.publish("next", Arc::from("{}"), Arc::from("{}"));
         assert_eq!(ids(&s.subscribe(Some("unknown")).backlog), ["next"]);
     }
 
@@ -319,7 +348,7 @@ mod tests {
             let s = s.clone();
             std::thread::spawn(move || {
                 for i in 0..n {
-                    s.publish(&i.to_string(), Arc::from(i.to_string()));
+                    s.publish(&i.to_string(), Arc::from(i.to_string()), Arc::from("{}"));
                 }
             })
         };

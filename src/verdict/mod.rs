@@ -377,6 +377,50 @@ fn unknown_entity() -> EntityRef {
 /// Host name used when an event names none.
 pub const UNKNOWN: &str = "unknown";
 
+/// One verdict version as the console's queue shows it: what a row needs, a few hundred bytes
+/// where the verdict runs to hundreds of KB. Carried by `/ws?view=queue`; the console fetches
+/// the full verdict only when the analyst opens the case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueItem {
+    /// Always `queue_item`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub case_id: String,
+    pub verdict_id: String,
+    pub version: u32,
+    pub conclusion: Conclusion,
+    pub severity: Severity,
+    pub score: u8,
+    pub confidence: f64,
+    pub entity: EntityRef,
+    pub techniques: Vec<String>,
+    pub findings: usize,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+}
+
+impl QueueItem {
+    pub fn of(v: &Verdict) -> Self {
+        Self {
+            kind: "queue_item".into(),
+            case_id: v.case_id.clone(),
+            verdict_id: v.verdict_id.clone(),
+            version: v.version,
+            conclusion: v.conclusion,
+            severity: v.severity,
+            score: v.score,
+            confidence: v.confidence,
+            entity: v.entity.clone(),
+            techniques: v.attack.iter().map(|a| a.technique_id.clone()).collect(),
+            findings: v.findings.len(),
+            first_seen: v.first_seen,
+            last_seen: v.last_seen,
+            generated_at: v.generated_at,
+        }
+    }
+}
+
 /// Deterministic id of a case's verdict version.
 pub fn verdict_id(case_id: &str, version: u32) -> String {
     let mut h = Sha256::new();

@@ -6,6 +6,7 @@ mod api_security;
 mod backpressure;
 mod cases;
 mod cli;
+mod console;
 mod daemon;
 // These start the daemon with Kafka (and the LLM) configured: default features only.
 #[cfg(all(feature = "kafka", feature = "llm"))]

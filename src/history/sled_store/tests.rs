@@ -60,6 +60,9 @@ pub(crate) fn record(
         disposition: None,
         feedback: Vec::new(),
         events_stored: 0,
+        findings: 0,
+        assignee: None,
+        acknowledged_by: None,
     };
     (r, v)
 }
