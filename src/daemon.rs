@@ -321,7 +321,7 @@ pub async fn run(
             lookout: intel.as_ref().map(|i| i.enricher.lookout().clone()),
             journal: open_journal(store.as_ref()),
         },
-        rules,
+        rules.clone(),
         metrics.clone(),
     );
     let verdicts = pipeline::spawn_cases(
@@ -389,6 +389,7 @@ pub async fn run(
         policy,
         guard: Arc::new(guard),
         enricher: intel.as_ref().map(|i| i.enricher.clone()),
+        rules: rules.clone(),
     });
     let compaction = history.clone().map(|h| {
         tokio::spawn(compact_history(

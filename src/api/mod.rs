@@ -58,6 +58,8 @@ pub struct AppState {
     pub guard: Arc<guard::Guard>,
     /// Threat-intel enrichment for `/api/indicators/{value}` (`None`: intel disabled).
     pub enricher: Option<crate::intel::Enricher>,
+    /// The loaded rules, for the console's coverage and technique pages.
+    pub rules: Arc<crate::detect::RuleSet>,
 }
 
 /// The API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so the change

@@ -42,6 +42,19 @@ pub(crate) fn api_config() -> ApiConfig {
     crate::config::Config::embedded_default().unwrap().api
 }
 
+/// One rule attributed to T1003.001.
+fn rules() -> crate::detect::RuleSet {
+    let report = crate::detect::compile_str(
+        "title: Process Memory Dump Via Comsvcs.DLL\nid: 6c0d4a5e-3b8f-4c52-9a43-2f3b1d7a9e10\n\
+         tags: [attack.credential-access, attack.t1003.001]\nlevel: high\n\
+         logsource: {category: process_creation, product: windows}\n\
+         detection: {sel: {CommandLine|contains: comsvcs}, condition: sel}\n",
+        &crate::detect::LoadOptions::default(),
+    );
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+    report.rules
+}
+
 pub(crate) async fn serve(api: ApiConfig) -> TestServer {
     let store = crate::store::Store::temporary().unwrap();
     let h = Arc::new(crate::history::SledHistory::open(&store).unwrap());
@@ -121,6 +134,7 @@ pub(crate) async fn serve(api: ApiConfig) -> TestServer {
         policy: Arc::new(crate::verdict::Policy::default()),
         guard: Arc::new(super::guard::Guard::new(addr, &api).unwrap()),
         enricher: Some(running.enricher.clone()),
+        rules: Arc::new(rules()),
     };
     let app = super::router(state);
     let until = stop.clone();

@@ -78,6 +78,16 @@ pub fn technique(id: &str) -> Option<&'static Technique> {
     TABLES.techniques.get(id.to_ascii_uppercase().as_str())
 }
 
+/// Every technique and sub-technique, in id order.
+pub fn techniques() -> impl Iterator<Item = &'static Technique> {
+    static SORTED: LazyLock<Vec<&'static Technique>> = LazyLock::new(|| {
+        let mut v: Vec<&'static Technique> = TABLES.techniques.values().collect();
+        v.sort_by_key(|t| t.id);
+        v
+    });
+    SORTED.iter().copied()
+}
+
 /// Every tactic, in ATT&CK id order.
 pub fn tactics() -> &'static [Tactic] {
     &TABLES.tactics

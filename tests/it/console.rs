@@ -342,6 +342,15 @@ fn an_analyst_triages_the_demo_intrusion_in_a_real_browser() {
             .expect("a session cookie");
         assert_eq!(session.http_only(), Some(true));
         assert_eq!(format!("{:?}", session.same_site()), "Some(Strict)");
+        // The coverage heatmap links each technique to its page.
+        c.goto(&format!("http://{addr}/coverage")).await.unwrap();
+        click(&c, ".coverage a[href^='/techniques/T1003']").await;
+        wait_until(
+            "a technique page from the heatmap",
+            Duration::from_secs(10),
+            || async { text(&c, "main").await.contains("Rules attributed to it") },
+        )
+        .await;
         let errors = console_errors(&c).await;
         assert!(errors.is_empty(), "console errors as analyst: {errors:#?}");
 

@@ -10,10 +10,12 @@
 //! Every page sits behind the API guard (the same host, origin and credential checks as the
 //! JSON API; a browser without a session is sent to `/login`). The pages:
 //! [`queue`] (`/`, and the row partial the live queue fetches), [`case`] (`/cases/{id}`),
-//! [`pivots`] (indicator, entity and technique pages) and the login page.
+//! [`pivots`] (indicator, entity and technique pages), [`coverage`] (the ATT&CK heatmap) and the
+//! login page.
 
 pub mod assets;
 mod case;
+mod coverage;
 mod pivots;
 mod queue;
 
@@ -42,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/indicators/{*value}", get(pivots::indicator))
         .route("/entities/{kind}/{*value}", get(pivots::entity_page))
         .route("/techniques/{id}", get(pivots::technique))
+        .route("/coverage", get(coverage::page))
         .route("/login", get(login))
         .route("/assets/{file}", get(assets::serve))
 }
@@ -104,6 +107,7 @@ fn layout(title: &str, kind: &str, caller: Option<&Caller>, body: Markup) -> Res
                     nav {
                         a href="/" { "Queue" }
                         a href="/?status=all" { "All cases" }
+                        a href="/coverage" { "Coverage" }
                     }
                     @if let Some(who) = who {
                         span.who { "Signed in as " (who) }

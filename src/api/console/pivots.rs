@@ -171,6 +171,11 @@ pub async fn technique(
     };
     let cases = blocking(move || h.list(&filter)).await?.cases;
     let steps = state.policy.runbooks.next_steps(&[t.id], &t.tactics);
+    let by_technique = super::coverage::rules_by_technique(&state.rules);
+    let rules = by_technique
+        .get(t.id)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let body = html! {
         h1 { span.mono { (t.id) } " " (t.name) }
         div.panel {
@@ -184,6 +189,19 @@ pub async fn technique(
         @if !steps.is_empty() {
             h2 { "Runbook next steps" }
             ol { @for s in &steps { li { b { (s.title) } ": " (s.action) } } }
+        }
+        h2 { "Rules attributed to it (" (rules.len()) ")" }
+        @if rules.is_empty() { p.muted { "No loaded rule is attributed to this technique." } }
+        @else {
+            table { thead { tr { th { "Rule" } th { "Level" } th { "Logsource" } th { "File" } } }
+                tbody { @for r in rules { tr {
+                    td { (r.title) br; span.mono.muted { (r.id) } }
+                    td { (label(&r.level)) }
+                    td.mono { ([&r.logsource.product, &r.logsource.category, &r.logsource.service]
+                        .into_iter().flatten().map(|s| s.to_string()).collect::<Vec<_>>().join(" / ")) }
+                    td.mono { (r.path.display()) }
+                } } }
+            }
         }
         h2 { "Cases that saw it (or a sub-technique)" }
         (cases_table(&cases))

@@ -446,3 +446,21 @@ async fn assign_acknowledge_close_and_reopen_are_audited_and_filterable() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_coverage_page_counts_rules_and_recent_cases_per_technique() {
+    let s = serve(api_config()).await;
+    let (status, html) = page(&s, "/coverage").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("1 rules loaded; 1 of "), "{html}");
+    let cell = html
+        .split(r#"href="/techniques/T1003%2E001""#)
+        .nth(1)
+        .expect("a cell for T1003.001, linked to its page");
+    let counts = cell.split("class=\"counts\"").nth(1).unwrap();
+    // One rule; no case of the fixture is in the last 24 hours (they are from 2024).
+    assert!(counts.contains(">1 · 0<"), "{counts}");
+    let (_, html) = page(&s, "/techniques/T1003.001").await;
+    assert!(html.contains("Rules attributed to it (1)"));
+    assert!(html.contains("Process Memory Dump Via Comsvcs.DLL"));
+}
