@@ -4,9 +4,11 @@
 # then measured alternately (before, after, before, after, …) on the same events so that the
 # machine's drift hits both alike:
 #   1. the single-threaded Sigma evaluator (bench/sigma_eval_cli.rs, the nightwatch half of
-#      compare-rsigma.sh): events/s net of rule load, CPU and wall, best of RUNS;
+#      compare-rsigma.sh): events/s of evaluation as it reports it (rule loading apart), best,
+#      median and every run, and the number of matches (must be equal);
 #   2. the daemon end to end through the file input (bench/e2e.sh --input file): events/s,
-#      CPU µs/event, ingest→verdict p50/p99, peak RSS, every run listed.
+#      CPU µs/event, ingest→verdict p50/p99, peak RSS, every run listed. Both sides load the
+#      SigmaHQ corpus and the earlier tree's rules/behavioral, so only the code differs.
 #
 # Usage: bench/before-after.sh BEFORE_DIR [EVENTS]     (default 100000 for 1, 300000 for 2)
 # Env:   BEFORE_TARGET (the earlier tree's CARGO_TARGET_DIR, default BEFORE_DIR/target),
@@ -45,28 +47,22 @@ RULES="$OUT/rules"
 mkdir -p "$RULES"
 for f in "${FOLDERS[@]}"; do cp -r "$SIGMA/$f" "$RULES/$f"; done
 "$AFTER_TARGET/release/nightwatch" demo generate --events "$N" --out "$OUT/events.ndjson" >/dev/null
-: > "$OUT/empty.ndjson"
 
-# 3. The evaluator, alternating; best CPU and wall over RUNS, net of the load-only run.
-run_eval() { # evaluator events -> "wall cpu"
-  /usr/bin/time -f '%e %U %S' -o "$OUT/time.txt" "$1" --rules "$RULES" \
-    --placeholders "$ROOT/rules/placeholders.yml" "$2" >/dev/null 2>"$OUT/eval.stderr"
-  read -r wall user sys < <(tail -1 "$OUT/time.txt")
-  echo "$wall $(echo "$user + $sys" | bc -l)"
-}
-declare -A BEST
-best() { # key value: keep the minimum
-  if [[ -z "${BEST[$1]:-}" ]] || (( $(echo "$2 < ${BEST[$1]}" | bc -l) )); then BEST[$1]=$2; fi
-}
+# 3. The evaluator, alternating. Its own summary times evaluation apart from rule loading
+#    (`eval_secs`), which is steadier on a shared VM than total time minus a load-only run.
 echo "evaluator: $N events, RUNS=$RUNS, alternating ..."
+: > "$OUT/eval.jsonl"
 for _ in $(seq "$RUNS"); do
   for side in B A; do
     ev="EVAL_$side"
-    read -r w c < <(run_eval "${!ev}" "$OUT/empty.ndjson"); best "${side}0w" "$w"; best "${side}0c" "$c"
-    read -r w c < <(run_eval "${!ev}" "$OUT/events.ndjson"); best "${side}Nw" "$w"; best "${side}Nc" "$c"
+    /usr/bin/time -f '%U %S' -o "$OUT/time.txt" "${!ev}" --rules "$RULES" \
+      --placeholders "$ROOT/rules/placeholders.yml" "$OUT/events.ndjson" 2>"$OUT/eval.stderr" |
+      jq -c --arg side "$side" --arg cpu "$(cat "$OUT/time.txt" 2>/dev/null)" '{side: $side} + .' >> "$OUT/eval.jsonl"
   done
 done
-rate() { echo "scale=0; $N / ($1 - $2)" | bc -l; }
+eval_stat() { # side jq-expression over that side's runs
+  jq -s -r --arg side "$1" "map(select(.side == \$side)) | $2" "$OUT/eval.jsonl"
+}
 
 # 4. The daemon end to end through the file input, alternating, every run kept.
 echo "end to end: file input, $E2E_EVENTS events, RUNS=$RUNS, alternating ..."
@@ -74,7 +70,8 @@ echo "end to end: file input, $E2E_EVENTS events, RUNS=$RUNS, alternating ..."
 for _ in $(seq "$RUNS"); do
   for side in B A; do
     if [[ $side == B ]]; then tree="$BEFORE" target="$BEFORE_TARGET"; else tree="$ROOT" target="$AFTER_TARGET"; fi
-    (cd "$tree" && CARGO_TARGET_DIR="$target" SIGMA="$SIGMA" bash bench/e2e.sh --input file \
+    # Both sides run the earlier tree's behavioral pack, so only the code differs.
+    (cd "$tree" && CARGO_TARGET_DIR="$target" SIGMA="$SIGMA" PACK="$BEFORE/rules/behavioral" bash bench/e2e.sh --input file \
       --events "$E2E_EVENTS" --label "before-after $side") | tail -1 |
       jq -c --arg side "$side" '{side: $side} + .' >> "$OUT/e2e.jsonl"
   done
@@ -83,12 +80,14 @@ done
 cat <<EOF
 
 == before $(commit "$BEFORE") vs after $(commit "$ROOT"): $(nproc) cores, RUNS=$RUNS, alternating ==
-Evaluator (one thread, $N demo events, $(find "$RULES" -name '*.yml' | wc -l) rule files):
-| | before | after | after/before |
-|---|---|---|---|
-| events/s, CPU net of load (best) | $(rate "${BEST[BNc]}" "${BEST[B0c]}") | $(rate "${BEST[ANc]}" "${BEST[A0c]}") | $(echo "scale=3; (${BEST[BNc]} - ${BEST[B0c]}) / (${BEST[ANc]} - ${BEST[A0c]})" | bc -l) |
-| events/s, wall net of load (best) | $(rate "${BEST[BNw]}" "${BEST[B0w]}") | $(rate "${BEST[ANw]}" "${BEST[A0w]}") | $(echo "scale=3; (${BEST[BNw]} - ${BEST[B0w]}) / (${BEST[ANw]} - ${BEST[A0w]})" | bc -l) |
-| load only: wall s / CPU s (best) | ${BEST[B0w]} / ${BEST[B0c]} | ${BEST[A0w]} / ${BEST[A0c]} | |
+Evaluator (one thread, $N demo events, $(find "$RULES" -name '*.yml' | wc -l) rule files; evaluation time as the evaluator reports it, rule loading apart):
+| | before | after |
+|---|---|---|
+| events/s, best of $RUNS | $(eval_stat B 'map(.events_per_sec) | max | floor') | $(eval_stat A 'map(.events_per_sec) | max | floor') |
+| events/s, median | $(eval_stat B 'map(.events_per_sec) | sort | .[length/2|floor] | floor') | $(eval_stat A 'map(.events_per_sec) | sort | .[length/2|floor] | floor') |
+| every run, in order | $(eval_stat B 'map(.events_per_sec | floor | tostring) | join(", ")') | $(eval_stat A 'map(.events_per_sec | floor | tostring) | join(", ")') |
+| rule load s, median | $(eval_stat B 'map(.load_secs) | sort | .[length/2|floor] | . * 100 | round / 100') | $(eval_stat A 'map(.load_secs) | sort | .[length/2|floor] | . * 100 | round / 100') |
+| matches | $(eval_stat B 'map(.matches) | unique | map(tostring) | join(" ")') | $(eval_stat A 'map(.matches) | unique | map(tostring) | join(" ")') |
 
 End to end, file input (every run, in the order run):
 EOF

@@ -14,7 +14,8 @@
 #   --rules   full (default): SigmaHQ rules/, rules-emerging-threats/, rules-threat-hunting/;
 #             N: every (total/N)-th file of those in sorted path order (deterministic)
 #   --cpus    taskset CPU list for the daemon (default: all), e.g. 0 or 0,1
-# Env: SIGMA (default ../shared/sigma), CARGO_TARGET_DIR, NATS_URL / KAFKA_BROKERS (use a running
+# Env: SIGMA (default ../shared/sigma), PACK (the behavioral rule folder, default rules/behavioral),
+#      CARGO_TARGET_DIR, NATS_URL / KAFKA_BROKERS (use a running
 #      broker instead of starting nats-server / tansu), NO_BUILD=1, KEEP=1 (keep the work dir),
 #      EXTRA_TOML (appended to the generated configuration, e.g. $'[intel]\nenabled = false').
 set -euo pipefail
@@ -31,6 +32,7 @@ while [[ $# -gt 0 ]]; do
   shift 2
 done
 SIGMA="${SIGMA:-$ROOT/../shared/sigma}"
+PACK="${PACK:-$ROOT/rules/behavioral}"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 CACHE="$ROOT/bench/.e2e"
 FOLDERS=(rules rules-emerging-threats rules-threat-hunting)
@@ -129,7 +131,7 @@ esac
 
 cat > "$WORK/nightwatch.toml" <<EOF
 [rules]
-paths = [${RULE_PATHS}"$ROOT/rules/behavioral"]
+paths = [${RULE_PATHS}"$PACK"]
 placeholders = "$ROOT/rules/placeholders.yml"
 [state]
 dir = "$WORK/state"
