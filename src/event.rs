@@ -24,13 +24,7 @@ pub struct EventId(Arc<str>);
 
 /// Lowercase hex of `bytes` (ids, fingerprints, digests).
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    s
+    hex::encode(bytes)
 }
 
 impl EventId {

@@ -100,7 +100,8 @@ action_route!(assign);
 action_route!(acknowledge);
 action_route!(reopen);
 
-fn history(state: &AppState) -> Result<Arc<dyn HistoryStore>, ApiError> {
+/// The case history, or `503 no_history` (the console's pages use it too).
+pub(super) fn history(state: &AppState) -> Result<Arc<dyn HistoryStore>, ApiError> {
     state.history.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(d.by_token(b"tok-v").unwrap().role, Role::Viewer);
         assert!(d.by_token(b"tok-x").is_none());
         assert!(d.by_token(b"").is_none());
-        // The hashes are what Debug shows? No: only names and roles.
+        // Debug shows names and roles, never the token digests.
         let dbg = format!("{d:?}");
         assert!(dbg.contains("alice") && !dbg.contains(&token_sha256("tok-a")));
     }

@@ -19,8 +19,6 @@ mod coverage;
 mod pivots;
 mod queue;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,9 +28,9 @@ use maud::{DOCTYPE, Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::AppState;
+use super::cases::history;
 use super::error::ApiError;
 use super::guard::Caller;
-use crate::history::HistoryStore;
 use crate::verdict::{Conclusion, EntityKind, EntityRef, Severity};
 
 /// The console's routes (guarded and body-limited by [`super::router`]).
@@ -146,17 +144,6 @@ async fn login(axum::extract::State(state): axum::extract::State<AppState>) -> R
         }
     };
     layout("Sign in", "login", None, body)
-}
-
-/// The history, or the page's 503.
-fn history(state: &AppState) -> Result<Arc<dyn HistoryStore>, ApiError> {
-    state.history.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_history",
-            "this server keeps no case history, so the console has nothing to show",
-        )
-    })
 }
 
 /// Runs a history read off the async runtime.
